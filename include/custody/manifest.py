@@ -1,0 +1,129 @@
+"""Manifests: what each stage produced, passed between stages instead of data.
+
+A run manifest lists every encrypted object of one run of one source with its row count, sizes,
+ciphertext SHA-256 and row-content hash. It holds column names, types and counts, never values.
+It is authenticated with an HMAC-SHA256 from the keyring (``seal`` / ``verify_seal``), so an edited
+manifest (a swapped hash, a dropped chunk) is detected before anything trusts it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from custody.crypto.envelope import canonical_json
+from custody.crypto.keyring import Keyring
+
+MANIFEST_VERSION = 1
+
+
+class ManifestError(Exception):
+    """A manifest is missing, malformed, or its seal (HMAC) does not verify."""
+
+
+class ObjectEntry(BaseModel):
+    """One encrypted object in staging and in backups.
+
+    ``key`` is the path relative to the staging root; ``sha256`` is of the ciphertext file (hex);
+    ``content_hash`` is the multiset hash of the plaintext rows (``custody.hashing``, hex).
+    """
+
+    object_id: str
+    key: str
+    kind: Literal["chunk", "quarantine"]
+    source: str
+    run_key: str
+    table: str
+    chunk: int
+    rows: int
+    content_hash: str
+    plaintext_bytes: int = 0
+    ciphertext_bytes: int = 0
+    sha256: str = ""
+    kek_id: str = ""
+    scope: str = "default"
+
+    def binding(self) -> dict[str, Any]:
+        """The fields bound into the object's header (known before encryption)."""
+        return {
+            "source": self.source,
+            "run_key": self.run_key,
+            "table": self.table,
+            "kind": self.kind,
+            "chunk": self.chunk,
+            "rows": self.rows,
+            "content_hash": self.content_hash,
+        }
+
+
+class ColumnSchema(BaseModel):
+    """A column as extracted: its source name, Arrow type (string form) and source SQL type."""
+
+    name: str
+    arrow_type: str
+    source_type: str = ""
+    nullable: bool = True
+
+
+class TableManifest(BaseModel):
+    """One extracted table: reconciliation counts, schema and its chunk objects."""
+
+    table: str
+    source_table: str
+    primary_key: list[str]
+    columns: list[ColumnSchema]
+    source_rows: int
+    extracted_rows: int
+    content_hash: str
+    chunks: list[ObjectEntry] = Field(default_factory=list)
+
+
+class Seal(BaseModel):
+    """HMAC-SHA256 over the canonical JSON of a document without its seal."""
+
+    kek_id: str
+    hmac_sha256: str
+
+
+class RunManifest(BaseModel):
+    """Everything one extract produced for one source (``manifest.json`` in the run folder)."""
+
+    format: Literal["custody-run-manifest"] = "custody-run-manifest"
+    version: int = MANIFEST_VERSION
+    source: str
+    run_key: str
+    run_id: str = ""
+    dialect: str
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    tables: list[TableManifest]
+    seal: Seal | None = None
+
+    def table(self, name: str) -> TableManifest:
+        """The table manifest named ``name``. Raises ``KeyError``."""
+        for t in self.tables:
+            if t.table == name:
+                return t
+        raise KeyError(name)
+
+    def objects(self) -> list[ObjectEntry]:
+        """All chunk objects, table by table."""
+        return [c for t in self.tables for c in t.chunks]
+
+
+def seal(doc: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
+    """Return ``doc`` with a ``seal`` field: HMAC over its canonical JSON without ``seal``."""
+    body = {k: v for k, v in doc.items() if k != "seal"}
+    kek_id, tag = keyring.mac(canonical_json(body))
+    return {**body, "seal": {"kek_id": kek_id, "hmac_sha256": tag}}
+
+
+def verify_seal(doc: dict[str, Any], keyring: Keyring, *, name: str) -> None:
+    """Raise ``ManifestError`` unless ``doc`` carries a seal that verifies under ``keyring``."""
+    s = doc.get("seal")
+    if not isinstance(s, dict) or "kek_id" not in s or "hmac_sha256" not in s:
+        raise ManifestError(f"{name}: no seal; refusing an unauthenticated manifest")
+    body = {k: v for k, v in doc.items() if k != "seal"}
+    if not keyring.verify_mac(s["kek_id"], canonical_json(body), s["hmac_sha256"]):
+        raise ManifestError(f"{name}: seal does not verify (manifest altered or sealed under another key)")

@@ -1,0 +1,72 @@
+"""Where Custody keeps its state, read from the environment in one place.
+
+Every path derives from ``CUSTODY_HOME`` (default ``./var`` under the working directory), so a
+test can point a whole run at a temporary folder with one variable.
+
+| variable              | default                                   |
+|-----------------------|-------------------------------------------|
+| CUSTODY_HOME          | ./var                                     |
+| CUSTODY_CONFIG_DIR    | include/config (next to this package)     |
+| CUSTODY_KEYRING       | local:$CUSTODY_HOME/keys/kek.json         |
+| CUSTODY_CATALOG_URL   | sqlite:///$CUSTODY_HOME/catalog.db        |
+| CUSTODY_S3_BUCKET     | custody-backups                           |
+| CUSTODY_S3_PREFIX     | custody                                   |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG_DIR = PACKAGE_DIR.parent / "config"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations and names for one process.
+
+    Attributes are absolute paths (``Path``) or plain strings; nothing is created on construction.
+    """
+
+    home: Path
+    config_dir: Path
+    keyring: str
+    catalog_url: str
+    s3_bucket: str
+    s3_prefix: str
+
+    @property
+    def staging_dir(self) -> Path:
+        """Encrypted staging area: ``<home>/staging``."""
+        return self.home / "staging"
+
+    @property
+    def backup_dir(self) -> Path:
+        """Local snapshot store: ``<home>/backups``."""
+        return self.home / "backups"
+
+    @property
+    def report_dir(self) -> Path:
+        """Run reports (HTML and JSON): ``<home>/reports``."""
+        return self.home / "reports"
+
+    @property
+    def restore_dir(self) -> Path:
+        """Default target of ``custody restore``: ``<home>/restored``."""
+        return self.home / "restored"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); see the module table."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get("CUSTODY_HOME", "var")).expanduser().resolve()
+        return cls(
+            home=home,
+            config_dir=Path(env.get("CUSTODY_CONFIG_DIR", str(DEFAULT_CONFIG_DIR))).resolve(),
+            keyring=env.get("CUSTODY_KEYRING", f"local:{home / 'keys' / 'kek.json'}"),
+            catalog_url=env.get("CUSTODY_CATALOG_URL", f"sqlite:///{home / 'catalog.db'}"),
+            s3_bucket=env.get("CUSTODY_S3_BUCKET", "custody-backups"),
+            s3_prefix=env.get("CUSTODY_S3_PREFIX", "custody").strip("/"),
+        )

@@ -1,0 +1,121 @@
+"""Encrypted staging: Parquet chunks encrypted before they touch disk, and sealed JSON documents.
+
+Layout under the staging root (``CUSTODY_HOME/staging``)::
+
+    <source>/<run_key>/manifest.json                 sealed run manifest (no values)
+    <source>/<run_key>/<stage>.json                  sealed stage results (validation, classification, ...)
+    <source>/<run_key>/<table>/chunk-00000.cdy       encrypted Parquet (Custody object format)
+    <source>/<run_key>/<table>/quarantine-00000.cdy  encrypted Parquet of quarantined rows + reasons
+
+Plaintext Parquet exists only in memory. Every write is atomic (``custody.fsio``), so a rerun after
+a crash overwrites whole files and never exposes a half-written one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from custody import hashing
+from custody.crypto.envelope import IntegrityError, decrypt_bytes, encrypt_bytes
+from custody.crypto.keyring import Keyring
+from custody.fsio import atomic_write_bytes
+from custody.manifest import ObjectEntry, seal, verify_seal
+
+PARQUET_COMPRESSION = "zstd"
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    """Serialise an Arrow table to Parquet bytes in memory (zstd)."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression=PARQUET_COMPRESSION)
+    return buf.getvalue()
+
+
+def parquet_to_table(data: bytes) -> pa.Table:
+    """Read Parquet bytes produced by ``table_to_parquet``."""
+    return pq.read_table(io.BytesIO(data))
+
+
+class StagingStore:
+    """The encrypted staging area of one ``CUSTODY_HOME``.
+
+    ``root``: staging directory; ``keyring``: wraps the per-object data keys and seals documents.
+    """
+
+    def __init__(self, root: Path, keyring: Keyring) -> None:
+        self.root = Path(root)
+        self.keyring = keyring
+
+    def path(self, key: str) -> Path:
+        """Absolute path of a staging key; refuses keys that escape the root."""
+        p = (self.root / key).resolve()
+        if self.root.resolve() not in p.parents:
+            raise ValueError(f"staging key {key!r} escapes the staging root")
+        return p
+
+    def put_table(self, entry: ObjectEntry, table: pa.Table) -> ObjectEntry:
+        """Encrypt ``table`` as Parquet under ``entry.key``; return the entry with sizes and hashes.
+
+        ``entry.rows`` and ``entry.content_hash`` must already describe ``table`` (they are bound
+        into the header); a mismatch raises ``ValueError``.
+        """
+        if entry.rows != table.num_rows:
+            raise ValueError(f"{entry.object_id}: entry says {entry.rows} rows, table has {table.num_rows}")
+        plaintext = table_to_parquet(table)
+        blob, info = encrypt_bytes(
+            plaintext, object_id=entry.object_id, binding=entry.binding(), keyring=self.keyring,
+            scope=entry.scope,
+        )
+        del plaintext
+        atomic_write_bytes(self.path(entry.key), blob)
+        return entry.model_copy(
+            update={
+                "plaintext_bytes": info.plaintext_bytes,
+                "ciphertext_bytes": info.ciphertext_bytes,
+                "sha256": info.sha256,
+                "kek_id": info.kek_id,
+            }
+        )
+
+    def read_object(self, entry: ObjectEntry) -> bytes:
+        """Ciphertext bytes of an object, checked against ``entry.sha256``. Raises ``IntegrityError``."""
+        blob = self.path(entry.key).read_bytes()
+        if entry.sha256 and hashlib.sha256(blob).hexdigest() != entry.sha256:
+            raise IntegrityError(f"object {entry.object_id}: SHA-256 differs from the manifest")
+        return blob
+
+    def get_table(self, entry: ObjectEntry, *, check_content: bool = True) -> pa.Table:
+        """Decrypt and read one object; optionally re-check its row-content hash.
+
+        Raises ``IntegrityError`` (hash, authentication or content mismatch), ``WrongKeyError``.
+        """
+        return open_table(self.read_object(entry), entry, self.keyring, check_content=check_content)
+
+    def put_doc(self, key: str, doc: dict[str, Any]) -> str:
+        """Seal and atomically write a JSON document (must hold no values); returns ``key``."""
+        atomic_write_bytes(self.path(key), json.dumps(seal(doc, self.keyring), indent=1).encode())
+        return key
+
+    def get_doc(self, key: str) -> dict[str, Any]:
+        """Read a sealed JSON document and verify its seal. Raises ``ManifestError``."""
+        doc = json.loads(self.path(key).read_bytes())
+        verify_seal(doc, self.keyring, name=key)
+        return doc
+
+
+def open_table(blob: bytes, entry: ObjectEntry, keyring: Keyring, *, check_content: bool = True) -> pa.Table:
+    """Decrypt a Custody object holding Parquet and check it against its manifest entry."""
+    plaintext = decrypt_bytes(blob, keyring=keyring, object_id=entry.object_id, binding=entry.binding())
+    table = parquet_to_table(plaintext)
+    if table.num_rows != entry.rows:
+        raise IntegrityError(f"object {entry.object_id}: {table.num_rows} rows, manifest says {entry.rows}")
+    if check_content and hashing.to_hex(hashing.table_hash(table)) != entry.content_hash:
+        raise IntegrityError(f"object {entry.object_id}: row content hash differs from the manifest")
+    return table

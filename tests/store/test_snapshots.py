@@ -1,0 +1,143 @@
+"""Staging, snapshots on local disk and S3 (moto over HTTP), verify and restore."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from custody import hashing
+from custody.crypto import LocalKeyring
+from custody.crypto.keyring import KeyringError
+from custody.manifest import ManifestError, ObjectEntry, RunManifest, TableManifest
+from custody.restore import RestoreError, restore_snapshot, restore_table
+from custody.staging import StagingStore
+from custody.store import LocalStore, S3Store, SnapshotError, create_snapshot, latest_snapshot, verify_snapshot
+from custody.store.snapshots import object_key
+
+
+def _table(start: int, n: int) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(range(start, start + n), pa.int64()),
+            "name": pa.array([f"客户{i}" for i in range(start, start + n)]),
+            "amount": pa.array([Decimal(f"{i}.25") for i in range(start, start + n)], pa.decimal128(14, 2)),
+        }
+    )
+
+
+@pytest.fixture
+def staged(tmp_path):
+    keyring = LocalKeyring(tmp_path / "keys" / "kek.json")
+    staging = StagingStore(tmp_path / "staging", keyring)
+    chunks, digest = [], 0
+    for i, (start, n) in enumerate([(0, 40), (40, 25)]):
+        t = _table(start, n)
+        h = hashing.table_hash(t)
+        digest = hashing.combine(digest, h)
+        entry = ObjectEntry(
+            object_id=f"crm/r1/contacts/chunk-{i:05d}", key=f"crm/r1/contacts/chunk-{i:05d}.cdy", kind="chunk",
+            source="crm", run_key="r1", table="contacts", chunk=i, rows=n, content_hash=hashing.to_hex(h),
+            scope="crm/customer_contract",
+        )
+        chunks.append(staging.put_table(entry, t))
+    tm = TableManifest(
+        table="contacts", source_table="contacts", primary_key=["id"],
+        columns=[{"name": "id", "arrow_type": "int64", "nullable": True},
+                 {"name": "name", "arrow_type": "string", "nullable": True},
+                 {"name": "amount", "arrow_type": "decimal128(14, 2)", "nullable": True}],
+        source_rows=65, extracted_rows=65, content_hash=hashing.to_hex(digest), chunks=chunks,
+    )
+    manifest = RunManifest(source="crm", run_key="r1", dialect="sqlite", tables=[tm])
+    staging.put_doc("crm/r1/manifest.json", manifest.model_dump(mode="json"))
+    return keyring, staging, manifest
+
+
+def test_staging_holds_no_plaintext(staged, tmp_path):
+    blobs = b"".join(p.read_bytes() for p in (tmp_path / "staging").rglob("*") if p.is_file())
+    assert "客户12".encode() not in blobs and b"PAR1" not in blobs
+
+
+def test_manifest_seal_detects_edits(staged):
+    keyring, staging, _ = staged
+    path = staging.path("crm/r1/manifest.json")
+    path.write_text(path.read_text().replace('"extracted_rows": 65', '"extracted_rows": 64'))
+    with pytest.raises(ManifestError, match="seal does not verify"):
+        staging.get_doc("crm/r1/manifest.json")
+
+
+def test_local_snapshot_verify_restore_and_flipped_byte(staged, tmp_path):
+    keyring, staging, manifest = staged
+    store = LocalStore(tmp_path / "backups")
+    summary = create_snapshot([store], staging, manifest, {}, keyring)
+    assert summary["stores"][0]["uploaded"] == 2
+    key = latest_snapshot(store, keyring, "crm")
+    assert verify_snapshot(store, key, keyring).checked == 2
+    restored = restore_table(store, key, "contacts", keyring)
+    assert restored.num_rows == 65
+    assert hashing.to_hex(hashing.table_hash(restored)) == manifest.tables[0].content_hash
+    assert restored.column("amount").to_pylist()[3] == Decimal("3.25")
+
+    # a rerun reuses the content-addressed objects
+    assert create_snapshot([store], staging, manifest, {}, keyring)["stores"][0]["reused"] == 2
+
+    victim = manifest.tables[0].chunks[1]
+    path = tmp_path / "backups" / object_key(victim.sha256)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(SnapshotError, match="crm/r1/contacts/chunk-00001") as err:
+        verify_snapshot(store, key, keyring)
+    assert [oid for oid, _ in err.value.failures] == ["crm/r1/contacts/chunk-00001"]
+    out = tmp_path / "restored"
+    with pytest.raises(Exception, match="chunk-00001"):
+        restore_snapshot(store, key, keyring, out)
+    assert not list(out.rglob("*.parquet")), "a failed restore must leave no file"
+
+
+def test_restore_to_files_csv_and_parquet(staged, tmp_path):
+    keyring, staging, manifest = staged
+    store = LocalStore(tmp_path / "backups")
+    create_snapshot([store], staging, manifest, {}, keyring)
+    key = latest_snapshot(store, keyring)
+    res = restore_snapshot(store, key, keyring, tmp_path / "out", fmt="parquet")
+    table = pq.read_table(res["contacts"]["path"])
+    assert table.num_rows == 65 and res["contacts"]["content_hash"] == manifest.tables[0].content_hash
+    res = restore_snapshot(store, key, keyring, tmp_path / "out", fmt="csv")
+    text = open(res["contacts"]["path"], encoding="utf-8-sig").read()
+    assert "客户64" in text and text.count("\n") == 66
+    with pytest.raises(RestoreError, match="not in snapshot"):
+        restore_snapshot(store, key, keyring, tmp_path / "out", tables=["nope"])
+
+
+def test_wrong_keyring_restores_nothing(staged, tmp_path):
+    keyring, staging, manifest = staged
+    store = LocalStore(tmp_path / "backups")
+    create_snapshot([store], staging, manifest, {}, keyring)
+    other = LocalKeyring(tmp_path / "other" / "kek.json")
+    with pytest.raises((SnapshotError, KeyringError)):
+        restore_snapshot(store, "snapshots/crm/r1.json", other, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+
+
+def test_s3_snapshot_over_http(staged, s3_client, tmp_path):
+    keyring, staging, manifest = staged
+    store = S3Store(s3_client, f"custody-{uuid.uuid4().hex[:8]}", "backups")
+    store.ensure_bucket()
+    summary = create_snapshot([store], staging, manifest, {}, keyring)
+    assert summary["stores"][0]["location"].startswith("s3://")
+    key = "snapshots/crm/r1.json"
+    assert verify_snapshot(store, key, keyring).checked == 2
+    # Integrity proven by reading back and hashing, independent of the server's checksum support.
+    victim = manifest.tables[0].chunks[0]
+    body = s3_client.get_object(Bucket=store.bucket, Key=f"backups/{object_key(victim.sha256)}")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == victim.sha256
+    flipped = bytearray(body)
+    flipped[-5] ^= 0x80
+    s3_client.put_object(Bucket=store.bucket, Key=f"backups/{object_key(victim.sha256)}", Body=bytes(flipped))
+    with pytest.raises(SnapshotError, match="chunk-00000"):
+        verify_snapshot(store, key, keyring)
