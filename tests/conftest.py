@@ -1,0 +1,104 @@
+"""Shared fixtures: database servers and the Chinook sample.
+
+A missing service skips the tests that need it locally, but fails them when ``CI=true`` so a CI
+run cannot pass by silently skipping. Server URLs can be overridden with
+``CUSTODY_TEST_PG_URL`` and ``CUSTODY_TEST_MARIADB_URL`` (they must allow CREATE DATABASE).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import _airflow_env
+
+# Airflow reads its configuration at first import: point it at a test home before any test module.
+_airflow_env.configure()
+airflow_env = _airflow_env.airflow_env
+
+DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/?charset=utf8mb4"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _unavailable(message: str) -> None:
+    if _in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _server_url(env_var: str, default: str, label: str) -> str:
+    url = os.environ.get(env_var, default)
+    parsed = sa.make_url(url)
+    where = f"{parsed.host}:{parsed.port}"
+    try:
+        # Port first: a closed port then fails in milliseconds instead of a driver timeout.
+        socket.create_connection((parsed.host, parsed.port), timeout=2).close()
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        finally:
+            engine.dispose()
+    except Exception as exc:  # any failure means "service not usable here"
+        # Only the exception type and first line: the URL (with a possible password) stays out.
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        _unavailable(f"{label} not reachable at {where}: {detail}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """URL of a PostgreSQL server database from which scratch databases can be created."""
+    return _server_url("CUSTODY_TEST_PG_URL", DEFAULT_PG_URL, "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def mariadb_server_url() -> str:
+    """URL of the MariaDB server (no database selected, utf8mb4 connection)."""
+    return _server_url("CUSTODY_TEST_MARIADB_URL", DEFAULT_MARIADB_URL, "MariaDB")
+
+
+@pytest.fixture(scope="session")
+def chinook_dir() -> Path:
+    """Folder with the Chinook scripts (see ``custody.sources.loaders.chinook_dir``)."""
+    from custody.sources import loaders
+
+    found = loaders.chinook_dir()
+    if found is None:
+        _unavailable(
+            "Chinook sample not found: set CUSTODY_CHINOOK_DIR or place it at <repo>/../shared/data/chinook"
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def moto_s3_endpoint():
+    """A moto S3 server over real HTTP on 127.0.0.1 (no in-process patching); yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_client(moto_s3_endpoint):
+    """A boto3 S3 client for the moto server."""
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=moto_s3_endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test-secret",
+    )
