@@ -1,0 +1,199 @@
+"""Great Expectations (GX Core 1.x) side of validation: custom expectations and the GX runtime.
+
+Importing this module imports GX (several seconds), so ``custody.validation`` only imports it on
+first use (``gx_runtime()``).
+
+Custom expectations (pandas engine), registered with GX when this module is imported:
+
+- ``ExpectColumnValuesToBeCustodyEmail``: metric ``column_values.custody_email``,
+  predicate ``checks.is_email``;
+- ``ExpectColumnValuesToBeCustodyCnMobile`` (kwarg ``strict``): metric
+  ``column_values.custody_cn_mobile``, predicate ``checks.is_cn_mobile``;
+- ``ExpectColumnValuesToBeCustodyCnResidentId``: metric ``column_values.custody_cn_resident_id``,
+  predicate ``checks.is_cn_resident_id``.
+
+Privacy: GX results carry cell values (``partial_unexpected_list``, ``unexpected_list``,
+``unexpected_index_query``, exception messages). The runner asks GX for
+``exclude_unexpected_values`` and reads only counts and row positions out of each result; and
+the GX loggers that print exception text while resolving metrics are passed through
+``_RedactFilter`` so no value reaches a log line either.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E402
+from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
+from great_expectations.expectations.metrics import (  # noqa: E402
+    ColumnMapMetricProvider,
+    column_condition_partial,
+)
+
+from custody.validation import checks  # noqa: E402
+
+__all__ = [
+    "ExpectColumnValuesToBeCustodyCnMobile",
+    "ExpectColumnValuesToBeCustodyCnResidentId",
+    "ExpectColumnValuesToBeCustodyEmail",
+    "GxRuntime",
+    "gx_runtime",
+]
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- metrics
+
+
+class ColumnValuesCustodyEmail(ColumnMapMetricProvider):
+    """Row condition: the value is a syntactically valid e-mail address (email-validator)."""
+
+    condition_metric_name = "column_values.custody_email"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        return column.map(checks.is_email).astype(bool)
+
+
+class ColumnValuesCustodyCnMobile(ColumnMapMetricProvider):
+    """Row condition: the value is a mainland China mobile number (``strict`` adds phonenumbers)."""
+
+    condition_metric_name = "column_values.custody_cn_mobile"
+    condition_value_keys = ("strict",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, strict=False, **kwargs):
+        strict = bool(strict)
+        return column.map(lambda v: checks.is_cn_mobile(v, strict=strict)).astype(bool)
+
+
+class ColumnValuesCustodyCnResidentId(ColumnMapMetricProvider):
+    """Row condition: the value is an 18-character PRC resident ID (checksum + birth date)."""
+
+    condition_metric_name = "column_values.custody_cn_resident_id"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        return column.map(checks.is_cn_resident_id).astype(bool)
+
+
+# ---------------------------------------------------------------------- expectations
+
+
+class ExpectColumnValuesToBeCustodyEmail(ColumnMapExpectation):
+    """Expect column values to be syntactically valid e-mail addresses (no DNS). Nulls are skipped."""
+
+    map_metric = "column_values.custody_email"
+    success_keys = ("mostly",)
+    library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
+
+
+class ExpectColumnValuesToBeCustodyCnMobile(ColumnMapExpectation):
+    """Expect column values to be mainland China mobile numbers. Nulls are skipped.
+
+    ``strict``: also require an allocated mobile range per libphonenumber metadata.
+    """
+
+    strict: bool = False
+    map_metric = "column_values.custody_cn_mobile"
+    success_keys = ("mostly", "strict")
+    library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
+
+
+class ExpectColumnValuesToBeCustodyCnResidentId(ColumnMapExpectation):
+    """Expect column values to be 18-character PRC resident ID numbers (GB 11643). Nulls are skipped.
+
+    Checks the ISO 7064 MOD 11-2 check character and the birth date, not the address code.
+    """
+
+    map_metric = "column_values.custody_cn_resident_id"
+    success_keys = ("mostly",)
+    library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
+
+
+# --------------------------------------------------------------------------- runtime
+
+# GX loggers that interpolate exception text (which can quote cell values) into their messages.
+_REDACTED_LOGGERS = (
+    "great_expectations.validator.validation_graph",
+    "great_expectations.validator.metrics_calculator",
+    "great_expectations.validator.validator",
+    "great_expectations.expectations.expectation",
+)
+
+
+class _RedactFilter(logging.Filter):
+    """Keep the record (level, logger) but replace its text, which may quote data values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or record.exc_info:
+            record.msg = "GX reported a problem while validating; message withheld (may quote data values)"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _install_redaction() -> None:
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactFilter) for f in logger.filters):
+            logger.addFilter(_RedactFilter())
+
+
+@dataclass
+class GxRuntime:
+    """The process-wide GX objects: one ephemeral context, one pandas datasource, one dataframe
+    asset and its whole-dataframe batch definition. ``lock`` serialises validations (GX objects
+    are not thread-safe). ``created_seconds`` is the wall time the context set-up took."""
+
+    context: Any
+    batch_definition: Any
+    lock: threading.Lock
+    created_seconds: float
+
+    def validate(self, frame, suite, result_format: dict) -> Any:
+        """Validate ``frame`` (pandas DataFrame) against ``suite``; returns the GX suite result."""
+        with self.lock:
+            batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            return batch.validate(suite, result_format=result_format)
+
+
+_RUNTIME: GxRuntime | None = None
+_RUNTIME_LOCK = threading.Lock()
+
+
+def gx_runtime() -> GxRuntime:
+    """Return the process's ``GxRuntime``, creating it on first call (analytics and progress
+    bars off, nothing written to disk)."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        with _RUNTIME_LOCK:
+            if _RUNTIME is None:
+                import time
+
+                started = time.perf_counter()
+                _install_redaction()
+                context = gx.get_context(mode="ephemeral")
+                context.variables.progress_bars = ProgressBarsConfig(
+                    globally=False, metric_calculations=False
+                )
+                datasource = context.data_sources.add_pandas(name="custody_validation")
+                asset = datasource.add_dataframe_asset(name="chunk")
+                batch_definition = asset.add_batch_definition_whole_dataframe(name="whole_chunk")
+                _RUNTIME = GxRuntime(
+                    context=context,
+                    batch_definition=batch_definition,
+                    lock=threading.Lock(),
+                    created_seconds=time.perf_counter() - started,
+                )
+                log.debug("GX ephemeral context ready in %.2fs", _RUNTIME.created_seconds)
+    return _RUNTIME

@@ -1,0 +1,121 @@
+"""Cross-chunk key memory for uniqueness checks.
+
+A table arrives in chunks, so a key that repeats in chunk 7 of a key first seen in chunk 2 is
+invisible to a per-chunk GX run. ``KeyTracker`` keeps, per uniqueness rule, the 64-bit digests
+of every key seen so far and answers "seen before?" for the next chunk.
+
+Digest: 8-byte BLAKE2b, keyed with a random 16-byte salt drawn per tracker, over ``repr`` of the
+key tuple (``-0.0`` folded to ``0.0``). The salt keeps the digests useless outside the process
+(a leaked set of unsalted hashes of phone numbers could be reversed by enumeration). Memory is
+8 bytes per distinct key (sorted ``uint64`` runs merged geometrically, so at most ~log2(n) runs
+and O(log n) lookups per run). With n keys the chance of any false "seen before" is about
+n**2 / 2**65 (10 million keys: ~3e-6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["KeyTracker"]
+
+
+def _canonical(value: object) -> object:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return value + 0.0  # -0.0 -> 0.0, equal under pandas as well
+    return value
+
+
+class KeyTracker:
+    """Memory of keys already seen in earlier chunks of ONE table.
+
+    Create one per table per run and pass it to every ``validate_chunk`` call of that table, in
+    chunk order. ``validate_chunk`` binds it to ``rules.table`` on first use; using it for another
+    table raises ``ValueError``. Keys are registered only after a chunk validated without error.
+    Every non-null key of a chunk is registered, including keys of rows quarantined for other
+    reasons, so the outcome does not depend on where chunk boundaries fall: a row is flagged
+    ``unique:<col>`` exactly when an earlier row of the table had the same key.
+    Not thread-safe; not persisted (lives as long as the object).
+    """
+
+    def __init__(self, table: str | None = None):
+        self._table = table
+        self._salt = os.urandom(16)
+        self._runs: dict[str, list[np.ndarray]] = {}
+
+    @property
+    def table(self) -> str | None:
+        """The table this tracker belongs to (``None`` until first bound)."""
+        return self._table
+
+    def bind(self, table: str) -> None:
+        """Attach the tracker to ``table``; ``ValueError`` if it already belongs to another one."""
+        if self._table is None:
+            self._table = table
+        elif self._table != table:
+            raise ValueError(f"KeyTracker belongs to table {self._table!r}, not {table!r}")
+
+    def digests(self, columns: Sequence[pa.ChunkedArray | pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+        """Digest the key tuple of every row.
+
+        ``columns``: the key columns, equal length n. Returns ``(digests, tracked)``: ``uint64[n]``
+        and ``bool[n]``; ``tracked`` is ``False`` where any key part is null (or float NaN) and the
+        digest there is 0 and meaningless.
+        """
+        n = len(columns[0]) if columns else 0
+        values = [[_canonical(v) for v in col.to_pylist()] for col in columns]
+        out = np.zeros(n, dtype=np.uint64)
+        tracked = np.ones(n, dtype=bool)
+        salt = self._salt
+        single = len(values) == 1
+        for i, key in enumerate(zip(*values, strict=True)):
+            if any(v is None for v in key):
+                tracked[i] = False
+                continue
+            payload = repr(key[0] if single else key).encode("utf-8", "surrogatepass")
+            out[i] = int.from_bytes(hashlib.blake2b(payload, digest_size=8, key=salt).digest(), "little")
+        return out, tracked
+
+    def seen(self, rule: str, digests: np.ndarray) -> np.ndarray:
+        """``bool`` mask: which ``digests`` were registered earlier under ``rule``."""
+        mask = np.zeros(len(digests), dtype=bool)
+        for run in self._runs.get(rule, ()):
+            pos = np.searchsorted(run, digests)
+            inside = pos < run.size
+            hit = np.zeros(len(digests), dtype=bool)
+            hit[inside] = run[pos[inside]] == digests[inside]
+            mask |= hit
+        return mask
+
+    def add(self, rule: str, digests: np.ndarray) -> None:
+        """Register ``digests`` (``uint64``) under ``rule``."""
+        if len(digests) == 0:
+            return
+        fresh = np.unique(np.asarray(digests, dtype=np.uint64))
+        fresh = fresh[~self.seen(rule, fresh)]
+        if fresh.size == 0:
+            return
+        runs = self._runs.setdefault(rule, [])
+        runs.append(fresh)
+        while len(runs) >= 2 and runs[-2].size < 2 * runs[-1].size:
+            last = runs.pop()
+            runs[-1] = np.union1d(runs[-1], last)
+
+    def count(self, rule: str) -> int:
+        """Number of distinct keys registered under ``rule``."""
+        return int(sum(run.size for run in self._runs.get(rule, ())))
+
+    def rules(self) -> list[str]:
+        """Rule labels (``unique:<col>``) that have registered keys."""
+        return sorted(self._runs)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{r}={self.count(r)}" for r in self.rules())
+        return f"KeyTracker(table={self._table!r}, {counts or 'empty'})"
