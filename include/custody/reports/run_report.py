@@ -1,0 +1,152 @@
+"""Build and render the run report of one pipeline run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from custody.fsio import atomic_write_bytes
+from custody.manifest import RunManifest
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# What each report section evidences; article numbers as in REGULATORY.md.
+REFERENCES = {
+    "reconciliation": ["PIPL Art 51 (management measures)", "GDPR Art 5(1)(d) (accuracy)"],
+    "validation": ["PIPL Art 8 (quality of PI)", "GDPR Art 5(1)(d)"],
+    "classification": ["PIPL Art 28 (sensitive PI)", "PIPL Art 51 (classification management)",
+                       "GB/T 35273-2020 Annex B"],
+    "encryption": ["PIPL Art 51 (encryption, de-identification)", "GDPR Art 32(1)(a)"],
+    "backups": ["GDPR Art 32(1)(c) (ability to restore)", "PIPL Art 21 (entrusted processors)"],
+}
+
+LABELS = {
+    "en": {
+        "title": "Custody run report", "source": "Source", "run": "Run", "created": "Generated",
+        "dialect": "Source database", "policy": "Classification policy",
+        "reconciliation": "Reconciliation", "table": "Table", "source_rows": "Source rows",
+        "extracted": "Extracted", "valid": "Valid", "quarantined": "Quarantined",
+        "failing_share": "Failing share", "limit": "Limit", "status": "Status", "ok": "OK", "failed": "FAILED",
+        "validation": "Validation results (Great Expectations)", "expectation": "Expectation",
+        "column": "Column", "evaluated": "Evaluated", "unexpected": "Unexpected",
+        "reasons": "Quarantine reasons", "reason": "Reason", "rows": "Rows",
+        "classification": "Column classification", "pi_type": "PI type", "level": "Level",
+        "confidence": "Confidence", "evidence": "Evidence", "levels_summary": "Columns by level",
+        "encryption": "Encryption", "objects": "Encrypted objects", "coverage": "Encryption coverage",
+        "algorithm": "Algorithm", "keks": "Key-encryption keys",
+        "backups": "Backups", "location": "Store", "snapshot": "Snapshot", "uploaded": "Uploaded",
+        "reused": "Reused", "bytes": "Bytes", "snapshot_sha256": "Snapshot document SHA-256",
+        "object": "Object", "sha256": "SHA-256 (ciphertext)", "refs": "Rules",
+        "not_run": "This stage did not run or did not finish.",
+        "public": "public", "internal": "internal", "sensitive": "sensitive", "none": "—",
+        "note": "This report holds counts, hashes and classifications only; no personal values.",
+    },
+    "zh-CN": {
+        "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
+        "dialect": "源数据库", "policy": "分类策略",
+        "reconciliation": "数据核对", "table": "表", "source_rows": "源行数",
+        "extracted": "已抽取", "valid": "有效", "quarantined": "已隔离",
+        "failing_share": "失败比例", "limit": "上限", "status": "状态", "ok": "通过", "failed": "未通过",
+        "validation": "校验结果（Great Expectations）", "expectation": "期望",
+        "column": "列", "evaluated": "已校验", "unexpected": "不符合",
+        "reasons": "隔离原因", "reason": "原因", "rows": "行数",
+        "classification": "字段分类分级", "pi_type": "个人信息类型", "level": "级别",
+        "confidence": "置信度", "evidence": "依据", "levels_summary": "各级别字段数",
+        "encryption": "加密", "objects": "加密对象", "coverage": "加密覆盖率",
+        "algorithm": "算法", "keks": "密钥加密密钥",
+        "backups": "备份", "location": "存储位置", "snapshot": "快照", "uploaded": "上传",
+        "reused": "复用", "bytes": "字节", "snapshot_sha256": "快照文档 SHA-256",
+        "object": "对象", "sha256": "SHA-256（密文）", "refs": "依据条款",
+        "not_run": "该阶段未运行或未完成。",
+        "public": "公开", "internal": "内部", "sensitive": "敏感", "none": "—",
+        "note": "本报告仅包含计数、哈希值与分类结果，不含任何个人信息值。",
+    },
+}
+
+
+def build_run_report(manifest: RunManifest, docs: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the report document from the run manifest and stage documents.
+
+    ``docs`` may hold ``validation``, ``classification`` and ``backup`` (sealed stage documents,
+    already verified); a missing one is reported as not run. Returns a JSON-serialisable dict.
+    """
+    validation = {t["table"]: t for t in (docs.get("validation") or {}).get("tables", [])}
+    recon = []
+    for tm in manifest.tables:
+        v = validation.get(tm.table)
+        recon.append(
+            {
+                "table": tm.table,
+                "source_rows": tm.source_rows,
+                "extracted_rows": tm.extracted_rows,
+                "valid_rows": v["valid_rows"] if v else None,
+                "quarantined_rows": v["quarantined_rows"] if v else None,
+                "failing_share": v["failing_share"] if v else None,
+                "max_failing_share": v["max_failing_share"] if v else None,
+                "reconciled": bool(v) and tm.source_rows == tm.extracted_rows == v["valid_rows"] + v["quarantined_rows"],
+                "passed": bool(v) and v["passed"],
+            }
+        )
+    objects = [
+        {"object_id": e.object_id, "kind": e.kind, "rows": e.rows, "bytes": e.ciphertext_bytes,
+         "sha256": e.sha256, "kek_id": e.kek_id, "scope": e.scope}
+        for e in manifest.objects()
+    ]
+    for t in validation.values():
+        for q in t.get("quarantine", []):
+            objects.append({"object_id": q["object_id"], "kind": "quarantine", "rows": q["rows"],
+                            "bytes": q["ciphertext_bytes"], "sha256": q["sha256"], "kek_id": q["kek_id"],
+                            "scope": q["scope"]})
+    classification = docs.get("classification")
+    levels: dict[str, int] = {}
+    if classification:
+        for t in classification["tables"]:
+            for c in t["columns"]:
+                levels[c["level"]] = levels.get(c["level"], 0) + 1
+    return {
+        "format": "custody-run-report",
+        "version": 1,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": manifest.source,
+        "run_key": manifest.run_key,
+        "run_id": manifest.run_id,
+        "dialect": manifest.dialect,
+        "references": REFERENCES,
+        "reconciliation": recon,
+        "validation": docs.get("validation"),
+        "classification": classification,
+        "levels": levels,
+        "encryption": {
+            "algorithm": "AES-256-GCM (streaming, key-committing), per-object data keys",
+            "objects": len(objects),
+            "encrypted_objects": sum(1 for o in objects if o["sha256"] and o["kek_id"]),
+            "coverage": (sum(1 for o in objects if o["sha256"] and o["kek_id"]) / len(objects)) if objects else 1.0,
+            "kek_ids": sorted({o["kek_id"] for o in objects if o["kek_id"]}),
+            "objects_list": objects,
+        },
+        "backup": docs.get("backup"),
+    }
+
+
+def write_run_report(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Write ``report.json``, ``report.en.html`` and ``report.zh-CN.html`` into ``out_dir`` atomically.
+
+    Returns ``{"json": path, "html": path (English), "html_zh": path}``.
+    """
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    template = env.get_template("run_report.html.j2")
+    out_dir = Path(out_dir)
+    paths = {
+        "json": out_dir / "report.json",
+        "html": out_dir / "report.en.html",
+        "html_zh": out_dir / "report.zh-CN.html",
+    }
+    atomic_write_bytes(paths["json"], json.dumps(report, indent=1, ensure_ascii=False).encode(), mode=0o644)
+    for lang, key in (("en", "html"), ("zh-CN", "html_zh")):
+        html = template.render(r=report, t=LABELS[lang], lang=lang)
+        atomic_write_bytes(paths[key], html.encode("utf-8"), mode=0o644)
+    return paths

@@ -1,0 +1,176 @@
+"""Run the main job end to end on embedded defaults: ``make demo``.
+
+1. Generates the Chinese CRM (Faker zh_CN, fixed seed) into a SQLite source under
+   ``$CUSTODY_HOME/sources``; uses the Chinook SQLite file too when it is available
+   (``CUSTODY_CHINOOK_DIR`` or ``../shared/data/chinook``).
+2. Starts a local S3 endpoint (moto server on 127.0.0.1) for the backups.
+3. Prepares Airflow on a SQLite metadata database in ``$AIRFLOW_HOME`` and runs the
+   ``custody_pipeline`` DAG once per source with ``dag.test()``.
+4. Prints where the reports and backups are.
+
+``--prepare-only`` stops after steps 1 and 3's database set-up (used by ``make up``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_defaults() -> None:
+    home = Path(os.environ.setdefault("CUSTODY_HOME", str(ROOT / "var"))).resolve()
+    airflow_home = Path(os.environ.setdefault("AIRFLOW_HOME", str(home / "airflow")))
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}")
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+    os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_sources(contacts: int) -> dict[str, str]:
+    """Create the demo sources; return ``{source name: SQLAlchemy URL}``."""
+    import sqlalchemy as sa
+
+    from custody.settings import Settings
+    from custody.sources.generate import generate_crm
+    from custody.sources.loaders import chinook_dir, load_tables
+
+    settings = Settings.from_env()
+    src_dir = settings.home / "sources"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    crm = src_dir / f"crm-{contacts}.sqlite"
+    if not crm.exists():
+        t0 = time.perf_counter()
+        tmp = crm.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        engine = sa.create_engine(f"sqlite:///{tmp}")
+        counts = load_tables(engine, generate_crm(contacts=contacts).tables)
+        engine.dispose()
+        tmp.rename(crm)
+        print(f"generated CRM source: {counts} in {time.perf_counter() - t0:.1f} s")
+    urls = {"crm": f"sqlite:///{crm}"}
+    found = chinook_dir()
+    if found and (found / "Chinook_Sqlite.sqlite").exists():
+        urls["chinook"] = f"sqlite:///{found / 'Chinook_Sqlite.sqlite'}"
+    else:
+        print("Chinook not found (set CUSTODY_CHINOOK_DIR): running on the generated CRM alone")
+    return urls
+
+
+def _conn_json(url: str) -> str:
+    path = url.removeprefix("sqlite:///")
+    return json.dumps({"conn_type": "sqlite", "host": path})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=int(os.environ.get("CUSTODY_DEMO_CONTACTS", 10_000)))
+    parser.add_argument("--prepare-only", action="store_true")
+    parser.add_argument("--s3-port", type=int, default=0, help="port of the local S3 endpoint (0: any free port)")
+    args = parser.parse_args(argv)
+    _env_defaults()
+
+    urls = prepare_sources(args.contacts)
+    for name, url in urls.items():
+        os.environ[f"AIRFLOW_CONN_CUSTODY_{name.upper()}"] = _conn_json(url)
+
+    port = args.s3_port or _free_port()
+    os.environ["AIRFLOW_CONN_CUSTODY_S3"] = json.dumps(
+        {"conn_type": "aws", "login": "demo", "password": "demo-secret",
+         "extra": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}}
+    )
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    if args.prepare_only:
+        env_file = Path(os.environ["AIRFLOW_HOME"]) / "connections.env"
+        names = [f"AIRFLOW_CONN_CUSTODY_{n.upper()}" for n in [*urls, "s3"]]
+        env_file.write_text("".join(f"{n}='{os.environ[n]}'\n" for n in names))
+        print(f"sources and Airflow database ready; connections in {env_file}")
+        return 0
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        return _run_dag(urls)
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _stdout_to(path: Path):
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``path`` for a while."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _run_dag(urls: dict[str, str]) -> int:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from custody.settings import Settings
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    if bag.import_errors:
+        print("DAG import errors:", bag.import_errors, file=sys.stderr)
+        return 1
+    dag = bag.get_dag("custody_pipeline")
+    settings = Settings.from_env()
+    results = []
+    log_dir = Path(os.environ["AIRFLOW_HOME"]) / "logs" / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for source in urls:
+        t0 = time.perf_counter()
+        log_path = log_dir / f"{source}.log"
+        print(f"running custody_pipeline for source {source!r} (Airflow log: {log_path}) ...", flush=True)
+        with _stdout_to(log_path):
+            run = dag.test(run_conf={"source": source})
+        state = str(getattr(run, "state", "unknown"))
+        results.append((source, state, time.perf_counter() - t0))
+    print("\n=== Custody demo summary ===")
+    ok = True
+    for source, state, secs in results:
+        ok &= state.endswith("success")
+        print(f"{source}: run {state} in {secs:.1f} s")
+        for report in sorted((settings.report_dir / source).glob("*/report.en.html"), key=os.path.getmtime)[-1:]:
+            print(f"  report: {report}")
+            print(f"          {report.with_name('report.zh-CN.html')}")
+            print(f"          {report.with_name('report.json')}")
+    print(f"local backups: {settings.backup_dir}")
+    print(f"S3 backups:    s3://{settings.s3_bucket}/{settings.s3_prefix} (moto server, stopped at exit)")
+    print("restore:       .venv/bin/custody restore --source crm --out var/restored")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
