@@ -4,12 +4,17 @@ One SQLAlchemy URL (``CUSTODY_CATALOG_URL``). This module holds the data invento
 column, its PI type, level, confidence, evidence and policy version, with first and last seen
 (PIPL Art 51 classification management; GDPR Art 30 records of processing). Airflow's metadata
 database is never used for Custody state.
+
+The schema is managed by Alembic migrations in ``migrations/versions/`` (one file per change,
+applied by ``migrate``; several heads are allowed and all are applied). The ``sa.Table`` objects
+below mirror the migrated schema for queries; a test checks that the two agree.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,16 +38,35 @@ inventory = sa.Table(
 )
 
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(engine: sa.Engine) -> list[str]:
+    """Apply every pending migration (all heads) to the catalog at ``engine``; return the heads now applied.
+
+    Idempotent; safe to call from every task. Concurrent first runs on SQLite are serialised by
+    SQLite's own write lock.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")
+        return sorted(MigrationContext.configure(conn).get_current_heads())
+
+
 class Catalog:
-    """Access to the catalog database at ``url`` (tables created on first use)."""
+    """Access to the catalog database at ``url``; migrates it to the latest schema on first use."""
 
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
-            from pathlib import Path
-
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
+        self.heads = migrate(self.engine)
 
     def record_inventory(self, source: str, run_key: str, tables: list[dict[str, Any]]) -> int:
         """Upsert the classification of every column seen in a run; returns columns written.
