@@ -1,0 +1,50 @@
+"""An index of the run reports under ``CUSTODY_HOME/reports`` for the UI plugin and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+REPORT_FILES = ("report.en.html", "report.zh-CN.html", "report.json")
+_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def list_reports(report_dir: Path) -> list[dict[str, Any]]:
+    """One summary per run report, newest first.
+
+    Each: ``source``, ``run_key``, ``generated_at``, ``tables``, ``rows`` (extracted),
+    ``quarantined``, ``ok`` (every table reconciled and passed), ``levels`` (columns per level).
+    Unreadable reports are skipped.
+    """
+    out = []
+    for path in Path(report_dir).glob("*/*/report.json"):
+        try:
+            r = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        recon = r.get("reconciliation", [])
+        out.append(
+            {
+                "source": r.get("source", path.parts[-3]),
+                "run_key": r.get("run_key", path.parts[-2]),
+                "generated_at": r.get("generated_at", ""),
+                "tables": len(recon),
+                "rows": sum(t.get("extracted_rows") or 0 for t in recon),
+                "quarantined": sum(t.get("quarantined_rows") or 0 for t in recon),
+                "ok": bool(recon) and all(t.get("reconciled") and t.get("passed") for t in recon),
+                "levels": r.get("levels", {}),
+            }
+        )
+    return sorted(out, key=lambda x: x["generated_at"], reverse=True)
+
+
+def report_path(report_dir: Path, source: str, run_key: str, name: str) -> Path:
+    """Path of one report file. Raises ``FileNotFoundError`` for unknown or unsafe names."""
+    if name not in REPORT_FILES or not _SAFE.match(source) or not _SAFE.match(run_key):
+        raise FileNotFoundError(name)
+    path = Path(report_dir) / source / run_key / name
+    if not path.is_file():
+        raise FileNotFoundError(name)
+    return path

@@ -1,0 +1,56 @@
+"""The UI plugin: registered, login required, lists reports, refuses path tricks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def plugin(airflow_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path))
+    run = tmp_path / "reports" / "crm" / "run-1"
+    run.mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({
+        "source": "crm", "run_key": "run-1", "generated_at": "2026-11-30T10:00:00+00:00",
+        "reconciliation": [{"extracted_rows": 10, "quarantined_rows": 1, "reconciled": True, "passed": True}],
+        "levels": {"sensitive": 2}}))
+    (run / "report.en.html").write_text("<html>report</html>")
+    spec = importlib.util.spec_from_file_location("custody_plugin", ROOT / "plugins" / "custody_plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _client(module, authenticated: bool):
+    from fastapi.testclient import TestClient
+
+    from airflow.api_fastapi.core_api.security import get_user
+
+    if authenticated:
+        module.app.dependency_overrides[get_user] = lambda: object()
+    return TestClient(module.app)
+
+
+def test_plugin_registers_app_and_menu(plugin):
+    p = plugin.CustodyPlugin
+    assert p.fastapi_apps[0]["url_prefix"] == "/custody"
+    assert p.external_views[0]["destination"] == "nav" and not p.external_views[0]["href"].startswith("/")
+
+
+def test_login_required(plugin):
+    assert _client(plugin, authenticated=False).get("/").status_code in (401, 403)
+
+
+def test_lists_reports_and_serves_files(plugin):
+    client = _client(plugin, authenticated=True)
+    page = client.get("/")
+    assert page.status_code == 200 and "run-1" in page.text and "OK" in page.text
+    assert client.get("/reports/crm/run-1/report.en.html").text == "<html>report</html>"
+    assert client.get("/reports/crm/run-1/..%2F..%2Fkeys").status_code == 404
+    assert client.get("/reports/crm/run-1/manifest.json").status_code == 404
