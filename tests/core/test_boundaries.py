@@ -28,7 +28,8 @@ def test_no_airflow_import_in_source():
 
 
 def test_importing_every_core_module_loads_no_airflow():
-    modules = [m.name for m in pkgutil.walk_packages([str(CORE)], prefix="custody.")]
+    # Alembic migration scripts run inside Alembic's context, never by import.
+    modules = [m.name for m in pkgutil.walk_packages([str(CORE)], prefix="custody.") if ".migrations" not in m.name]
     assert len(modules) > 15
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + (
         "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
