@@ -2,7 +2,8 @@
 
 Imported by ``conftest.py`` before any test module, because Airflow reads its configuration at
 first import. The metadata database is the machine's PostgreSQL (database
-``custody_airflow_test``, recreated per session) when it is reachable, SQLite in a temporary
+``custody_airflow_test_<pid>``, created per session and dropped at its end, so parallel
+sessions never share one) when it is reachable, SQLite in a temporary
 folder otherwise; Airflow's home is a temporary folder either way.
 """
 
@@ -19,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get("CUSTODY_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-AIRFLOW_DB = "custody_airflow_test"
+AIRFLOW_DB = f"custody_airflow_test_{os.getpid()}"
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -43,22 +44,25 @@ def configure() -> None:
         os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
 
 
-def _recreate_pg_database() -> None:
+def _pg(*statements: str) -> None:
     import sqlalchemy as sa
 
     engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {AIRFLOW_DB}"))
+        for statement in statements:
+            conn.execute(sa.text(statement))
     engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def airflow_env() -> Path:
-    """A migrated Airflow metadata database; returns AIRFLOW_HOME."""
-    if os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql"):
-        _recreate_pg_database()
+def airflow_env():
+    """A migrated Airflow metadata database; yields AIRFLOW_HOME."""
+    on_pg = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+    if on_pg:
+        _pg(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE)", f"CREATE DATABASE {AIRFLOW_DB}")
     airflow = str(Path(sys.executable).with_name("airflow"))
     res = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return Path(os.environ["AIRFLOW_HOME"])
+    yield Path(os.environ["AIRFLOW_HOME"])
+    if on_pg:
+        _pg(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE)")

@@ -42,7 +42,7 @@ def _open(store: StoreKind, endpoint_url: str | None):
     from custody.store import LocalStore, S3Store
 
     settings = Settings.from_env()
-    keyring = open_keyring(settings.keyring)
+    keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
     if store is StoreKind.local:
         return settings, keyring, LocalStore(settings.backup_dir)
     import boto3

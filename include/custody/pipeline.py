@@ -49,8 +49,12 @@ class Runtime:
 
     @cached_property
     def keyring(self) -> Keyring:
-        """The keyring named by ``CUSTODY_KEYRING`` (created on first use for a local key file)."""
-        return open_keyring(self.settings.keyring)
+        """Scope keys in the catalog, wrapped by the KEK named by ``CUSTODY_KEYRING``.
+
+        Data keys are wrapped per crypto-shredding scope (``<source>/<retention_class>``), so one
+        scope can be destroyed without touching the others (``docs/format.md`` section 1).
+        """
+        return open_keyring(self.settings.keyring, key_store=self.settings.catalog_url)
 
     @cached_property
     def staging(self) -> StagingStore:
@@ -246,6 +250,12 @@ def stage_backup(rt: Runtime, manifest_key: str, s3_client: Any | None = None) -
         s3.ensure_bucket()
         stores.append(s3)
     summary = create_snapshot(stores, rt.staging, manifest, documents, rt.keyring)
+    # The key store travels with the data but expires sooner, so a destroyed scope key is gone
+    # from every copy within the key-store retention (docs/format.md, key-store backups).
+    from custody.crypto.keystore import backup_key_store, prune_key_store_backups
+
+    summary["key_store"] = backup_key_store(stores, rt.keyring)
+    summary["key_store"]["pruned"] = [prune_key_store_backups(s, rt.keyring) for s in stores]
     key = rt.staging.put_doc(_doc_key(manifest.source, manifest.run_key, "backup"), summary)
     return {"backup_key": key, "snapshot_key": summary["snapshot_key"],
             "stores": [s["location"] for s in summary["stores"]]}

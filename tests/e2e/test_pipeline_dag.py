@@ -113,7 +113,7 @@ def test_pipeline_end_to_end(airflow_env, source_db, custody_home, crm, s3_clien
         assert str(run.state).endswith("success"), f"{kind}/{source}: {run.state}"
 
     settings = custody_home
-    keyring = open_keyring(settings.keyring)
+    keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
     local = LocalStore(settings.backup_dir)
     s3 = S3Store(s3_client, settings.s3_bucket, settings.s3_prefix)
 

@@ -16,7 +16,14 @@ from custody.crypto.keyring import KeyringError
 from custody.manifest import ManifestError, ObjectEntry, RunManifest, TableManifest
 from custody.restore import RestoreError, restore_snapshot, restore_table
 from custody.staging import StagingStore
-from custody.store import LocalStore, S3Store, SnapshotError, create_snapshot, latest_snapshot, verify_snapshot
+from custody.store import (
+    LocalStore,
+    S3Store,
+    SnapshotError,
+    create_snapshot,
+    latest_snapshot,
+    verify_snapshot,
+)
 from custody.store.snapshots import object_key
 
 
@@ -40,17 +47,31 @@ def staged(tmp_path):
         h = hashing.table_hash(t)
         digest = hashing.combine(digest, h)
         entry = ObjectEntry(
-            object_id=f"crm/r1/contacts/chunk-{i:05d}", key=f"crm/r1/contacts/chunk-{i:05d}.cdy", kind="chunk",
-            source="crm", run_key="r1", table="contacts", chunk=i, rows=n, content_hash=hashing.to_hex(h),
+            object_id=f"crm/r1/contacts/chunk-{i:05d}",
+            key=f"crm/r1/contacts/chunk-{i:05d}.cdy",
+            kind="chunk",
+            source="crm",
+            run_key="r1",
+            table="contacts",
+            chunk=i,
+            rows=n,
+            content_hash=hashing.to_hex(h),
             scope="crm/customer_contract",
         )
         chunks.append(staging.put_table(entry, t))
     tm = TableManifest(
-        table="contacts", source_table="contacts", primary_key=["id"],
-        columns=[{"name": "id", "arrow_type": "int64", "nullable": True},
-                 {"name": "name", "arrow_type": "string", "nullable": True},
-                 {"name": "amount", "arrow_type": "decimal128(14, 2)", "nullable": True}],
-        source_rows=65, extracted_rows=65, content_hash=hashing.to_hex(digest), chunks=chunks,
+        table="contacts",
+        source_table="contacts",
+        primary_key=["id"],
+        columns=[
+            {"name": "id", "arrow_type": "int64", "nullable": True},
+            {"name": "name", "arrow_type": "string", "nullable": True},
+            {"name": "amount", "arrow_type": "decimal128(14, 2)", "nullable": True},
+        ],
+        source_rows=65,
+        extracted_rows=65,
+        content_hash=hashing.to_hex(digest),
+        chunks=chunks,
     )
     manifest = RunManifest(source="crm", run_key="r1", dialect="sqlite", tables=[tm])
     staging.put_doc("crm/r1/manifest.json", manifest.model_dump(mode="json"))
@@ -134,7 +155,9 @@ def test_s3_snapshot_over_http(staged, s3_client, tmp_path):
     assert verify_snapshot(store, key, keyring).checked == 2
     # Integrity proven by reading back and hashing, independent of the server's checksum support.
     victim = manifest.tables[0].chunks[0]
-    body = s3_client.get_object(Bucket=store.bucket, Key=f"backups/{object_key(victim.sha256)}")["Body"].read()
+    body = s3_client.get_object(Bucket=store.bucket, Key=f"backups/{object_key(victim.sha256)}")[
+        "Body"
+    ].read()
     assert hashlib.sha256(body).hexdigest() == victim.sha256
     flipped = bytearray(body)
     flipped[-5] ^= 0x80

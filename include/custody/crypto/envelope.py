@@ -8,8 +8,9 @@ Layout (all integers big-endian; the full specification is ``docs/format.md``)::
     header  canonical JSON    hlen bytes (UTF-8, sorted keys, no whitespace)
     segment_0 .. segment_n    each = AES-GCM(ciphertext of <= segment_size bytes) || 16-byte tag
 
-Keys: a fresh 32-byte data key (DEK) per object, wrapped by the keyring's key-encryption key with
-the object id and scope as associated data. HKDF-SHA256(DEK, salt=nonce_prefix,
+Keys: a fresh 32-byte data key (DEK) per object, wrapped by the keyring with the object id and
+scope as associated data: under a key-encryption key, or, with a ``ScopedKeyring``, under the key
+of the object's scope (``docs/format.md`` section 1). HKDF-SHA256(DEK, salt=nonce_prefix,
 info="custody/object/v1|"+object_id) yields 64 bytes: the segment key and a 32-byte key commitment
 stored in the header, so a ciphertext cannot be opened under a second key (AES-GCM alone is not
 key-committing).

@@ -1,12 +1,20 @@
-"""Key-encryption keys (KEKs) that wrap per-object data keys (DEKs).
+"""Key-encryption keys (KEKs) that wrap data keys (DEKs) and key-store keys.
 
 A keyring holds one or more KEKs, each with a stable ``kek_id``; one is *active* and wraps new
-data keys, the others only unwrap (rotation re-wraps data keys without touching data).
+keys, the others only unwrap (rotation re-wraps keys without touching data).
 
-``LocalKeyring`` keeps its KEKs in one JSON file created on first use with mode 0600 inside a
-0700 directory; the file lives under ``CUSTODY_HOME`` (outside git). Wrapping is AES-256-GCM
-(NIST SP 800-38D) with the wrap context (object id, scope) as associated data, so a wrapped key
-moved to another object's header fails to unwrap.
+Implementations of ``Keyring``:
+
+- ``LocalKeyring`` keeps its KEKs in one JSON file created on first use with mode 0600 inside a
+  0700 directory; the file lives under ``CUSTODY_HOME`` (outside git). Wrapping is AES-256-GCM
+  (NIST SP 800-38D) with the wrap context (object id, scope) as associated data, so a wrapped key
+  moved to another object's header fails to unwrap.
+- ``custody.crypto.kms.KmsKeyring``: KEKs in AWS KMS, the wrap context as KMS encryption context.
+- ``custody.crypto.scopes.ScopedKeyring``: per-scope keys in the key store, wrapped by one of the
+  above; what the pipeline uses (crypto-shredding by scope, rotation without rewriting objects).
+
+``open_keyring`` builds any of them from ``CUSTODY_KEYRING``; ``docs/format.md`` section 1 is the
+specification.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -51,8 +59,11 @@ class WrongKeyError(KeyringError):
 class Keyring(Protocol):
     """What the envelope layer needs from a keyring.
 
-    ``context`` is associated data bound into the wrap (bytes, any length); the same context
-    must be given to ``unwrap``.
+    ``kind`` is written to object headers (``local``, ``aws-kms``, ``scoped``). ``wrap(dek,
+    context)`` returns ``(id of the wrapping key, wrapped bytes)``; ``context`` is associated data
+    bound into the wrap (canonical JSON from the envelope) and must be given again to ``unwrap``.
+    ``mac`` returns ``(key id, hex HMAC-SHA256)``. Errors: ``UnknownKeyError`` (key not held),
+    ``WrongKeyError`` (wrap does not open), ``KeyringError`` (anything else); never plaintext.
     """
 
     kind: str
@@ -218,12 +229,52 @@ class LocalKeyring:
         return hmac.compare_digest(expected, tag)
 
 
-def open_keyring(spec: str) -> Keyring:
-    """Open a keyring from a spec string: ``local:<path to key file>``.
+_KMS_OPTIONS = {"endpoint_url", "region", "mac_key", "retired"}
 
-    Raises ``KeyringError`` for an unknown scheme.
+
+def open_keyring(spec: str, *, key_store: Any = None) -> Keyring:
+    """Open a keyring from a spec string (``CUSTODY_KEYRING``).
+
+    - ``local:<path to key file>``: ``LocalKeyring`` (created on first use).
+    - ``kms:<key id | key ARN | alias>[?endpoint_url=<url>&region=<region>&mac_key=<HMAC key>&retired=<id>,<id>]``:
+      ``custody.crypto.kms.KmsKeyring`` through a boto3 KMS client (credentials from the usual
+      boto3 chain: environment, profile or instance role, never from the spec). Query values are
+      URL-encoded.
+
+    ``key_store``: a SQLAlchemy URL or engine of the key store (the catalog database). When given,
+    the keyring above becomes the KEK layer of a ``custody.crypto.scopes.ScopedKeyring`` (scope keys,
+    crypto-shredding, seal key; ``docs/format.md`` section 1). Raises ``KeyringError`` for an
+    unknown scheme or option.
     """
     scheme, _, rest = spec.partition(":")
+    base: Keyring
     if scheme == "local" and rest:
-        return LocalKeyring(rest)
-    raise KeyringError(f"unknown keyring spec {spec.split(':')[0]!r}; expected 'local:<path>'")
+        base = LocalKeyring(rest)
+    elif scheme == "kms" and rest:
+        base = _open_kms(rest)
+    else:
+        raise KeyringError(
+            f"unknown keyring spec {spec.split(':')[0]!r}; expected 'local:<path>' or 'kms:<key id>[?options]'"
+        )
+    if key_store is None:
+        return base
+    from custody.crypto.scopes import ScopedKeyring
+
+    return ScopedKeyring(base, key_store)
+
+
+def _open_kms(rest: str) -> Keyring:
+    from urllib.parse import parse_qs
+
+    from custody.crypto.kms import KmsKeyring
+
+    key_id, _, query = rest.partition("?")
+    options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=False, strict_parsing=bool(query)).items()}
+    unknown = sorted(set(options) - _KMS_OPTIONS)
+    if unknown or not key_id:
+        raise KeyringError(f"kms keyring spec: unknown option(s) {unknown} or no key id; known: {sorted(_KMS_OPTIONS)}")
+    import boto3
+
+    client = boto3.client("kms", region_name=options.get("region"), endpoint_url=options.get("endpoint_url"))
+    retired = [r for r in options.get("retired", "").split(",") if r]
+    return KmsKeyring(client, key_id, retired=retired, mac_key_id=options.get("mac_key"))

@@ -1,26 +1,63 @@
-"""Snapshot stores: local disk and S3 (any S3-compatible endpoint)."""
+"""Snapshot stores: local disk and S3 (any S3-compatible endpoint), retention and verification."""
 
-from custody.store.backends import LocalStore, ObjectStore, S3Store, StoreError
+from custody.store.backends import (
+    LocalStore,
+    ObjectStore,
+    S3Store,
+    S3StoreOptions,
+    StoreError,
+    make_s3_client,
+    read_back,
+)
+from custody.store.retention import (
+    RetentionError,
+    RetentionPlan,
+    RetentionPolicy,
+    RetentionResult,
+    apply_retention,
+    plan_retention,
+    prune,
+)
 from custody.store.snapshots import (
     SnapshotError,
+    StoreLockedError,
     VerifyReport,
     create_snapshot,
     latest_snapshot,
     list_snapshots,
     load_snapshot,
+    object_key,
+    snapshot_key,
+    store_lock,
     verify_snapshot,
+    verify_store,
 )
 
 __all__ = [
     "LocalStore",
     "ObjectStore",
+    "RetentionError",
+    "RetentionPlan",
+    "RetentionPolicy",
+    "RetentionResult",
     "S3Store",
+    "S3StoreOptions",
     "SnapshotError",
     "StoreError",
+    "StoreLockedError",
     "VerifyReport",
+    "apply_retention",
     "create_snapshot",
     "latest_snapshot",
     "list_snapshots",
     "load_snapshot",
+    "make_s3_client",
+    "object_key",
+    "plan_retention",
+    "prune",
+    "read_back",
+    "snapshot_key",
+    "store_lock",
     "verify_snapshot",
+    "verify_store",
 ]

@@ -4,6 +4,8 @@ Store layout (same on local disk and S3; ``docs/format.md`` is the specification
 
     objects/<sha256[0:2]>/<sha256>.cdy        ciphertext, content-addressed by its SHA-256
     snapshots/<source>/<run_key>.json         sealed snapshot document
+    retention/<plan_id>.json                  sealed retention plan, written before any deletion
+    locks/<kind>-<UTC time>-<random>.json     backup / prune locks (see ``store_lock``)
 
 The snapshot document is written last, so a snapshot exists only once all its objects are stored
 and read back; a crash before that leaves unreferenced objects that the next run reuses (same
@@ -12,20 +14,34 @@ content address) rather than a half snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
+import os
+import random
+import re
+import secrets
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO, Literal
 
-from custody.crypto.envelope import IntegrityError, decrypt_bytes
+from custody.crypto.envelope import IntegrityError, decrypt_stream
 from custody.crypto.keyring import Keyring
 from custody.manifest import ManifestError, ObjectEntry, RunManifest, seal, verify_seal
 from custody.staging import StagingStore
-from custody.store.backends import ObjectStore, StoreError
+from custody.store.backends import READ_BLOCK, ObjectStore, StoreError, read_back
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = "custody-snapshot"
 SNAPSHOT_VERSION = 1
+LOCK_PREFIX = "locks/"
+LOCK_STALE_S = 24 * 3600
+_LOCK_RE = re.compile(r"locks/(backup|prune)-(\d{8}T\d{6}Z)-[0-9a-f]+\.json$")
 
 
 class SnapshotError(Exception):
@@ -37,6 +53,10 @@ class SnapshotError(Exception):
     def __init__(self, message: str, failures: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.failures = failures or []
+
+
+class StoreLockedError(StoreError):
+    """Another backup or prune holds a lock on the store; the message names the lock keys."""
 
 
 def object_key(sha256: str) -> str:
@@ -58,6 +78,84 @@ def snapshot_objects(manifest: RunManifest, documents: dict[str, Any]) -> list[O
     return entries
 
 
+# -- locks -----------------------------------------------------------------------------------------
+def _lock_time(key: str) -> datetime | None:
+    m = _LOCK_RE.search(key)
+    return datetime.strptime(m.group(2), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if m else None
+
+
+@contextlib.contextmanager
+def store_lock(
+    store: ObjectStore, kind: Literal["backup", "prune"], *, stale_s: float = LOCK_STALE_S
+) -> Iterator[str]:
+    """Hold a ``backup`` (shared) or ``prune`` (exclusive) lock on ``store``; yields the lock key.
+
+    Each side writes its lock first and then lists the others (as restic does), so a backup and a
+    prune never both proceed: a prune could otherwise delete objects a running backup has stored
+    but not yet referenced. Backups conflict only with prunes; a prune conflicts with every lock.
+    Locks older than ``stale_s`` seconds (a killed process) are ignored. Raises
+    ``StoreLockedError`` naming the conflicting lock keys.
+    """
+    now = datetime.now(UTC)
+    key = f"{LOCK_PREFIX}{kind}-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}.json"
+    body = {
+        "kind": kind,
+        "created_at": now.isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    store.put_bytes(key, json.dumps(body).encode())
+    try:
+        cutoff = now - timedelta(seconds=stale_s)
+        others = []
+        for k in store.list_keys(LOCK_PREFIX):
+            when = _lock_time(k)
+            if k == key or when is None or when < cutoff:
+                continue
+            if kind == "prune" or k.startswith(f"{LOCK_PREFIX}prune-"):
+                others.append(k)
+        if others:
+            raise StoreLockedError(f"{store.location}: {kind} refused, store locked by {', '.join(others)}")
+        yield key
+    finally:
+        with contextlib.suppress(StoreError):
+            store.delete(key)
+
+
+def stale_locks(store: ObjectStore, *, stale_s: float = LOCK_STALE_S) -> list[str]:
+    """Lock keys older than ``stale_s`` seconds (left by killed processes)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=stale_s)
+    return [k for k in store.list_keys(LOCK_PREFIX) if (t := _lock_time(k)) is not None and t < cutoff]
+
+
+# -- create ----------------------------------------------------------------------------------------
+def _store_object(store: ObjectStore, staging: StagingStore, entry: ObjectEntry, key: str) -> tuple[str, int]:
+    """Make ``key`` in ``store`` hold exactly the staged object.
+
+    Returns ``(action, bytes)`` with action ``"uploaded"``, ``"reused"`` or ``"repaired"``.
+
+    A present copy of the right size is reused once it reads back to the right SHA-256; a copy that
+    does not (a flipped bit, a truncated upload) is replaced from staging and read back again.
+    """
+    action = "uploaded"
+    if store.size(key) == entry.ciphertext_bytes:
+        digest, n = read_back(store, key)
+        if digest == entry.sha256:
+            return "reused", n
+        log.warning(
+            "%s: object %s differs from its content address; replacing it", store.location, entry.object_id
+        )
+        action = "repaired"
+    store.put_file(key, staging.path(entry.key), sha256=entry.sha256)
+    digest, n = read_back(store, key)
+    if digest != entry.sha256:
+        raise SnapshotError(
+            f"{store.location}: object {entry.object_id} read back with a different SHA-256",
+            [(entry.object_id, "sha256 mismatch after upload")],
+        )
+    return action, n
+
+
 def create_snapshot(
     stores: list[ObjectStore],
     staging: StagingStore,
@@ -68,15 +166,26 @@ def create_snapshot(
     """Copy a run's objects and documents to every store, read each copy back, then seal the snapshot.
 
     ``documents`` are the run's stage results (validation, classification), stored inside the
-    snapshot document. Objects already present with the right size are not uploaded again
-    (content addressing makes reruns idempotent) but are still read back and hashed.
-    Returns a summary: per store, objects uploaded/reused, bytes, and the snapshot key.
-    Raises ``StoreError`` or ``SnapshotError`` (read-back hash mismatch, naming the object).
+    snapshot document. Objects are streamed file to store (memory O(part size)); objects already
+    present are reused only after reading back to their SHA-256, and corrupt copies are replaced.
+    Each store is held under a ``backup`` lock (``store_lock``) so a concurrent prune cannot delete
+    objects before the snapshot document references them.
+    Returns ``{"snapshot_key", "objects", "stores": [{"location", "uploaded", "reused", "repaired",
+    "bytes", "snapshot_sha256"}]}``. Raises ``StoreError`` (including ``StoreLockedError``) or
+    ``SnapshotError`` (read-back hash mismatch, naming the object). GDPR Art 32(1)(c): ability to
+    restore; PIPL Art 51(3): backup of personal information.
     """
     entries = snapshot_objects(manifest, documents)
     listing = [
-        {"object_id": e.object_id, "kind": e.kind, "table": e.table, "rows": e.rows,
-         "sha256": e.sha256, "bytes": e.ciphertext_bytes, "key": object_key(e.sha256)}
+        {
+            "object_id": e.object_id,
+            "kind": e.kind,
+            "table": e.table,
+            "rows": e.rows,
+            "sha256": e.sha256,
+            "bytes": e.ciphertext_bytes,
+            "key": object_key(e.sha256),
+        }
         for e in entries
     ]
     doc = seal(
@@ -97,34 +206,34 @@ def create_snapshot(
     key = snapshot_key(manifest.source, manifest.run_key)
     summary: dict[str, Any] = {"snapshot_key": key, "objects": len(entries), "stores": []}
     for store in stores:
-        uploaded = reused = 0
+        counts = {"uploaded": 0, "reused": 0, "repaired": 0}
         nbytes = 0
-        for entry, item in zip(entries, listing):
-            if store.size(item["key"]) == entry.ciphertext_bytes:
-                reused += 1
-            else:
-                store.put_bytes(item["key"], staging.read_object(entry))
-                uploaded += 1
-            back = store.get_bytes(item["key"])
-            if hashlib.sha256(back).hexdigest() != entry.sha256:
-                raise SnapshotError(
-                    f"{store.location}: object {entry.object_id} read back with a different SHA-256",
-                    [(entry.object_id, "sha256 mismatch after upload")],
-                )
-            nbytes += len(back)
-        store.put_bytes(key, doc_bytes)
-        if store.get_bytes(key) != doc_bytes:
-            raise SnapshotError(f"{store.location}: snapshot document {key} read back differently")
+        with store_lock(store, "backup"):
+            for entry, item in zip(entries, listing):
+                action, n = _store_object(store, staging, entry, item["key"])
+                counts[action] += 1
+                nbytes += n
+            store.put_bytes(key, doc_bytes)
+            if store.get_bytes(key) != doc_bytes:
+                raise SnapshotError(f"{store.location}: snapshot document {key} read back differently")
+        log.info("%s: snapshot %s stored (%s)", store.location, key, counts)
         summary["stores"].append(
-            {"location": store.location, "uploaded": uploaded, "reused": reused, "bytes": nbytes,
-             "snapshot_sha256": hashlib.sha256(doc_bytes).hexdigest()}
+            {
+                "location": store.location,
+                **counts,
+                "bytes": nbytes,
+                "snapshot_sha256": hashlib.sha256(doc_bytes).hexdigest(),
+            }
         )
     return summary
 
 
+# -- read ------------------------------------------------------------------------------------------
 def list_snapshots(store: ObjectStore, source: str | None = None) -> list[str]:
     """Snapshot document keys in ``store`` (optionally of one source), oldest run key first."""
-    return [k for k in store.list_keys(f"snapshots/{source}/" if source else "snapshots/") if k.endswith(".json")]
+    return [
+        k for k in store.list_keys(f"snapshots/{source}/" if source else "snapshots/") if k.endswith(".json")
+    ]
 
 
 def load_snapshot(store: ObjectStore, key: str, keyring: Keyring) -> dict[str, Any]:
@@ -134,6 +243,8 @@ def load_snapshot(store: ObjectStore, key: str, keyring: Keyring) -> dict[str, A
         verify_seal(doc, keyring, name=f"{store.location}/{key}")
     except (StoreError, ManifestError, ValueError) as exc:
         raise SnapshotError(str(exc)) from None
+    except Exception as exc:  # unknown KEK and the like: the document cannot be trusted
+        raise SnapshotError(f"{store.location}/{key}: {type(exc).__name__}: {exc}") from None
     if doc.get("format") != SNAPSHOT_FORMAT:
         raise SnapshotError(f"{store.location}/{key}: not a Custody snapshot document")
     return doc
@@ -148,14 +259,22 @@ def latest_snapshot(store: ObjectStore, keyring: Keyring, source: str | None = N
     return max(dated)[1]
 
 
+# -- verify ----------------------------------------------------------------------------------------
 @dataclass
 class VerifyReport:
-    """Outcome of ``verify_snapshot``: objects checked, bytes read, and failures by object id."""
+    """Outcome of ``verify_snapshot`` / ``verify_store``.
+
+    ``checked``: objects read back; ``total``: objects eligible (``checked < total`` when sampled);
+    ``bytes_read``: bytes; ``failures``: ``(object_id, reason)``; ``snapshots``: documents whose
+    seal verified. No values, only ids, counts and hashes.
+    """
 
     snapshot_key: str
     location: str
     checked: int = 0
+    total: int = 0
     bytes_read: int = 0
+    snapshots: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -164,39 +283,173 @@ class VerifyReport:
         return not self.failures
 
 
-def verify_snapshot(
-    store: ObjectStore, key: str, keyring: Keyring, *, deep: bool = True, raise_on_failure: bool = True
-) -> VerifyReport:
-    """Read back every object of a snapshot and check its SHA-256 (and, with ``deep``, decrypt it).
+class _HashingReader(io.RawIOBase):
+    """Pass-through reader that hashes what is read, so one pass both decrypts and hashes.
 
-    ``deep`` authenticates every segment under the object's own key and binding, discarding the
-    plaintext. Raises ``SnapshotError`` naming the first failing object unless
-    ``raise_on_failure`` is False.
+    The SHA-256 of each block runs on a helper thread (hashlib releases the GIL) while the caller
+    decrypts and writes the block: on CPUs without SHA extensions hashing is the slowest step.
+    Call ``hexdigest()`` once reading is done.
     """
-    doc = load_snapshot(store, key, keyring)
+
+    def __init__(self, src: BinaryIO) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.src, self.sha, self.n = src, hashlib.sha256(), 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="custody-sha256")
+        self._pending: Any = None
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.src.read(size)
+        if self._pending is not None:
+            self._pending.result()  # keep blocks in order
+        self._pending = self._pool.submit(self.sha.update, data) if data else None
+        self.n += len(data)
+        return data
+
+    def hexdigest(self) -> str:
+        """SHA-256 (hex) of everything read so far; stops the helper thread."""
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        self._pool.shutdown()
+        return self.sha.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        super().close()
+
+
+class _Discard(io.RawIOBase):
+    def write(self, b: Any) -> int:
+        return len(b)
+
+
+def verify_object(
+    store: ObjectStore,
+    item: dict[str, Any],
+    entry: ObjectEntry | None,
+    keyring: Keyring,
+    *,
+    deep: bool = True,
+) -> int:
+    """Read one object back in a single pass: SHA-256 against ``item["sha256"]`` and, with ``deep``
+    and an ``entry``, authenticated decryption under its own key and binding (plaintext discarded).
+
+    ``item``: a snapshot document's object listing. Returns bytes read. Raises ``IntegrityError``
+    (hash or authentication), ``StoreError`` (missing), keyring errors.
+    """
+    oid = item["object_id"]
+    with store.open_read(item["key"]) as fh, _HashingReader(fh) as reader:
+        problem: Exception | None = None
+        if deep and entry is not None:
+            try:
+                decrypt_stream(reader, _Discard(), keyring=keyring, object_id=oid, binding=entry.binding())
+            except Exception as exc:  # reported below unless the hash already explains it
+                problem = exc
+        while reader.read(READ_BLOCK):  # the rest, if decryption stopped early
+            pass
+    if reader.hexdigest() != item["sha256"]:
+        raise IntegrityError(f"object {oid}: SHA-256 differs from the snapshot ({reader.n} bytes read)")
+    if problem is not None:
+        raise problem
+    return reader.n
+
+
+def _sample(items: list[Any], sample: float, seed: int | None) -> list[Any]:
+    if not 0 < sample <= 1:
+        raise ValueError("sample must be in (0, 1]")
+    if sample >= 1:
+        return list(items)
+    k = max(1, round(len(items) * sample)) if items else 0
+    picked = set(random.Random(seed).sample(range(len(items)), k))
+    return [x for i, x in enumerate(items) if i in picked]
+
+
+def _entries_of(doc: dict[str, Any]) -> dict[str, ObjectEntry]:
     manifest = RunManifest.model_validate(doc["manifest"])
-    entries = {e.object_id: e for e in snapshot_objects(manifest, doc.get("documents") or {})}
-    report = VerifyReport(snapshot_key=key, location=store.location)
-    for item in doc["objects"]:
+    return {e.object_id: e for e in snapshot_objects(manifest, doc.get("documents") or {})}
+
+
+def _check(store, items, entries, keyring, report: VerifyReport, deep: bool) -> None:
+    for item in items:
         oid = item["object_id"]
         report.checked += 1
         try:
-            blob = store.get_bytes(item["key"])
-            report.bytes_read += len(blob)
-            if hashlib.sha256(blob).hexdigest() != item["sha256"]:
-                raise IntegrityError(f"object {oid}: SHA-256 differs from the snapshot")
-            if deep:
-                entry = entries[oid]
-                decrypt_bytes(blob, keyring=keyring, object_id=oid, binding=entry.binding())
-        except (StoreError, IntegrityError, KeyError) as exc:
+            report.bytes_read += verify_object(store, item, entries.get(oid), keyring, deep=deep)
+        except (StoreError, IntegrityError) as exc:
             report.failures.append((oid, str(exc)))
         except Exception as exc:  # wrong key, malformed header: still a verification failure
             report.failures.append((oid, f"{type(exc).__name__}: {exc}"))
+
+
+def _raise(report: VerifyReport, what: str) -> None:
+    oid, reason = report.failures[0]
+    raise SnapshotError(
+        f"{what}: {len(report.failures)} of {report.checked} objects fail verification; "
+        f"first: {oid} ({reason})",
+        report.failures,
+    )
+
+
+def verify_snapshot(
+    store: ObjectStore,
+    key: str,
+    keyring: Keyring,
+    *,
+    deep: bool = True,
+    raise_on_failure: bool = True,
+    sample: float = 1.0,
+    seed: int | None = None,
+) -> VerifyReport:
+    """Read back the objects of one snapshot and check each SHA-256 (and, with ``deep``, decrypt it).
+
+    ``sample`` in (0, 1] checks that share of the objects (at least one), chosen by ``seed``
+    (``random.Random``; record it to repeat a run). ``deep`` authenticates every segment under
+    the object's own key and binding, discarding the plaintext. Raises ``SnapshotError`` naming
+    the first failing object unless ``raise_on_failure`` is False. GDPR Art 32(1)(d): regular
+    testing of the measures.
+    """
+    doc = load_snapshot(store, key, keyring)
+    entries = _entries_of(doc)
+    report = VerifyReport(snapshot_key=key, location=store.location, total=len(doc["objects"]), snapshots=1)
+    _check(store, _sample(doc["objects"], sample, seed), entries, keyring, report, deep)
     if report.failures and raise_on_failure:
-        oid, reason = report.failures[0]
-        raise SnapshotError(
-            f"{store.location}/{key}: {len(report.failures)} of {report.checked} objects fail verification; "
-            f"first: {oid} ({reason})",
-            report.failures,
-        )
+        _raise(report, f"{store.location}/{key}")
+    return report
+
+
+def verify_store(
+    store: ObjectStore,
+    keyring: Keyring,
+    *,
+    source: str | None = None,
+    sample: float = 1.0,
+    seed: int | None = None,
+    deep: bool = True,
+    raise_on_failure: bool = True,
+) -> VerifyReport:
+    """Verify every snapshot document's seal and a ``sample`` share of the distinct objects they reference.
+
+    Objects shared by several snapshots are read once. A document whose seal fails counts as a
+    failure under its key. Returns a ``VerifyReport`` with ``snapshot_key="*"``. Raises
+    ``SnapshotError`` on any failure unless ``raise_on_failure`` is False.
+    """
+    report = VerifyReport(snapshot_key="*", location=store.location)
+    items: dict[str, dict[str, Any]] = {}
+    entries: dict[str, ObjectEntry] = {}
+    for key in list_snapshots(store, source):
+        try:
+            doc = load_snapshot(store, key, keyring)
+        except SnapshotError as exc:
+            report.failures.append((key, str(exc)))
+            continue
+        report.snapshots += 1
+        entries.update(_entries_of(doc))
+        for item in doc["objects"]:
+            items.setdefault(item["key"], item)
+    ordered = [items[k] for k in sorted(items)]
+    report.total = len(ordered)
+    _check(store, _sample(ordered, sample, seed), entries, keyring, report, deep)
+    if report.failures and raise_on_failure:
+        _raise(report, store.location)
     return report
