@@ -40,15 +40,14 @@ def _open(store: StoreKind, endpoint_url: str | None):
     from custody.crypto.keyring import open_keyring
     from custody.settings import Settings
     from custody.store import LocalStore, S3Store
+    from custody.store.backends import S3StoreOptions, make_s3_client
 
     settings = Settings.from_env()
     keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
     if store is StoreKind.local:
         return settings, keyring, LocalStore(settings.backup_dir)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint_url)
-    return settings, keyring, S3Store(client, settings.s3_bucket, settings.s3_prefix)
+    options = S3StoreOptions(bucket=settings.s3_bucket, prefix=settings.s3_prefix, endpoint_url=endpoint_url)
+    return settings, keyring, S3Store(make_s3_client(options), options=options)
 
 
 def _resolve(store_obj, keyring, snapshot: str | None, source: str | None) -> str:
@@ -81,17 +80,27 @@ def verify(
     store: StoreOpt = StoreKind.local,
     all_snapshots: Annotated[bool, typer.Option("--all", help="Verify every snapshot in the store.")] = False,
     shallow: Annotated[bool, typer.Option(help="Hash only; skip decrypting (authenticating) each object.")] = False,
+    sample: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of objects to read back (1.0: all).")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the sample, to repeat a sampled verify.")] = None,
     endpoint_url: EndpointOpt = None,
 ) -> None:
-    """Read back every object of a snapshot: SHA-256 against the manifest, then authenticated decryption."""
-    from custody.store import SnapshotError, list_snapshots, verify_snapshot
+    """Read back objects of a snapshot: SHA-256 against the manifest, then authenticated decryption.
+
+    ``--all`` checks every snapshot's seal and each distinct object once; ``--sample 0.1`` reads
+    back a seeded random tenth of the objects (a cheap daily check between full verifications).
+    """
+    from custody.store import SnapshotError, verify_snapshot
+    from custody.store.snapshots import verify_store
 
     _, keyring, st = _open(store, endpoint_url)
     try:
-        keys = list_snapshots(st, source) if all_snapshots else [_resolve(st, keyring, snapshot, source)]
-        for key in keys:
-            rep = verify_snapshot(st, key, keyring, deep=not shallow)
-            out.print(f"[green]OK[/green] {st.location}/{key}: {rep.checked} objects, {rep.bytes_read} bytes verified")
+        if all_snapshots:
+            rep = verify_store(st, keyring, source=source, sample=sample, seed=seed, deep=not shallow)
+            out.print(f"[green]OK[/green] {st.location}: {rep.checked} objects, {rep.bytes_read} bytes verified")
+            return
+        key = _resolve(st, keyring, snapshot, source)
+        rep = verify_snapshot(st, key, keyring, deep=not shallow, sample=sample, seed=seed)
+        out.print(f"[green]OK[/green] {st.location}/{key}: {rep.checked} objects, {rep.bytes_read} bytes verified")
     except SnapshotError as exc:
         console.print(f"[red]FAILED[/red] {exc}")
         for oid, reason in exc.failures[1:]:
@@ -106,33 +115,104 @@ def restore(
     table: Annotated[list[str] | None, typer.Option(help="Restore only this table (repeatable).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output file format.")] = Format.parquet,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default CUSTODY_HOME/restored).")] = None,
+    key: Annotated[list[str] | None, typer.Option(
+        "--key", help="Only the rows of this customer key: <table>=<value>[,<value> for composite keys] (repeatable).")] = None,
+    to_db: Annotated[str | None, typer.Option(
+        "--to-db", help="Restore into this SQL database (SQLAlchemy URL) instead of files.", envvar="CUSTODY_RESTORE_DB")] = None,
+    db_schema: Annotated[str | None, typer.Option("--schema", help="Target schema for --to-db.")] = None,
+    replace: Annotated[bool, typer.Option(help="With --to-db: replace tables that exist.")] = False,
     store: StoreOpt = StoreKind.local,
     endpoint_url: EndpointOpt = None,
 ) -> None:
-    """Decrypt a snapshot to Parquet or CSV files, checking every chunk and each table's totals.
+    """Decrypt a snapshot to Parquet/CSV files or into a SQL database, checking every chunk and the totals.
 
-    Restored files hold personal information in clear: write them only where that is allowed.
+    Restored data holds personal information in clear: write it only where that is allowed.
     """
     from custody.crypto.envelope import IntegrityError
     from custody.crypto.keyring import KeyringError
-    from custody.restore import RestoreError, restore_snapshot
+    from custody.restore import RestoreError, parse_keys, restore_snapshot, restore_to_sql
     from custody.store import SnapshotError, StoreError, load_snapshot
 
     settings, keyring, st = _open(store, endpoint_url)
     try:
-        key = _resolve(st, keyring, snapshot, source)
-        doc = load_snapshot(st, key, keyring)
+        keys = parse_keys(key) if key else None
+        snap = _resolve(st, keyring, snapshot, source)
+        doc = load_snapshot(st, snap, keyring)
         total = sum(t["extracted_rows"] for t in doc["manifest"]["tables"] if not table or t["table"] in table)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
             bar = progress.add_task(f"restoring {doc['snapshot_id']}", total=total)
-            result = restore_snapshot(st, key, keyring, out_dir or settings.restore_dir, fmt=fmt.value,
-                                      tables=table, on_chunk=lambda n: progress.advance(bar, n))
+
+            def advance(n: int) -> None:
+                progress.advance(bar, n)
+
+            if to_db:
+                import sqlalchemy as sa
+
+                engine = sa.create_engine(to_db, hide_parameters=True)
+                try:
+                    result = restore_to_sql(st, snap, keyring, engine, schema=db_schema, tables=table, keys=keys,
+                                            if_exists="replace" if replace else "fail", on_chunk=advance)
+                finally:
+                    engine.dispose()
+            else:
+                result = restore_snapshot(st, snap, keyring, out_dir or settings.restore_dir, fmt=fmt.value,
+                                          tables=table, keys=keys, on_chunk=advance)
     except (SnapshotError, StoreError, IntegrityError, KeyringError, RestoreError) as exc:
         console.print(f"[red]restore failed[/red]: {exc}")
         raise typer.Exit(1) from None
     for name, info in result.items():
-        out.print(f"{name}: {info['rows']} rows -> {info['path']} (content hash {info['content_hash'][:16]}…)")
+        where = info.get("path") or info.get("table") or to_db
+        line = f"{name}: {info['rows']} rows -> {where}"
+        if "content_hash" in info:
+            line += f" (content hash {info['content_hash'][:16]}…)"
+        out.print(line)
+
+
+@app.command()
+def forget(
+    source: Annotated[str | None, typer.Option(help="Apply to one source only.")] = None,
+    keep_last: Annotated[int, typer.Option(min=0)] = 0,
+    keep_daily: Annotated[int, typer.Option(min=0)] = 0,
+    keep_weekly: Annotated[int, typer.Option(min=0)] = 0,
+    keep_monthly: Annotated[int, typer.Option(min=0)] = 0,
+    keep_yearly: Annotated[int, typer.Option(min=0)] = 0,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan; record and delete nothing.")] = False,
+    store: StoreOpt = StoreKind.local,
+    endpoint_url: EndpointOpt = None,
+) -> None:
+    """Apply a snapshot retention policy: print and record the plan, then forget and prune.
+
+    Nothing referenced by a kept snapshot is deleted. Under Object Lock, S3 keeps locked versions
+    until their retain-until date whatever this command does.
+    """
+    from pydantic import ValidationError
+
+    from custody.catalog import Catalog
+    from custody.store import StoreError
+    from custody.store.retention import RetentionError, RetentionPolicy, apply_retention
+
+    settings, keyring, st = _open(store, endpoint_url)
+    try:
+        policy = RetentionPolicy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly,
+                                 keep_monthly=keep_monthly, keep_yearly=keep_yearly)
+        result = apply_retention(st, keyring, policy, source=source, dry_run=dry_run,
+                                 catalog_engine=None if dry_run else Catalog(settings.catalog_url).engine,
+                                 on_plan=lambda plan: out.print(plan.render()))
+    except (ValidationError, RetentionError, StoreError) as exc:
+        console.print(f"[red]forget failed[/red]: {exc}")
+        raise typer.Exit(1) from None
+    out.print(result.summary())
+
+
+@app.command("cleanup-uploads")
+def cleanup_uploads(
+    older_than: Annotated[int, typer.Option(help="Abort incomplete multipart uploads older than this (seconds).")] = 86400,
+    endpoint_url: EndpointOpt = None,
+) -> None:
+    """Abort stale incomplete multipart uploads in the S3 store (orphaned parts cost storage)."""
+    _, _, st = _open(StoreKind.s3, endpoint_url)
+    out.print(f"aborted {st.abort_uploads(older_than_s=older_than)} stale upload(s) in {st.location}")
 
 
 def main() -> None:

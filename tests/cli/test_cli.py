@@ -107,3 +107,45 @@ def test_manifest_holds_no_values(env):
     assert not [i for i in ids if i in text]
     doc = json.loads(next((home / "staging").rglob("classification.json")).read_text())
     assert {c["column"] for t in doc["tables"] for c in t["columns"]} >= {"resident_id", "notes"}
+
+
+def test_restore_only_given_customer_keys(env, tmp_path):
+    _, _, crm, _ = env
+    wanted = crm["contacts"].column("contact_id").to_pylist()[:3]
+    args = ["restore", "--source", "crm", "--table", "contacts", "--out", str(tmp_path)]
+    for k in wanted:
+        args += ["--key", f"contacts={k}"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    restored = pq.read_table(tmp_path / "crm" / "contacts.parquet")
+    assert sorted(restored.column("contact_id").to_pylist()) == sorted(wanted)
+
+
+def test_restore_into_a_sql_database(env, tmp_path):
+    _, engine, crm, manifest = env
+    target = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    res = runner.invoke(app, ["restore", "--source", "crm", "--table", "contracts", "--to-db", target])
+    assert res.exit_code == 0, res.output
+    out = sa.create_engine(target)
+    with out.connect() as conn:
+        n = conn.execute(sa.text("SELECT COUNT(*) FROM contracts")).scalar_one()
+        total = conn.execute(sa.text("SELECT SUM(CAST(amount AS TEXT) != '') FROM contracts")).scalar_one()
+    assert n == crm["contracts"].num_rows == total
+
+
+def test_verify_sampled_share(env):
+    res = runner.invoke(app, ["verify", "latest", "--source", "crm", "--sample", "0.5", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    checked = int(res.output.split(": ")[1].split(" objects")[0])
+    total = len(env[3].objects())
+    assert 0 < checked < total + 1 and checked <= total
+
+
+def test_forget_dry_run_prints_plan_and_deletes_nothing(env):
+    home = env[0]
+    before = sorted(p.name for p in (home / "backups").rglob("*") if p.is_file())
+    res = runner.invoke(app, ["forget", "--keep-last", "1", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "keep" in res.output.lower()
+    after = sorted(p.name for p in (home / "backups").rglob("*") if p.is_file())
+    assert before == after
