@@ -18,7 +18,11 @@ from custody.settings import Settings
 LawfulBasis = Literal[
     "consent", "contract", "hr", "legal_duty", "emergency", "news", "public", "other_law"
 ]
-CheckName = Literal["not_null", "unique", "email", "cn_mobile", "cn_resident_id", "regex", "between"]
+CheckName = Literal["not_null", "unique", "email", "cn_mobile", "cn_resident_id", "regex", "between", "cn_bank_card", "uscc"]
+#: ``full``: every row on every run; ``incremental``: rows past the table's watermark (SQL) or files
+#: not committed by an earlier run (file drops).
+ExtractMode = Literal["full", "incremental"]
+FileFormat = Literal["auto", "csv", "xlsx", "jsonl"]
 
 
 class ConfigError(Exception):
@@ -37,27 +41,125 @@ class CheckConfig(_Strict):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class IdentifierConfig(_Strict):
+    """A file-drop column that holds an identifier (ID card, mobile, account or customer number).
+
+    Its values are NFKC-normalised (full-width digits and spaces) into the column, the raw text is
+    kept beside it in ``<column>__raw``, and values a spreadsheet mangled (scientific notation, a
+    trailing ``.0``, lost leading zeros when ``width`` is set, a number cell in XLSX) are
+    quarantined at extraction with their reason, never repaired.
+    """
+
+    column: str
+    width: int | None = Field(default=None, ge=1, le=64)
+
+
 class TableConfig(_Strict):
-    """One table of a source. ``name`` matches the source table case-insensitively."""
+    """One table of a source. ``name`` matches the source table case-insensitively.
+
+    Extraction settings (all optional):
+
+    - ``mode``: ``full`` or ``incremental``. Incremental SQL tables need ``watermark_column``: an
+      updated-at timestamp or an increasing integer key. Each run extracts rows with
+      ``previous watermark < column <= run's upper bound``; the watermark lives in the catalog and
+      advances only when the run's manifest is committed.
+    - ``watermark_lag_seconds``: subtracted from the run's interval end for timestamp watermarks,
+      so rows from transactions still open at the interval end are picked up by the next run.
+    - ``split_rows``: rows per key range (default: the source's); larger tables are extracted as
+      several ranges of a single-column integer primary key, in parallel mapped tasks.
+    - File drops: ``files`` (glob under the source's landing), ``format``, ``sheets`` (XLSX; all
+      when omitted), ``encoding`` (``auto`` detects UTF-8, UTF-8 with BOM and GB18030/GBK),
+      ``delimiter`` (detected when omitted), ``columns`` (the expected header; default the first
+      file's) and ``identifiers``.
+    """
 
     name: str
     primary_key: list[str] | None = None
     checks: list[CheckConfig] = Field(default_factory=list)
     max_failing_share: float | None = Field(default=None, ge=0, le=1)
+    mode: ExtractMode = "full"
+    watermark_column: str | None = None
+    watermark_lag_seconds: int = Field(default=0, ge=0, le=7 * 86400)
+    split_rows: int | None = Field(default=None, gt=0)
+    files: str | None = None
+    format: FileFormat = "auto"
+    sheets: list[str] | None = None
+    encoding: str = "auto"
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    columns: list[str] | None = None
+    identifiers: list[IdentifierConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _watermark_needs_incremental(self) -> TableConfig:
+        if self.watermark_column and self.mode != "incremental":
+            raise ValueError("watermark_column is only used with mode: incremental")
+        return self
 
 
 class SourceConfig(_Strict):
-    """One source system reached through an Airflow connection."""
+    """One source system: a database reached through an Airflow connection, or a file-drop landing.
+
+    ``kind: sql`` (default) needs ``conn_id``. ``kind: files`` needs ``landing``: a local folder
+    or ``s3://bucket/prefix`` (then ``conn_id``, if set, names the Airflow AWS connection).
+    ``timezone``: IANA zone of naive source timestamps (DATETIME, timestamp without time zone);
+    they are converted to UTC and the zone is recorded per column in the manifest.
+    ``pool`` / ``pool_slots``: the Airflow pool (default ``custody_<name>``) that limits how many
+    key ranges of this source are extracted at once; it must exist (``airflow pools set``).
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     description: str = ""
-    conn_id: str
+    kind: Literal["sql", "files"] = "sql"
+    conn_id: str | None = None
+    landing: str | None = None
     lawful_basis: LawfulBasis
     retention_class: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     optional: bool = False
     chunk_rows: int = Field(default=50_000, gt=0, le=5_000_000)
+    split_rows: int = Field(default=2_000_000, gt=0)
+    timezone: str = "UTC"
+    pool: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,256}$")
+    pool_slots: int = Field(default=2, ge=1, le=128)
     max_failing_share: float = Field(default=0.05, ge=0, le=1)
     tables: list[TableConfig]
+
+    @property
+    def pool_name(self) -> str:
+        """Airflow pool of this source's extraction tasks: ``pool`` or ``custody_<name>``."""
+        return self.pool or f"custody_{self.name}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {zone!r}") from None
+        return zone
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> SourceConfig:
+        if self.kind == "sql":
+            if not self.conn_id:
+                raise ValueError("a sql source needs conn_id")
+            bad = [t.name for t in self.tables if t.files]
+            if bad:
+                raise ValueError(f"files: is for file-drop sources only ({', '.join(bad)})")
+            missing = [t.name for t in self.tables if t.mode == "incremental" and not t.watermark_column]
+            if missing:
+                raise ValueError(f"incremental tables need watermark_column: {', '.join(missing)}")
+        else:
+            if not self.landing:
+                raise ValueError("a files source needs landing (a folder or s3://bucket/prefix)")
+            missing = [t.name for t in self.tables if not t.files]
+            if missing:
+                raise ValueError(f"file-drop tables need files (a glob): {', '.join(missing)}")
+            bad = [t.name for t in self.tables if t.watermark_column]
+            if bad:
+                raise ValueError(f"file drops track committed files, not a watermark_column: {', '.join(bad)}")
+        return self
 
     @field_validator("tables")
     @classmethod
@@ -95,6 +197,10 @@ class SourcesFile(_Strict):
         if len(set(names)) != len(names):
             raise ValueError("source names must be unique")
         return self
+
+    def pools(self) -> dict[str, int]:
+        """Airflow pools the extraction needs: ``{pool name: slots}`` (create each with ``airflow pools set``)."""
+        return {s.pool_name: s.pool_slots for s in self.sources}
 
     def source(self, name: str) -> SourceConfig:
         """The source called ``name``. Raises ``ConfigError`` listing the known names."""

@@ -1,83 +1,113 @@
-"""SQL extraction: stream a table through a server-side cursor into encrypted Parquet chunks.
+"""Extraction at scale: plan a run, extract key ranges in parallel, commit the manifest.
 
-Each chunk (at most ``chunk_rows`` rows) is converted to Arrow with an explicit schema derived from
-the reflected SQL types (money stays ``decimal128``, never float), hashed, encrypted and written
-atomically; only the manifest entry remains in memory. The row count (``COUNT(*)``) and the rows
-are read in one REPEATABLE READ transaction on PostgreSQL and MySQL/MariaDB, so the reconciliation
-``source_rows == extracted_rows`` compares one snapshot of the table.
+A run of one source is three steps, each a plain function (the DAG maps the middle one)::
+
+    plan = plan_extract(...)              # per table: schema, interval, key ranges / files
+    part = extract_part(..., table, i)    # one key range (or one file) -> encrypted chunks
+    manifest = commit_extract(...)        # parts -> sealed manifest, then watermarks advance
+
+Per table the run is a **full snapshot** or **incremental** (``low < watermark column <= high``,
+``custody.watermarks``). Tables above ``split_rows`` rows with a single-column integer primary
+key are cut into key ranges ``(lo, hi]`` of about ``split_rows`` rows (exact boundaries from a
+keyset walk over the key index); other tables are one range. Range bounds are surrogate integer
+keys, the only values allowed in XCom (docs/contracts.md).
+
+Each range streams from the source inside one REPEATABLE READ transaction that also takes the
+range's ``COUNT(*)``, so ``source_rows == staged + quarantined`` compares one snapshot of the
+range. Memory is bounded by about two chunks (``chunk_rows``) whatever the table size:
+
+- PostgreSQL (psycopg2): ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` streamed through a pipe
+  into Arrow's CSV reader with an explicit schema (decimals parsed exactly, NULL vs empty string
+  kept, timestamps read in a UTC session). Any value Arrow cannot hold exactly makes the range
+  fall back to the cursor path, which quarantines that value instead.
+- Others: a server-side cursor (``stream_results``: psycopg2 named cursor, PyMySQL ``SSCursor``),
+  rows converted by ``custody.sources.sqltypes`` (zero dates, invalid dates quarantined).
+
+Every chunk of at most ``chunk_rows`` rows is hashed (``custody.rowkeys``: the content hash plus
+one row key and row hash per row, in a ``rowkeys`` side object), encrypted and written atomically
+(``custody.staging``). Reruns of the same run write the same keys (atomic overwrite).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import logging
+import os
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy import types as st
 
-from custody import hashing
+from custody import hashing, rowkeys
 from custody.config import SourceConfig, TableConfig
-from custody.manifest import ColumnSchema, ObjectEntry, TableManifest
+from custody.manifest import (
+    ColumnSchema,
+    ExtractionInfo,
+    FileEntry,
+    ObjectEntry,
+    RunManifest,
+    TableManifest,
+)
+from custody.sources.quarantine import (
+    POSITION,
+    REASONS,
+    ROW_KEY,
+    ExtractError,
+    SchemaError,
+    check_column_names,
+    count_reasons,
+)
+from custody.sources.sqltypes import (
+    UTC_TS,
+    ColumnPlan,
+    RowConverter,
+    arrow_type,
+    plan_columns,
+    select_list,
+)
 from custody.staging import StagingStore
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "ExtractError",
+    "SchemaError",
+    "arrow_type",
+    "arrow_type_from_string",
+    "commit_extract",
+    "extract_part",
+    "extract_table",
+    "plan_extract",
+    "reconciliation",
+    "reflect_table",
+]
 
-class ExtractError(Exception):
-    """A table cannot be extracted as configured (missing table, no key, count mismatch)."""
-
-
-def arrow_type(sql_type: st.TypeEngine) -> pa.DataType:
-    """Arrow type used for a reflected SQL column type.
-
-    Integers -> int64; NUMERIC/DECIMAL(p, s) -> decimal128(p, s) (unconstrained -> (38, 10));
-    FLOAT/REAL/DOUBLE -> float64; DATE -> date32; DATETIME/TIMESTAMP -> timestamp[us, UTC]
-    (naive source values are taken as UTC); TIME -> time64[us]; BOOLEAN -> bool; binary -> binary;
-    everything else -> string.
-    """
-    t = sql_type
-    if isinstance(t, st.Boolean):
-        return pa.bool_()
-    if isinstance(t, st.Integer):
-        return pa.int64()
-    if isinstance(t, st.Float) or (isinstance(t, st.Numeric) and not t.asdecimal):
-        return pa.float64()
-    if isinstance(t, st.Numeric):
-        precision = t.precision or 38
-        scale = t.scale if t.scale is not None else (0 if t.precision else 10)
-        return pa.decimal128(min(precision, 38), scale)
-    if isinstance(t, st.DateTime):
-        return pa.timestamp("us", tz="UTC")
-    if isinstance(t, st.Date):
-        return pa.date32()
-    if isinstance(t, st.Time):
-        return pa.time64("us")
-    if isinstance(t, st._Binary):
-        return pa.binary()
-    return pa.string()
+PLAN_FORMAT = "custody-extract-plan"
+PART_FORMAT = "custody-extract-part"
+CHUNKS_PER_PART = 100_000  # chunk numbers are part * CHUNKS_PER_PART + n, unique within a table
+COPY_BLOCK_BYTES = 4 << 20
+STAGE_THREADS = 3  # chunks hashed, encrypted and written in parallel (Arrow, Parquet and AES-GCM release the GIL)
 
 
-def _to_arrow(rows: list[Any], names: list[str], schema: pa.Schema) -> pa.Table:
-    columns = list(zip(*rows)) if rows else [[] for _ in names]
-    arrays = []
-    for values, field in zip(columns, schema):
-        if pa.types.is_string(field.type):
-            values = [v if v is None or isinstance(v, str) else str(v) for v in values]
-        arrays.append(pa.array(values, type=field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def reflect_table(engine: sa.Engine, table_cfg: TableConfig) -> sa.Table:
+# -- reflection -----------------------------------------------------------------------------------
+def reflect_table(engine: sa.Engine | sa.Connection, table_cfg: TableConfig) -> sa.Table:
     """Reflect the source table named (case-insensitively) by ``table_cfg.name``.
 
-    Raises ``ExtractError`` when no such table exists.
+    Raises ``ExtractError`` when no such table exists, or when two tables match case-insensitively.
     """
     names = sa.inspect(engine).get_table_names()
     matches = [n for n in names if n.lower() == table_cfg.name.lower()]
     if not matches:
         raise ExtractError(f"table {table_cfg.name!r} not found in the source ({len(names)} tables there)")
+    if len(matches) > 1:
+        raise SchemaError(f"table {table_cfg.name!r} matches {len(matches)} source tables that differ only in case")
     return sa.Table(matches[0], sa.MetaData(), autoload_with=engine)
 
 
@@ -94,64 +124,12 @@ def _primary_key(table: sa.Table, table_cfg: TableConfig) -> list[str]:
     return pk
 
 
-def _read_chunks(conn: sa.Connection, stmt: sa.Select, chunk_rows: int) -> Iterator[list[Any]]:
-    result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
-    for part in result.partitions(chunk_rows):
-        yield part
-
-
-def extract_table(
-    engine: sa.Engine,
-    *,
-    source: SourceConfig,
-    table_cfg: TableConfig,
-    run_key: str,
-    staging: StagingStore,
-) -> TableManifest:
-    """Extract one table into encrypted staging chunks and return its manifest.
-
-    Memory is bounded by one chunk (``source.chunk_rows`` rows) plus its Parquet encoding.
-    Raises ``ExtractError`` when the table is missing, has no key, or when the rows read differ
-    from ``COUNT(*)`` taken in the same transaction.
-    """
-    table = reflect_table(engine, table_cfg)
-    pk = _primary_key(table, table_cfg)
-    names = [c.name for c in table.columns]
-    schema = pa.schema([pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in table.columns])
-    columns = [
-        ColumnSchema(name=c.name, arrow_type=str(arrow_type(c.type)), source_type=str(c.type), nullable=bool(c.nullable))
-        for c in table.columns
-    ]
-    stmt = sa.select(table).order_by(*[table.c[k] for k in pk])
-    scope = f"{source.name}/{source.retention_class}"
-    isolation = "REPEATABLE READ" if engine.dialect.name in ("postgresql", "mysql", "mariadb") else None
-    chunks: list[ObjectEntry] = []
-    total = 0
-    digest = 0
-    with engine.connect() as conn:
-        if isolation:
-            conn = conn.execution_options(isolation_level=isolation)
-        with conn.begin():
-            source_rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-            for index, rows in enumerate(_read_chunks(conn, stmt, source.chunk_rows)):
-                arrow = _to_arrow(rows, names, schema)
-                chunk_hash = hashing.table_hash(arrow)
-                entry = ObjectEntry(
-                    object_id=f"{source.name}/{run_key}/{table_cfg.name}/chunk-{index:05d}",
-                    key=f"{source.name}/{run_key}/{table_cfg.name}/chunk-{index:05d}.cdy",
-                    kind="chunk", source=source.name, run_key=run_key, table=table_cfg.name,
-                    chunk=index, rows=arrow.num_rows, content_hash=hashing.to_hex(chunk_hash), scope=scope,
-                )
-                chunks.append(staging.put_table(entry, arrow))
-                total += arrow.num_rows
-                digest = hashing.combine(digest, chunk_hash)
-    if total != source_rows:
-        raise ExtractError(f"{table_cfg.name}: COUNT(*) gave {source_rows} rows but {total} were read")
-    log.info("extracted %s.%s: %d rows in %d chunks", source.name, table_cfg.name, total, len(chunks))
-    return TableManifest(
-        table=table_cfg.name, source_table=table.name, primary_key=pk, columns=columns,
-        source_rows=source_rows, extracted_rows=total, content_hash=hashing.to_hex(digest), chunks=chunks,
-    )
+def _column(table: sa.Table, name: str, what: str) -> sa.Column:
+    by_lower = {c.name.lower(): c for c in table.columns}
+    try:
+        return by_lower[name.lower()]
+    except KeyError:
+        raise ExtractError(f"{table.name}: {what} column {name!r} not in table") from None
 
 
 def arrow_type_from_string(text: str) -> pa.DataType:
@@ -167,3 +145,800 @@ def arrow_type_from_string(text: str) -> pa.DataType:
     if m:
         return pa.decimal128(int(m.group(1)), int(m.group(2)))
     raise ValueError(f"unsupported Arrow type {text!r} in manifest")
+
+
+# -- sessions -------------------------------------------------------------------------------------
+def _isolated(conn: sa.Connection) -> sa.Connection:
+    if conn.dialect.name in ("postgresql", "mysql", "mariadb"):
+        return conn.execution_options(isolation_level="REPEATABLE READ")
+    return conn
+
+
+def _prepare_session(conn: sa.Connection) -> tuple[str | None, Any]:
+    """Pin the session settings that change how values are rendered; return (source zone, undo).
+
+    PostgreSQL (transaction-local): UTC time zone, ISO dates, hex bytea, shortest exact floats,
+    UTF-8. MySQL/MariaDB (session, restored by ``undo``): UTC time zone for TIMESTAMP columns.
+    """
+    name = conn.dialect.name
+    if name == "postgresql":
+        zone = conn.exec_driver_sql("SHOW TimeZone").scalar()
+        for stmt in _PG_SETTINGS:
+            conn.exec_driver_sql(stmt)
+        return zone, None
+    if name in ("mysql", "mariadb"):
+        zone = conn.exec_driver_sql("SELECT @@session.time_zone").scalar()
+        if zone == "SYSTEM":
+            zone = conn.exec_driver_sql("SELECT @@system_time_zone").scalar()
+        previous = conn.exec_driver_sql("SELECT @@session.time_zone").scalar()
+        conn.exec_driver_sql("SET time_zone = '+00:00'")
+        return zone, lambda: conn.exec_driver_sql("SET time_zone = %s", (previous,))
+    return None, None
+
+
+# -- planning -------------------------------------------------------------------------------------
+def _interval_end(value: dt.datetime | str | None) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        raise ValueError("interval_end must be zone-aware")
+    return value.astimezone(dt.UTC)
+
+
+def _watermark_kind(col: sa.Column) -> str:
+    if isinstance(col.type, st.DateTime):
+        return "timestamp"
+    if isinstance(col.type, st.Integer):
+        return "integer"
+    raise ExtractError(f"watermark column {col.name!r} must be a timestamp or an integer (it is {col.type})")
+
+
+def _watermark_param(value: Any, plan: ColumnPlan | None, source_tz: str, dialect: str) -> Any:
+    """A watermark bound as a query parameter in the column's own terms (naive local or aware)."""
+    if not isinstance(value, dt.datetime):
+        return value
+    if plan is None or not plan.naive:
+        return value if dialect == "postgresql" else value.astimezone(dt.UTC).replace(tzinfo=None)
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo(source_tz)).replace(tzinfo=None)
+
+
+def _conditions(table: sa.Table, tplan: dict[str, Any], part: dict[str, Any] | None,
+                plans: list[ColumnPlan], source_tz: str, dialect: str) -> list[sa.ColumnElement]:
+    from custody.watermarks import decode
+
+    conds: list[sa.ColumnElement] = []
+    wm = tplan.get("watermark")
+    if wm:
+        col = table.c[wm["column"]]
+        plan = next((p for p in plans if p.name == wm["column"]), None)
+        low, high = decode(wm["kind"], wm["low"]), decode(wm["kind"], wm["high"])
+        if low is not None:
+            conds.append(col > _watermark_param(low, plan, source_tz, dialect))
+        if high is not None:
+            conds.append(col <= _watermark_param(high, plan, source_tz, dialect))
+        if wm["high"] is None and wm["kind"] == "integer":
+            conds.append(sa.false())  # empty table at plan time: nothing to extract in this run
+    if part is not None:
+        key = table.c[tplan["primary_key"][0]]
+        if part.get("lo") is not None:
+            conds.append(key > part["lo"])
+        if part.get("hi") is not None:
+            conds.append(key <= part["hi"])
+    return conds
+
+
+def _plan_ranges(conn: sa.Connection, table: sa.Table, pk: list[str], conds: list, split_rows: int,
+                 rows: int) -> list[dict[str, Any]]:
+    """Key ranges of about ``split_rows`` rows: exact boundaries by walking the key index."""
+    if rows <= split_rows or len(pk) != 1 or not isinstance(table.c[pk[0]].type, st.Integer):
+        return [{"part": 0, "lo": None, "hi": None}]
+    key = table.c[pk[0]]
+    bounds: list[int] = []
+    last = None
+    while True:
+        stmt = sa.select(key).where(*conds).order_by(key).offset(split_rows - 1).limit(1)
+        if last is not None:
+            stmt = stmt.where(key > last)
+        b = conn.execute(stmt).scalar()
+        if b is None:
+            break
+        bounds.append(int(b))
+        last = b
+    edges = [None, *bounds, None]
+    return [{"part": i, "lo": lo, "hi": hi} for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+
+
+def _schema_signature(plans: list[ColumnPlan]) -> list[str]:
+    return [f"{p.name}:{p.arrow}" for p in plans]
+
+
+def _plan_sql_table(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, *, run_key: str, run_id: str,
+                    store: Any, interval_end: dt.datetime) -> dict[str, Any]:
+    table = reflect_table(engine, tcfg)
+    check_column_names([c.name for c in table.columns], f"{source.name}.{tcfg.name}")
+    pk = _primary_key(table, tcfg)
+    dialect = engine.dialect.name
+    with _isolated(engine.connect()) as conn, conn.begin():
+        zone, undo = _prepare_session(conn)
+        try:
+            plans = plan_columns(table, dialect, source.timezone, zone)
+            tplan: dict[str, Any] = {
+                "table": tcfg.name, "source_table": table.name, "kind": "sql", "primary_key": pk,
+                "columns": _schema_signature(plans), "mode": tcfg.mode, "watermark": None,
+            }
+            if tcfg.mode == "incremental":
+                if store is None:
+                    raise ExtractError(f"{tcfg.name}: incremental extraction needs the catalog (watermark store)")
+                from custody.watermarks import encode
+
+                col = _column(table, tcfg.watermark_column or "", "watermark")
+                kind = _watermark_kind(col)
+                if kind == "timestamp":
+                    high = encode(interval_end - dt.timedelta(seconds=tcfg.watermark_lag_seconds))
+                else:
+                    top = conn.execute(sa.select(sa.func.max(col))).scalar()
+                    high = encode(int(top)) if top is not None else None
+                interval = store.plan(source.name, tcfg.name, run_key, run_id, kind=kind, column=col.name,
+                                      high=high, columns=tplan["columns"])
+                tplan["watermark"] = {"column": col.name, "kind": kind, "low": interval.low, "high": interval.high}
+            conds = _conditions(table, tplan, None, plans, source.timezone, dialect)
+            rows = conn.execute(sa.select(sa.func.count()).select_from(table).where(*conds)).scalar_one()
+            tplan["planned_rows"] = rows
+            tplan["parts"] = _plan_ranges(conn, table, pk, conds, tcfg.split_rows or source.split_rows, rows)
+        finally:
+            if undo:
+                undo()
+    return tplan
+
+
+def plan_extract(
+    engine: sa.Engine | None,
+    *,
+    source: SourceConfig,
+    run_key: str,
+    run_id: str,
+    staging: StagingStore,
+    store: Any = None,
+    interval_end: dt.datetime | str | None = None,
+    landing: Any = None,
+) -> dict[str, Any]:
+    """Plan one run of ``source``: per table its schema, interval and parts; write ``plan.json``.
+
+    ``engine``: SQLAlchemy engine (SQL sources); ``landing``: a ``custody.sources.files.Landing``
+    (file drops); ``store``: a ``custody.watermarks.WatermarkStore`` (needed by incremental
+    tables); ``interval_end``: upper bound of timestamp watermarks (the Airflow data interval end,
+    default now, UTC). Returns the sealed plan document: ``{"plan_key", "plan_id", "source",
+    "run_key", "tables": [{"table", "parts": [{"part", "lo", "hi"} | {"part", "name", "bytes"}], ...}]}``.
+    Holds names, counts, surrogate integer keys and interval bounds only. Raises ``ExtractError``.
+    """
+    end = _interval_end(interval_end)
+    tables = []
+    for tcfg in source.tables:
+        if source.kind == "files":
+            from custody.sources.files import plan_file_table
+
+            tables.append(plan_file_table(landing, source, tcfg, run_key=run_key, run_id=run_id, store=store))
+        else:
+            tables.append(_plan_sql_table(engine, source, tcfg, run_key=run_key, run_id=run_id, store=store,
+                                          interval_end=end))
+    body = {"format": PLAN_FORMAT, "version": 1, "source": source.name, "run_key": run_key, "run_id": run_id,
+            "dialect": engine.dialect.name if engine is not None else "files",
+            "interval_end": end.isoformat(timespec="microseconds"), "tables": tables}
+    body["plan_id"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    key = f"{source.name}/{run_key}/plan.json"
+    staging.put_doc(key, body)
+    body["plan_key"] = key
+    log.info("planned %s: %d tables, %d parts", source.name, len(tables), sum(len(t["parts"]) for t in tables))
+    return body
+
+
+def plan_parts(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parts of a plan as small XCom-able dicts ``{"plan_key", "table", "part"}``."""
+    return [{"plan_key": plan["plan_key"], "table": t["table"], "part": p["part"]}
+            for t in plan["tables"] for p in t["parts"]]
+
+
+# -- writing chunks -------------------------------------------------------------------------------
+@dataclass
+class PartWriter:
+    """Cuts a stream of Arrow tables into chunks of exactly ``chunk_rows`` rows and stages them.
+
+    Good rows go to ``chunk`` objects (plus their ``rowkeys`` companions), quarantined rows to
+    ``quarantine`` objects. ``key_columns``: columns of the row key; ``None`` keys rows by
+    ``(key_prefix, _custody_position)`` (file drops without a primary key; the position column is
+    dropped before staging).
+    """
+
+    staging: StagingStore
+    source: SourceConfig
+    run_key: str
+    table: str
+    part: int
+    key_columns: list[str] | None
+    key_prefix: str = ""
+    chunks: list[ObjectEntry] = field(default_factory=list)
+    row_keys: list[ObjectEntry] = field(default_factory=list)
+    quarantine: list[ObjectEntry] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    extracted: int = 0
+    quarantined: int = 0
+    digest: int = 0
+    _pending: list[pa.Table] = field(default_factory=list)
+    _pending_rows: int = 0
+    _qpending: list[pa.Table] = field(default_factory=list)
+    _qrows: int = 0
+    _submitted: int = 0
+    _futures: list[Any] = field(default_factory=list)
+    _pool: Any = None
+
+    @property
+    def _scope(self) -> str:
+        return f"{self.source.name}/{self.source.retention_class}"
+
+    def _entry(self, kind: str, stem: str, n: int, rows: int, content_hash: int) -> ObjectEntry:
+        oid = f"{self.source.name}/{self.run_key}/{self.table}/p{self.part:04d}/{stem}-{n:05d}"
+        return ObjectEntry(object_id=oid, key=f"{oid}.cdy", kind=kind, source=self.source.name,
+                           run_key=self.run_key, table=self.table, chunk=self.part * CHUNKS_PER_PART + n,
+                           rows=rows, content_hash=hashing.to_hex(content_hash), scope=self._scope)
+
+    def add(self, table: pa.Table) -> None:
+        """Queue good rows; full chunks are staged (hashed, encrypted, written) in the background."""
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= self.source.chunk_rows:
+            self._flush(self.source.chunk_rows)
+
+    def add_quarantine(self, table: pa.Table | None, reasons: list[list[str]]) -> None:
+        """Queue quarantined rows (``quarantine_schema``) with their reason labels."""
+        if table is None or table.num_rows == 0:
+            return
+        count_reasons(reasons, self.reasons)
+        self._qpending.append(table)
+        self._qrows += table.num_rows
+        if self._qrows >= self.source.chunk_rows:
+            self._flush_quarantine()
+
+    def close(self) -> None:
+        """Stage what is left (a last short chunk) and wait for every background write."""
+        while self._pending_rows:
+            self._flush(min(self._pending_rows, self.source.chunk_rows))
+        if self._qrows:
+            self._flush_quarantine()
+        self._drain(0)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def discard(self) -> None:
+        """Delete everything staged so far (a failed fast path about to be retried)."""
+        try:
+            self._drain(0)
+        except Exception:  # the failure being handled is the caller's; staged files go anyway
+            pass
+        for entry in (*self.chunks, *self.row_keys, *self.quarantine):
+            self.staging.path(entry.key).unlink(missing_ok=True)
+        self.chunks, self.row_keys, self.quarantine = [], [], []
+        self.reasons, self.extracted, self.quarantined, self.digest = {}, 0, 0, 0
+        self._pending, self._pending_rows, self._qpending, self._qrows = [], 0, [], 0
+        self._submitted = 0
+
+    def _keys_for(self, table: pa.Table) -> tuple[pa.Table, list[str]]:
+        if self.key_columns is not None:
+            return table, self.key_columns
+        keyed = table.append_column("_custody_file", pa.array([self.key_prefix] * table.num_rows, pa.string()))
+        return keyed, ["_custody_file", POSITION]
+
+    def _flush(self, n: int) -> None:
+        merged = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+        chunk, rest = merged.slice(0, n), merged.slice(n)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+        index = self._submitted
+        self._submitted += 1
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="custody-stage")
+        # One chunk staged in the background while the next one is read: Arrow compute, Parquet
+        # and AES-GCM release the GIL. At most two chunks wait, so memory stays bounded.
+        self._drain(STAGE_THREADS)
+        self._futures.append(self._pool.submit(self._stage, chunk, index))
+
+    def _drain(self, keep: int) -> None:
+        while len(self._futures) > keep:
+            chunk_entry, rk_entry, rows, content = self._futures.pop(0).result()
+            self.chunks.append(chunk_entry)
+            self.row_keys.append(rk_entry)
+            self.extracted += rows
+            self.digest = hashing.combine(self.digest, content)
+
+    def _stage(self, chunk: pa.Table, index: int) -> tuple[ObjectEntry, ObjectEntry, int, int]:
+        chunk = chunk.combine_chunks()
+        keyed, key_cols = self._keys_for(chunk)
+        if POSITION in chunk.column_names:
+            chunk = chunk.drop_columns([POSITION])
+        pool = rowkeys.hash_pool() if chunk.num_rows >= 10_000 else None
+        digests = rowkeys.row_digests(chunk, pool)
+        keys = rowkeys.key_digests(keyed, key_cols, source=self.source.name, table_name=self.table, pool=pool)
+        content = rowkeys.sum_digests(digests)
+        rk = rowkeys.pack(keys, digests)
+        chunk_entry = self.staging.put_table(self._entry("chunk", "chunk", index, chunk.num_rows, content), chunk)
+        rk_entry = self.staging.put_table(
+            self._entry("rowkeys", "rowkeys", index, rk.num_rows, rowkeys.table_digest(rk)), rk)
+        return chunk_entry, rk_entry, chunk.num_rows, content
+
+    def _flush_quarantine(self) -> None:
+        q = pa.concat_tables(self._qpending).combine_chunks() if len(self._qpending) > 1 else self._qpending[0]
+        self._qpending, self._qrows = [], 0
+        keyed, key_cols = self._keys_for(q)
+        if all(c in keyed.column_names for c in key_cols):
+            keys = rowkeys.hex_digests(rowkeys.key_digests(keyed, key_cols, source=self.source.name,
+                                                           table_name=self.table))
+            q = q.set_column(q.schema.get_field_index(ROW_KEY), ROW_KEY, keys)
+        index = len(self.quarantine)
+        entry = self._entry("quarantine", "xquarantine", index, q.num_rows, rowkeys.table_digest(q))
+        self.quarantine.append(self.staging.put_table(entry, q))
+        self.quarantined += q.num_rows
+
+    def result(self) -> dict[str, Any]:
+        """The part's figures and object entries (JSON-able)."""
+        return {
+            "extracted_rows": self.extracted, "quarantined_rows": self.quarantined,
+            "content_hash": hashing.to_hex(self.digest), "quarantine_reasons": dict(sorted(self.reasons.items())),
+            "chunks": [e.model_dump(mode="json") for e in self.chunks],
+            "row_keys": [e.model_dump(mode="json") for e in self.row_keys],
+            "quarantine": [e.model_dump(mode="json") for e in self.quarantine],
+        }
+
+
+# -- reading a SQL range --------------------------------------------------------------------------
+class FastPathUnavailable(Exception):
+    """The COPY fast path met a value Arrow's CSV reader cannot convert exactly; use the cursor."""
+
+
+def _copy_types(plans: list[ColumnPlan]) -> dict[str, pa.DataType]:
+    types = {}
+    for p in plans:
+        if p.temporal == "timestamp":
+            types[p.name] = UTC_TS if not p.naive else pa.timestamp("us")
+        elif pa.types.is_binary(p.arrow):
+            types[p.name] = pa.string()  # bytea as \x<hex>, decoded below
+        else:
+            types[p.name] = p.arrow
+    return types
+
+
+def _copy_eligible(conn: sa.Connection, plans: list[ColumnPlan]) -> bool:
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg2":
+        return False
+    if os.environ.get("CUSTODY_EXTRACT_PATH", "").lower() == "cursor":
+        return False
+    return all(p.temporal != "date" or not p.cast_text for p in plans)
+
+
+class _CopyStream:
+    """A bounded in-memory pipe between ``copy_expert`` (writer thread) and Arrow's CSV reader.
+
+    psycopg2 calls ``write`` once per row; rows are gathered into blocks of ``block`` bytes and
+    queued (at most ``depth`` blocks, so memory stays bounded). A 64 KiB OS pipe would stall the
+    database whenever a chunk is being hashed and encrypted; this buffer lets the server keep
+    sending while the reader works. ``abandon`` unblocks the writer when the reader stops early.
+    """
+
+    def __init__(self, block: int = 1 << 20, depth: int = 24) -> None:
+        import queue
+
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._block = block
+        self._out = bytearray()
+        self._in = bytearray()
+        self._eof = False
+        self._abandoned = False
+        self.closed = False
+
+    # writer side (copy_expert)
+    def write(self, data: bytes) -> int:
+        if self._abandoned:
+            raise BrokenPipeError("reader stopped")
+        self._out += data
+        if len(self._out) >= self._block:
+            self._q.put(bytes(self._out))
+            self._out.clear()
+        return len(data)
+
+    def finish(self) -> None:
+        if self._out and not self._abandoned:
+            self._q.put(bytes(self._out))
+            self._out.clear()
+        self._q.put(None)
+
+    # reader side (pyarrow)
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._eof and (n < 0 or len(self._in) < n):
+            block = self._q.get()
+            if block is None:
+                self._eof = True
+                break
+            self._in += block
+        if n < 0 or n >= len(self._in):
+            out = bytes(self._in)
+            self._in.clear()
+            return out
+        out = bytes(self._in[:n])
+        del self._in[:n]
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abandon(self) -> None:
+        import queue
+
+        self._abandoned = True
+        while True:  # drain so a writer blocked on a full queue wakes up and fails
+            try:
+                self._q.get_nowait()
+            except queue.Empty:
+                break
+
+
+# Runs in a child process: psycopg2 calls file.write() once per row with the GIL held, so a COPY
+# read by a thread of this process crawls whenever the main thread is busy hashing (GIL convoy).
+# The child joins this transaction's snapshot, so COUNT(*) and COPY still see the same rows.
+_COPY_CHILD = r"""
+import json, os, sys
+spec = json.loads(sys.stdin.readline())
+try:
+    import psycopg2
+    conn = psycopg2.connect(**spec["dsn"])
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    cur = conn.cursor()
+    cur.execute("SET TRANSACTION SNAPSHOT %s", (spec["snapshot"],))
+    for stmt in spec["settings"]:
+        cur.execute(stmt)
+    with os.fdopen(1, "wb", buffering=1 << 20) as out:
+        cur.copy_expert(spec["sql"], out)
+    conn.rollback()
+    conn.close()
+except BaseException as exc:
+    sys.stderr.write(type(exc).__name__ + "\n")
+    sys.exit(3)
+"""
+_PG_SETTINGS = ("SET LOCAL TIME ZONE 'UTC'", "SET LOCAL DateStyle TO 'ISO, YMD'",
+                "SET LOCAL IntervalStyle TO 'postgres'", "SET LOCAL bytea_output TO 'hex'",
+                "SET LOCAL extra_float_digits TO 1", "SET LOCAL client_encoding TO 'UTF8'")
+
+
+def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan]) -> Iterator[pa.Table]:
+    """Stream ``stmt`` as CSV out of PostgreSQL into Arrow batches typed by ``plans``.
+
+    A child process runs ``COPY (stmt) TO STDOUT (FORMAT csv)`` in this transaction's exported
+    snapshot; a reader thread moves its output in 1 MiB blocks into a bounded buffer
+    (``_CopyStream``, <= 24 MiB) that Arrow's streaming CSV reader parses. Memory: that buffer
+    plus the reader's blocks. Raises ``FastPathUnavailable`` when the child cannot start or a value does
+    not convert (the caller retries the range on the cursor path).
+    """
+    import subprocess
+    import sys
+
+    import pyarrow.csv as pacsv
+
+    raw = conn.connection.driver_connection
+    compiled = stmt.compile(dialect=conn.dialect)
+    cursor = raw.cursor()
+    try:
+        query = cursor.mogrify(str(compiled), compiled.params).decode("utf-8")
+    finally:
+        cursor.close()
+    snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+    dsn = {k: v for k, v in raw.get_dsn_parameters().items() if k in (
+        "host", "port", "user", "dbname", "sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs")}
+    if conn.engine.url.password:
+        dsn["password"] = conn.engine.url.password
+    spec = {"dsn": dsn, "snapshot": snapshot, "settings": list(_PG_SETTINGS),
+            "sql": f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"}
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _COPY_CHILD], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    except OSError:
+        raise FastPathUnavailable("child process") from None
+    proc.stdin.write(json.dumps(spec).encode() + b"\n")
+    proc.stdin.close()
+    try:
+        import fcntl
+
+        fcntl.fcntl(proc.stdout.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ: fewer, larger reads
+    except (ImportError, OSError):
+        pass
+    stream = _CopyStream()
+
+    def pump() -> None:
+        fd = proc.stdout.fileno()
+        try:
+            while True:
+                block = os.read(fd, 1 << 20)
+                if not block:
+                    break
+                stream.write(block)
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            stream.finish()
+
+    thread = threading.Thread(target=pump, name="custody-copy", daemon=True)
+    thread.start()
+    names = [p.name for p in plans]
+    schema = pa.schema([p.field() for p in plans])
+    finished = False
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=names, block_size=COPY_BLOCK_BYTES, use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=_copy_types(plans), strings_can_be_null=True, quoted_strings_can_be_null=False,
+                null_values=[""], true_values=["t"], false_values=["f"]),
+        )
+        for batch in reader:
+            yield _post_copy(pa.Table.from_batches([batch]), plans, schema)
+        finished = True
+    except pa.ArrowInvalid as exc:
+        raise FastPathUnavailable(type(exc).__name__) from None
+    finally:
+        if not finished:
+            stream.abandon()
+            proc.kill()
+        thread.join()
+        proc.stdout.close()
+        code = proc.wait()
+        err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        proc.stderr.close()
+    if code != 0:
+        # Only the exception class name: a driver message could quote values.
+        raise ExtractError(f"COPY child process failed ({err[-1][:80] if err else 'exit code ' + str(code)})")
+
+
+def _post_copy(table: pa.Table, plans: list[ColumnPlan], schema: pa.Schema) -> pa.Table:
+    from custody.sources.sqltypes import _to_utc
+
+    arrays = []
+    for p, col in zip(plans, table.columns):
+        col = col.combine_chunks()
+        if p.temporal == "timestamp" and p.naive:
+            arr, bad = _to_utc(col, p, [], {})
+            if bad:
+                raise FastPathUnavailable("local time")
+            col = arr
+        elif pa.types.is_binary(p.arrow):
+            col = pa.array([None if v is None else bytes.fromhex(v[2:]) for v in col.to_pylist()], pa.binary())
+        arrays.append(col)
+    try:
+        return pa.Table.from_arrays(arrays, schema=schema)
+    except (pa.ArrowInvalid, ValueError):
+        raise FastPathUnavailable("schema") from None
+
+
+def _cursor_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan], chunk_rows: int,
+                    writer: PartWriter) -> Iterator[pa.Table]:
+    converter = RowConverter(plans)
+    result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+    position = 0
+    for rows in result.partitions(chunk_rows):
+        converted = converter.convert(rows, first_position=position)
+        position += len(rows)
+        if converted.bad is not None:
+            writer.add_quarantine(converted.bad, converted.bad_reasons)
+        yield converted.good
+
+
+def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, Any], part: dict[str, Any],
+                      run_key: str, staging: StagingStore, prefer_copy: bool = True) -> dict[str, Any]:
+    tcfg = TableConfig(name=tplan["source_table"], primary_key=tplan["primary_key"])
+    table = reflect_table(engine, tcfg)
+    check_column_names([c.name for c in table.columns], f"{source.name}.{tplan['table']}")
+    dialect = engine.dialect.name
+    writer = PartWriter(staging, source, run_key, tplan["table"], part["part"], tplan["primary_key"])
+    attempts = ["copy", "cursor"] if prefer_copy else ["cursor"]
+    for path in attempts:
+        with _isolated(engine.connect()) as conn:
+            try:
+                with conn.begin():
+                    zone, undo = _prepare_session(conn)
+                    try:
+                        plans = plan_columns(table, dialect, source.timezone, zone)
+                        if _schema_signature(plans) != tplan["columns"]:
+                            raise SchemaError(f"{source.name}.{tplan['table']}: the table's columns changed "
+                                              "between planning and extraction")
+                        if path == "copy" and not _copy_eligible(conn, plans):
+                            continue
+                        conds = _conditions(table, tplan, part, plans, source.timezone, dialect)
+                        source_rows = conn.execute(
+                            sa.select(sa.func.count()).select_from(table).where(*conds)).scalar_one()
+                        stmt = sa.select(*select_list(table, plans)).where(*conds).order_by(
+                            *[table.c[k] for k in tplan["primary_key"]])
+                        batches = (_copy_batches(conn, stmt, plans) if path == "copy"
+                                   else _cursor_batches(conn, stmt, plans, source.chunk_rows, writer))
+                        for batch in batches:
+                            writer.add(batch)
+                        writer.close()
+                    finally:
+                        if undo:
+                            undo()
+            except FastPathUnavailable as exc:
+                log.warning("%s.%s part %d: COPY path unavailable (%s); using the cursor path",
+                            source.name, tplan["table"], part["part"], exc)
+                conn.invalidate()
+                writer.discard()
+                continue
+        break
+    read = writer.extracted + writer.quarantined
+    if read != source_rows:
+        raise ExtractError(f"{tplan['table']} part {part['part']}: COUNT(*) gave {source_rows} rows "
+                           f"but {read} were read ({writer.extracted} staged, {writer.quarantined} quarantined)")
+    columns = [ColumnSchema(name=p.name, arrow_type=str(p.arrow), source_type=p.source_type, nullable=p.nullable,
+                            source_zone=p.source_zone).model_dump(mode="json") for p in plans]
+    return {**writer.result(), "source_rows": source_rows, "path": path, "columns": columns, "files": []}
+
+
+# -- parts and commit -----------------------------------------------------------------------------
+def _part_key(source: str, run_key: str, table: str, part: int) -> str:
+    return f"{source}/{run_key}/parts/{table}/part-{part:04d}.json"
+
+
+def _table_plan(plan: dict[str, Any], table: str) -> dict[str, Any]:
+    for t in plan["tables"]:
+        if t["table"] == table:
+            return t
+    raise ExtractError(f"table {table!r} is not in plan {plan.get('plan_key')}")
+
+
+def extract_part(
+    engine: sa.Engine | None,
+    *,
+    source: SourceConfig,
+    plan: dict[str, Any],
+    table: str,
+    part: int,
+    staging: StagingStore,
+    landing: Any = None,
+    prefer_copy: bool = True,
+) -> dict[str, Any]:
+    """Extract one part (key range or file) of ``table`` as planned; write its sealed part document.
+
+    Returns ``{"part_key", "table", "part", "source_rows", "extracted_rows", "quarantined_rows"}``
+    (the full document, with object entries, is in staging). Raises ``ExtractError`` (count
+    mismatch, schema drift, undecodable file) and ``SchemaError``.
+    """
+    tplan = _table_plan(plan, table)
+    spec = next((p for p in tplan["parts"] if p["part"] == part), None)
+    if spec is None:
+        raise ExtractError(f"{table}: part {part} is not in the plan")
+    if tplan["kind"] == "files":
+        from custody.sources.files import extract_file_part
+
+        doc = extract_file_part(landing, source, tplan, spec, run_key=plan["run_key"], staging=staging)
+    else:
+        doc = _extract_sql_part(engine, source, tplan, spec, plan["run_key"], staging, prefer_copy=prefer_copy)
+    doc.update({"format": PART_FORMAT, "plan_id": plan["plan_id"], "table": table, "part": part})
+    key = staging.put_doc(_part_key(source.name, plan["run_key"], table, part), doc)
+    log.info("extracted %s.%s part %d: %d staged, %d quarantined (%s)", source.name, table, part,
+             doc["extracted_rows"], doc["quarantined_rows"], doc.get("path"))
+    return {"part_key": key, "table": table, "part": part, "source_rows": doc["source_rows"],
+            "extracted_rows": doc["extracted_rows"], "quarantined_rows": doc["quarantined_rows"]}
+
+
+def _merge_table(source: SourceConfig, tplan: dict[str, Any], docs: list[dict[str, Any]]) -> TableManifest:
+    source_rows = sum(d["source_rows"] for d in docs)
+    extracted = sum(d["extracted_rows"] for d in docs)
+    quarantined = sum(d["quarantined_rows"] for d in docs)
+    if source_rows != extracted + quarantined:
+        raise ExtractError(f"{tplan['table']}: source {source_rows} != staged {extracted} + quarantined {quarantined}")
+    digest = hashing.combine(*[int(d["content_hash"], 16) for d in docs]) if docs else 0
+    reasons: dict[str, int] = {}
+    for d in docs:
+        for k, v in d["quarantine_reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    columns = docs[0]["columns"] if docs else tplan.get("column_schemas", [])
+    for d in docs[1:]:
+        if [c["name"] for c in d["columns"]] != [c["name"] for c in columns]:
+            raise SchemaError(f"{tplan['table']}: parts have different columns")
+    wm = tplan.get("watermark") or {}
+    info = ExtractionInfo(
+        mode=tplan["mode"], path=",".join(sorted({d.get("path", "") for d in docs})) or "",
+        watermark_column=wm.get("column"), watermark_kind=wm.get("kind"),
+        watermark_from=wm.get("low"), watermark_to=wm.get("high"), parts=len(tplan["parts"]),
+        files=[FileEntry.model_validate(f) for d in docs for f in d.get("files", [])],
+    )
+    return TableManifest(
+        table=tplan["table"], source_table=tplan["source_table"], primary_key=tplan["primary_key"],
+        columns=[ColumnSchema.model_validate(c) for c in columns], source_rows=source_rows,
+        extracted_rows=extracted, content_hash=hashing.to_hex(digest),
+        chunks=[ObjectEntry.model_validate(e) for d in docs for e in d["chunks"]],
+        row_keys=[ObjectEntry.model_validate(e) for d in docs for e in d["row_keys"]],
+        quarantine=[ObjectEntry.model_validate(e) for d in docs for e in d["quarantine"]],
+        quarantined_at_extract=quarantined, quarantine_reasons=dict(sorted(reasons.items())), extraction=info,
+    )
+
+
+def commit_extract(
+    *, source: SourceConfig, plan: dict[str, Any], staging: StagingStore, store: Any = None
+) -> tuple[RunManifest, str]:
+    """Assemble the parts of a plan into the run manifest, seal and write it, then advance watermarks.
+
+    Every planned part must have a part document from this plan (``plan_id``). The watermark of an
+    incremental table (and the file list of a file-drop table) is committed only after
+    ``manifest.json`` is written. Returns ``(manifest, manifest_key)``. Raises ``ExtractError``
+    (missing part, reconciliation mismatch), ``custody.watermarks.WatermarkConflict``.
+    """
+    tables = []
+    for tplan in plan["tables"]:
+        docs = []
+        for p in tplan["parts"]:
+            key = _part_key(source.name, plan["run_key"], tplan["table"], p["part"])
+            if not staging.path(key).exists():
+                raise ExtractError(f"{tplan['table']}: part {p['part']} was not extracted")
+            doc = staging.get_doc(key)
+            if doc.get("plan_id") != plan["plan_id"]:
+                raise ExtractError(f"{tplan['table']}: part {p['part']} belongs to an earlier plan; rerun it")
+            docs.append(doc)
+        tables.append(_merge_table(source, tplan, docs))
+    manifest = RunManifest(source=source.name, run_key=plan["run_key"], run_id=plan["run_id"],
+                           dialect=plan["dialect"], tables=tables)
+    key = staging.put_doc(f"{source.name}/{plan['run_key']}/manifest.json", manifest.model_dump(mode="json"))
+    if store is not None:
+        for tplan, tm in zip(plan["tables"], tables):
+            if tplan.get("watermark"):
+                store.commit(source.name, tplan["table"], plan["run_key"], columns=tplan["columns"])
+            elif tplan["kind"] == "files" and tplan["mode"] == "incremental":
+                store.commit(source.name, tplan["table"], plan["run_key"],
+                             files=[{"name": f.name, "sha256": f.sha256, "bytes": f.bytes}
+                                    for f in tm.extraction.files if f.sheet in (None, tm.extraction.files[0].sheet)])
+    return manifest, key
+
+
+def reconciliation(tm: TableManifest, validation: dict[str, Any] | None) -> dict[str, Any]:
+    """The run report's reconciliation row of one table: source = extracted = valid + quarantined.
+
+    ``extracted`` counts every row read (staged + quarantined at extraction); ``quarantined``
+    adds extraction-time and validation quarantine. ``validation``: the table's entry of
+    ``validation.json`` (``valid_rows``, ``quarantined_rows`` over the staged rows) or None.
+    """
+    read = tm.extracted_rows + tm.quarantined_at_extract
+    valid = validation["valid_rows"] if validation else None
+    quarantined = (validation["quarantined_rows"] + tm.quarantined_at_extract) if validation else None
+    return {
+        "table": tm.table, "source_rows": tm.source_rows, "extracted_rows": read, "valid_rows": valid,
+        "quarantined_rows": quarantined, "quarantined_at_extract": tm.quarantined_at_extract,
+        "reconciled": validation is not None and tm.source_rows == read == valid + quarantined,
+    }
+
+
+def extract_table(
+    engine: sa.Engine,
+    *,
+    source: SourceConfig,
+    table_cfg: TableConfig,
+    run_key: str,
+    staging: StagingStore,
+    prefer_copy: bool = True,
+) -> TableManifest:
+    """Full snapshot of one table as a single range (no catalog needed); returns its manifest entry.
+
+    Memory is bounded by about two chunks (``source.chunk_rows`` rows). Raises ``ExtractError``
+    when the table is missing, has no key, or the rows read differ from ``COUNT(*)``.
+    """
+    if table_cfg.mode != "full":
+        raise ExtractError(f"{table_cfg.name}: extract_table does full snapshots; use plan/part/commit")
+    tplan = _plan_sql_table(engine, source, table_cfg.model_copy(update={"split_rows": 1 << 62}), run_key=run_key,
+                            run_id=run_key, store=None, interval_end=None or dt.datetime.now(dt.UTC))
+    doc = _extract_sql_part(engine, source, tplan, tplan["parts"][0], run_key, staging, prefer_copy=prefer_copy)
+    return _merge_table(source, tplan, [doc])

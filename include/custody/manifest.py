@@ -26,13 +26,15 @@ class ManifestError(Exception):
 class ObjectEntry(BaseModel):
     """One encrypted object in staging and in backups.
 
-    ``key`` is the path relative to the staging root; ``sha256`` is of the ciphertext file (hex);
+    ``kind``: ``chunk`` (source rows), ``quarantine`` (rows held back, with their reasons) or
+    ``rowkeys`` (change capture for the chunk with the same ``chunk`` number: ``_custody_row_key``
+    and ``_custody_row_hash``, see ``custody.rowkeys``). ``key`` is the path relative to the staging root; ``sha256`` is of the ciphertext file (hex);
     ``content_hash`` is the multiset hash of the plaintext rows (``custody.hashing``, hex).
     """
 
     object_id: str
     key: str
-    kind: Literal["chunk", "quarantine"]
+    kind: Literal["chunk", "quarantine", "rowkeys"]
     source: str
     run_key: str
     table: str
@@ -65,10 +67,59 @@ class ColumnSchema(BaseModel):
     arrow_type: str
     source_type: str = ""
     nullable: bool = True
+    #: Timestamps only: the zone the source gave (session zone of a zone-aware column, or the
+    #: configured zone naive values were read in). Staged values are UTC whatever it is.
+    source_zone: str | None = None
+
+
+class FileEntry(BaseModel):
+    """One landed file (or XLSX sheet) of a file-drop table: provenance, no values.
+
+    ``rows``: data rows parsed (header and blank lines excluded), bad ones included;
+    ``quarantined``: of those, rows held back at extraction. ``sha256``/``bytes`` are of the file.
+    """
+
+    name: str
+    sheet: str | None = None
+    sha256: str
+    bytes: int
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    rows: int = 0
+    quarantined: int = 0
+    note: str = ""
+
+
+class ExtractionInfo(BaseModel):
+    """How a table was extracted.
+
+    ``watermark_from`` (exclusive) and ``watermark_to`` (inclusive) bound an incremental run
+    (ISO-8601 UTC timestamps or integers as text; ``None`` = unbounded). ``path``: ``copy_csv``
+    (PostgreSQL COPY streamed into Arrow), ``cursor`` (server-side cursor) or ``files``.
+    """
+
+    mode: Literal["full", "incremental"] = "full"
+    path: str = ""
+    watermark_column: str | None = None
+    watermark_kind: Literal["timestamp", "integer", "files"] | None = None
+    watermark_from: str | None = None
+    watermark_to: str | None = None
+    parts: int = 1
+    files: list[FileEntry] = Field(default_factory=list)
 
 
 class TableManifest(BaseModel):
-    """One extracted table: reconciliation counts, schema and its chunk objects."""
+    """One extracted table: reconciliation counts, schema and its objects.
+
+    Reconciliation at extraction: ``source_rows == extracted_rows + quarantined_at_extract``,
+    where ``source_rows`` is the source's count (``COUNT(*)`` over the run's ranges, or data rows
+    parsed from the files), ``extracted_rows`` the rows staged in ``chunks`` (``content_hash`` is
+    their multiset hash, so a restore reproduces exactly these) and ``quarantined_at_extract`` the
+    rows held back in ``quarantine`` objects (zero dates, mangled identifiers, short rows...), with
+    ``quarantine_reasons`` counting ``<reason>:<column>`` labels. ``row_keys`` pairs each chunk
+    with its change-capture object.
+    """
 
     table: str
     source_table: str
@@ -78,6 +129,11 @@ class TableManifest(BaseModel):
     extracted_rows: int
     content_hash: str
     chunks: list[ObjectEntry] = Field(default_factory=list)
+    quarantined_at_extract: int = 0
+    quarantine_reasons: dict[str, int] = Field(default_factory=dict)
+    quarantine: list[ObjectEntry] = Field(default_factory=list)
+    row_keys: list[ObjectEntry] = Field(default_factory=list)
+    extraction: ExtractionInfo = Field(default_factory=ExtractionInfo)
 
 
 class Seal(BaseModel):
@@ -108,8 +164,8 @@ class RunManifest(BaseModel):
         raise KeyError(name)
 
     def objects(self) -> list[ObjectEntry]:
-        """All chunk objects, table by table."""
-        return [c for t in self.tables for c in t.chunks]
+        """All objects written at extraction, table by table: chunks, then row keys, then quarantine."""
+        return [c for t in self.tables for c in (*t.chunks, *t.row_keys, *t.quarantine)]
 
 
 def seal(doc: dict[str, Any], keyring: Keyring) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""Extraction-time quarantine and the errors shared by SQL and file-drop extraction.
+
+Some rows cannot be staged as read: a MySQL zero date, a spreadsheet-mangled identifier, a CSV row
+with too few fields. They are not dropped and not repaired: they go to an encrypted
+``quarantine`` object of the table (``TableManifest.quarantine``), counted in
+``TableManifest.quarantined_at_extract`` so that ``source rows == staged rows + quarantined``.
+
+Quarantine object schema (Arrow)::
+
+    <every column of the table>   its staged type, nullable; null where the value could not be typed
+    _custody_row_key              string: 64 hex (custody.rowkeys), null when the key itself is bad
+    _custody_position             int64: file line (1-based, of the record's first line) or row ordinal
+    _custody_raw_record           string: JSON, the raw text of the offending values
+                                  ({column: text}) or of the whole record ([field, ...]) when its
+                                  shape is wrong; undecodable bytes kept as \\udcXX escapes
+    _quarantine_reasons           list<string>: "<reason>:<column>" or "<reason>" (row-level)
+
+Reasons (stable names; reports count them):
+
+| reason | meaning |
+|---|---|
+| ``zero_date`` | MySQL ``0000-00-00`` date or datetime |
+| ``invalid_date`` | a date or datetime that does not exist (``2023-02-30``, month 0) or is not a date |
+| ``nonexistent_local_time`` / ``ambiguous_local_time`` | naive time in a DST gap / overlap of the source zone |
+| ``unconvertible`` | a value the column's Arrow type cannot hold exactly (e.g. numeric NaN, TIME > 24 h) |
+| ``identifier_scientific_notation`` | ``3.50725E+17``: a spreadsheet turned the identifier into a float |
+| ``identifier_trailing_decimal`` | ``123456.0``: the identifier went through a float |
+| ``identifier_lost_leading_zeros`` | all digits but shorter than the configured ``width`` |
+| ``identifier_stored_as_number`` | an XLSX number cell in an identifier column (15 significant digits) |
+| ``formula_cell`` | an XLSX cell holding a formula, not a value |
+| ``short_row`` / ``long_row`` | fewer / more fields than the header |
+| ``invalid_json`` / ``not_an_object`` / ``duplicate_key`` / ``unexpected_field`` | JSON Lines record problems |
+| ``field_too_large`` | a field above the configured limit (default 16 MiB of text) |
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from custody.naming import column_key
+
+ROW_KEY = "_custody_row_key"
+POSITION = "_custody_position"
+RAW_RECORD = "_custody_raw_record"
+REASONS = "_quarantine_reasons"  # same name as the validation stage's quarantine column
+
+
+class ExtractError(Exception):
+    """A table or file cannot be extracted as configured (missing table, no key, count mismatch,
+    schema drift, undecodable file). Messages carry names, counts and line numbers, never values."""
+
+
+class SchemaError(ExtractError):
+    """Column names are duplicated or differ only in case or punctuation, or the schema drifted."""
+
+
+def check_column_names(names: Sequence[str], where: str) -> None:
+    """Reject duplicate, empty, case-variant or ``column_key``-colliding column names.
+
+    ``Email``/``email`` or ``customer_id``/``CustomerId`` in one table would make the column
+    rules (matched by ``custody.naming.column_key``) ambiguous and break Parquet readers that
+    fold case. Raises ``SchemaError`` naming the clashing columns.
+    """
+    empty = [i + 1 for i, n in enumerate(names) if not str(n).strip()]
+    if empty:
+        raise SchemaError(f"{where}: empty column name at position(s) {', '.join(map(str, empty))}")
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(column_key(n) or n.lower(), []).append(n)
+    clashes = [g for g in groups.values() if len(g) > 1]
+    if clashes:
+        text = "; ".join(" / ".join(repr(n) for n in g) for g in clashes)
+        exact = any(len(set(g)) < len(g) for g in clashes)
+        kind = "duplicate column names" if exact else "column names that differ only in case or punctuation"
+        raise SchemaError(f"{where}: {kind}: {text}")
+
+
+def quarantine_schema(schema: pa.Schema) -> pa.Schema:
+    """Schema of a quarantine object for rows of ``schema`` (see the module docstring)."""
+    fields = [pa.field(f.name, f.type, nullable=True) for f in schema]
+    fields += [
+        pa.field(ROW_KEY, pa.string()),
+        pa.field(POSITION, pa.int64()),
+        pa.field(RAW_RECORD, pa.string()),
+        pa.field(REASONS, pa.list_(pa.string()), nullable=False),
+    ]
+    return pa.schema(fields)
+
+
+def raw_json(raw: Any) -> str:
+    """JSON text of raw values; lone surrogates (undecodable bytes) are kept as escapes."""
+    try:
+        text = json.dumps(raw, ensure_ascii=False, default=str)
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(raw, ensure_ascii=True, default=str)
+
+
+def count_reasons(reasons: Sequence[Sequence[str]], into: dict[str, int] | None = None) -> dict[str, int]:
+    """Add one per row and label to ``into`` (``{"zero_date:birth_date": 3}``); returns it."""
+    out = {} if into is None else into
+    for row in reasons:
+        for label in dict.fromkeys(row):
+            out[label] = out.get(label, 0) + 1
+    return out

@@ -1,0 +1,227 @@
+"""Bad-input corpus for file drops, generated at run time: each input gives its reason or error.
+
+Every case that extracts asserts the reconciliation ``source rows = staged + quarantined`` and
+the exact quarantine reasons; every case that must fail asserts the error names the line or the
+columns. No real personal information: numbers below are synthetic (valid check digits only
+where a test needs them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from custody.extract import ExtractError, SchemaError
+from custody.sources.quarantine import POSITION, RAW_RECORD, REASONS
+
+HEADER = "id,name,mobile\n"
+GOOD = "1,张三,13800138000\n2,李四,13900139000\n"
+
+
+def csv_bytes(text: str, encoding: str = "utf-8") -> bytes:
+    return text.encode(encoding)
+
+
+def xlsx_bytes(sheets: dict[str, list[list]], formulas: dict[tuple[str, str], str] | None = None) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+    for (sheet, cell), formula in (formulas or {}).items():
+        wb[sheet][cell] = formula
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def check(tm, rows: int, quarantined: int = 0, reasons: dict[str, int] | None = None):
+    assert tm.source_rows == rows
+    assert tm.extracted_rows + tm.quarantined_at_extract == tm.source_rows
+    assert tm.quarantined_at_extract == quarantined
+    assert tm.quarantine_reasons == (reasons or {})
+    assert sum(f.rows for f in tm.extraction.files) == rows
+
+
+# -- (name, files, table settings, expected rows, quarantined, reasons) ---------------------------
+ID = [{"column": "id", "width": None}]
+OK_CASES = [
+    ("utf8_chinese", {"a.csv": csv_bytes(HEADER + GOOD)}, {}, 2, 0, {}),
+    ("utf8_bom", {"a.csv": b"\xef\xbb\xbf" + csv_bytes(HEADER + GOOD)}, {}, 2, 0, {}),
+    ("gbk", {"a.csv": csv_bytes(HEADER + GOOD, "gbk")}, {}, 2, 0, {}),
+    ("gb18030_four_byte", {"a.csv": csv_bytes(HEADER + "1,𠮷野,13800138000\n", "gb18030")}, {}, 1, 0, {}),
+    ("crlf_line_endings", {"a.csv": csv_bytes((HEADER + GOOD).replace("\n", "\r\n"))}, {}, 2, 0, {}),
+    ("semicolon_delimiter", {"a.csv": csv_bytes((HEADER + GOOD).replace(",", ";"))}, {}, 2, 0, {}),
+    ("tab_delimiter", {"a.tsv": csv_bytes((HEADER + GOOD).replace(",", "\t"))}, {}, 2, 0, {}),
+    ("pipe_delimiter", {"a.csv": csv_bytes((HEADER + GOOD).replace(",", "|"))}, {}, 2, 0, {}),
+    ("embedded_newlines", {"a.csv": csv_bytes(HEADER + '1,"张\n三",13800138000\n2,"李\r\n\n四",139\n')}, {}, 2, 0, {}),
+    ("doubled_quotes", {"a.csv": csv_bytes(HEADER + '1,"王""五",13800138000\n')}, {}, 1, 0, {}),
+    ("blank_lines_skipped", {"a.csv": csv_bytes(HEADER + "\n1,a,1\n\n\n2,b,2\n,,\n")}, {}, 2, 0, {}),
+    ("empty_file", {"a.csv": b""}, {"columns": ["id", "name", "mobile"]}, 0, 0, {}),
+    ("header_only", {"a.csv": csv_bytes(HEADER)}, {}, 0, 0, {}),
+    ("short_row", {"a.csv": csv_bytes(HEADER + "1,a\n2,b,2\n")}, {}, 2, 1, {"short_row": 1}),
+    ("long_row", {"a.csv": csv_bytes(HEADER + "1,a,1,extra\n2,b,2\n3,c,3,\n")}, {}, 3, 2, {"long_row": 2}),
+    ("scientific_notation_id", {"a.csv": csv_bytes("id,name\n3.50725E+17,a\n350725199001011234,b\n")},
+     {"identifiers": ID}, 2, 1, {"identifier_scientific_notation:id": 1}),
+    ("trailing_decimal_id", {"a.csv": csv_bytes("id,name\n123456.0,a\n123456,b\n")},
+     {"identifiers": ID}, 2, 1, {"identifier_trailing_decimal:id": 1}),
+    ("lost_leading_zeros", {"a.csv": csv_bytes("id,name\n12345,a\n0000012345,b\n")},
+     {"identifiers": [{"column": "id", "width": 10}]}, 2, 1, {"identifier_lost_leading_zeros:id": 1}),
+    ("fullwidth_scientific", {"a.csv": csv_bytes("id,name\n３．５０７２５Ｅ＋１７,a\n")},
+     {"identifiers": ID}, 1, 1, {"identifier_scientific_notation:id": 1}),
+    ("huge_field", {"a.csv": csv_bytes(HEADER + "1,a," + "9" * (1_100_000) + "\n2,b,2\n")}, {}, 2, 1,
+     {"field_too_large:mobile": 1}),
+    ("formula_text_in_csv_is_data", {"a.csv": csv_bytes(HEADER + '1,"=HYPERLINK(""http://x"")",+861\n')}, {}, 1, 0, {}),
+    ("reordered_columns_second_file", {"a.csv": csv_bytes(HEADER + "1,a,1\n"),
+                                        "b.csv": csv_bytes("mobile,id,name\n2,2,b\n")}, {}, 2, 0, {}),
+    ("jsonl_mixed_problems", {"a.jsonl": csv_bytes(
+        '{"id": 1, "name": "a", "amount": 12.50}\n'
+        '{"id": 2, "name": "b"\n'
+        '[1, 2]\n'
+        '{"id": 3, "id": 4}\n'
+        '{"id": 5, "name": "e", "amount": 1, "extra": true}\n'
+        '\n'
+        '{"id": 6, "name": null, "amount": {"x": [1, 2.50]}}\n')}, {}, 6, 4,
+     {"invalid_json": 1, "not_an_object": 1, "duplicate_key": 1, "unexpected_field": 1}),
+]
+
+
+@pytest.mark.parametrize("name,files,table,rows,quarantined,reasons", OK_CASES, ids=[c[0] for c in OK_CASES])
+def test_corpus_reconciles_with_expected_reasons(drop, name, files, table, rows, quarantined, reasons):
+    for fname, data in files.items():
+        drop.put(fname, data)
+    tm = drop.run(**table)
+    check(tm, rows, quarantined, reasons)
+    staged = drop.rows(tm)
+    assert staged.num_rows == rows - quarantined
+    if quarantined:
+        q = drop.quarantine(tm)
+        assert q.num_rows == quarantined
+        assert all(p > 1 for p in q.column(POSITION).to_pylist())  # line numbers, header is line 1
+        assert all(q.column(RAW_RECORD).to_pylist())
+
+
+def test_encodings_and_delimiters_are_recorded(drop):
+    drop.put("a.csv", b"\xef\xbb\xbf" + csv_bytes(HEADER + GOOD))
+    drop.put("b.csv", csv_bytes((HEADER + GOOD).replace(",", ";"), "gbk"))
+    tm = drop.run()
+    info = {f.name: (f.encoding, f.delimiter) for f in tm.extraction.files}
+    assert info == {"a.csv": ("utf-8-sig", ","), "b.csv": ("gbk", ";")}
+    assert drop.rows(tm).column("id").to_pylist() == ["1", "2", "1", "2"]
+    assert drop.rows(tm).column("name").to_pylist() == ["张三", "李四", "张三", "李四"]
+    assert all(len(f.sha256) == 64 and f.bytes > 0 for f in tm.extraction.files)
+
+
+def test_embedded_newlines_keep_values_and_line_numbers(drop):
+    drop.put("a.csv", csv_bytes(HEADER + '1,"张\n三",13800138000\n2,b\n'))
+    tm = drop.run()
+    check(tm, 2, 1, {"short_row": 1})
+    assert drop.rows(tm).column("name").to_pylist() == ["张\n三"]
+    assert drop.quarantine(tm).column(POSITION).to_pylist() == [4]  # the record after a 2-line record
+
+
+def test_fullwidth_identifiers_are_normalised_and_raw_kept(drop):
+    drop.put("a.csv", csv_bytes("id,mobile\n1,１３８　００１３　８０００\n2,\u3000139 0013 9000\u3000\n"))
+    tm = drop.run(identifiers=[{"column": "mobile"}])
+    check(tm, 2)
+    rows = drop.rows(tm).to_pylist()
+    assert [r["mobile"] for r in rows] == ["138 0013 8000", "139 0013 9000"]
+    assert [r["mobile__raw"] for r in rows] == ["１３８　００１３　８０００", "\u3000139 0013 9000\u3000"]
+    assert [c.name for c in tm.columns] == ["id", "mobile", "mobile__raw"]
+
+
+def test_mangled_identifier_quarantine_keeps_raw_value(drop):
+    drop.put("a.csv", csv_bytes("id,name\n3.50725E+17,a\n"))
+    tm = drop.run(identifiers=ID)
+    q = drop.quarantine(tm).to_pylist()[0]
+    assert q["id"] is None and q["id__raw"] == "3.50725E+17"
+    assert q[REASONS] == ["identifier_scientific_notation:id"]
+    assert json.loads(q[RAW_RECORD]) == {"id": "3.50725E+17"}
+
+
+def test_jsonl_numbers_keep_their_literal_text(drop):
+    drop.put("a.jsonl", b'{"id": 1, "amount": 12.50, "nested": {"x": [1, 2.50]}, "ok": true}\n')
+    tm = drop.run()
+    row = drop.rows(tm).to_pylist()[0]
+    assert row == {"id": "1", "amount": "12.50", "nested": '{"x":[1,2.50]}', "ok": "true"}
+
+
+# -- XLSX ------------------------------------------------------------------------------------------
+def test_xlsx_formula_cells_numbers_in_identifiers_and_long_rows(drop):
+    import datetime as dt
+
+    data = xlsx_bytes(
+        {"客户": [["id", "name", "born"], ["350725199001011234", "张三", dt.date(1990, 1, 1)],
+                  [350725199001011234, "李四", None], ["3", "王五", None, "stray"], ["4", None, None],
+                  [None, None, None], ["5", "赵六", dt.datetime(2024, 5, 6, 7, 8, 9)]]},
+        formulas={("客户", "B5"): "=1+1"},
+    )
+    drop.put("a.xlsx", data)
+    tm = drop.run(identifiers=ID)
+    check(tm, 5, 3, {"identifier_stored_as_number:id": 1, "long_row": 1, "formula_cell:name": 1})
+    good = drop.rows(tm).to_pylist()
+    assert [r["born"] for r in good] == ["1990-01-01", "2024-05-06T07:08:09"]
+    assert tm.extraction.files[0].sheet == "客户"
+
+
+def test_xlsx_every_sheet_or_named_sheets(drop):
+    drop.put("a.xlsx", xlsx_bytes({"s1": [["id"], ["1"]], "s2": [["id"], ["2"], ["3"]], "s3": [["id"], ["9"]]}))
+    check(drop.run(), 4)
+    tm = drop.run(sheets=["s2"], run_id="run-2")
+    check(tm, 2)
+    with pytest.raises(ExtractError, match="sheet\\(s\\) not found: nope"):
+        drop.run(sheets=["nope"], run_id="run-3")
+
+
+# -- cases that must fail, naming the line or the columns ------------------------------------------
+ERROR_CASES = [
+    ("mixed_utf8_then_gbk", {"a.csv": csv_bytes(HEADER + "1,张三,1\n") + csv_bytes("2,李四,2\n", "gbk")},
+     ExtractError, "mixed encodings: line 3 is gb18030, earlier lines are utf-8"),
+    ("mixed_gbk_then_utf8", {"a.csv": csv_bytes(HEADER + "1,张三,1\n", "gbk") + csv_bytes("2,李四,2\n")},
+     ExtractError, "mixed encodings: line 3 is utf-8, earlier lines are gb18030"),
+    ("undecodable_bytes", {"a.csv": csv_bytes(HEADER) + b"1,\xff\xfe\xff,1\n"}, ExtractError,
+     "line 2 is neither UTF-8 nor GB18030"),
+    ("utf16", {"a.csv": "id\n1\n".encode("utf-16")}, ExtractError, "UTF-16 files are not supported"),
+    ("unterminated_quote", {"a.csv": csv_bytes(HEADER + '1,"a,1\n2,b,2\n')}, ExtractError,
+     "malformed quoting in the record starting at line 2"),
+    ("duplicate_headers", {"a.csv": csv_bytes("id,name,name\n1,a,b\n")}, SchemaError,
+     "duplicate column names: 'name' / 'name'"),
+    ("case_variant_headers", {"a.csv": csv_bytes("id,Mobile,mobile\n1,a,b\n")}, SchemaError,
+     "differ only in case or punctuation: 'Mobile' / 'mobile'"),
+    ("empty_header_cell", {"a.csv": csv_bytes("id,,name\n1,a,b\n")}, SchemaError, "empty column name at position"),
+    ("schema_drift_second_file", {"a.csv": csv_bytes(HEADER + "1,a,1\n"), "b.csv": csv_bytes("id,name,email\n2,b,x\n")},
+     SchemaError, "b.csv: header differs from the table's columns (missing: ['mobile']; unexpected: ['email'])"),
+    ("unknown_extension", {"a.dat": b"id\n1\n"}, ExtractError, "cannot tell the format from .dat"),
+    ("not_a_workbook", {"a.xlsx": b"PK\x03\x04 not really a zip"}, ExtractError, "not a readable XLSX workbook"),
+]
+
+
+@pytest.mark.parametrize("name,files,exc,message", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+def test_corpus_errors_name_the_line_or_columns(drop, name, files, exc, message):
+    for fname, data in files.items():
+        drop.put(fname, data)
+    with pytest.raises(exc) as info:
+        drop.run()
+    assert message in str(info.value)
+
+
+def test_errors_and_quarantine_never_carry_values(drop):
+    secret = "350725199001011234"
+    drop.put("a.csv", csv_bytes(f"id,name\n{secret},张三\n") + f"{secret},李四\n".encode("gbk"))
+    with pytest.raises(ExtractError) as info:
+        drop.run()
+    assert secret not in str(info.value)
+    drop.put("a.csv", csv_bytes(f"id,name\n{secret}.0,a\n"))
+    tm = drop.run(identifiers=ID, run_id="run-2")
+    assert secret not in tm.model_dump_json()
+
+
+def test_corpus_has_at_least_thirty_bad_inputs():
+    # The two parametrised tables plus the four XLSX / full-width / JSON Lines cases above; the
+    # SQL corpus (zero dates, invalid dates, case-variant columns) is in test_sql_types.py.
+    assert len(OK_CASES) + len(ERROR_CASES) + 4 >= 30

@@ -1,0 +1,242 @@
+"""SQL extraction on the machine's PostgreSQL and MariaDB: types, quarantine, incremental runs, ranges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from custody import hashing
+from custody.config import SourceConfig, TableConfig
+from custody.extract import ExtractError, SchemaError, extract_table
+from custody.sources import generate_crm
+from custody.sources.loaders import drop_database, ensure_database, load_tables
+from extract.conftest import run_source
+
+DB = f"custody_extract_{os.getpid()}"
+UTC = dt.UTC
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def server(request):
+    server_url = request.getfixturevalue("pg_server_url" if request.param == "postgres" else "mariadb_server_url")
+    url = ensure_database(server_url, DB)
+    engine = sa.create_engine(url)
+    yield request.param, engine
+    engine.dispose()
+    drop_database(server_url, DB)
+
+
+def source(tables, **kw) -> SourceConfig:
+    return SourceConfig(name="crm", conn_id="custody_crm", lawful_basis="contract", retention_class="customer_contract",
+                        chunk_rows=kw.pop("chunk_rows", 100), tables=tables, **kw)
+
+
+def rows_of(staging, tm) -> pa.Table:
+    return pa.concat_tables([staging.get_table(e) for e in tm.chunks]) if tm.chunks else None
+
+
+# -- incremental ------------------------------------------------------------------------------------
+def test_incremental_extracts_exactly_changed_rows_and_reruns_are_idempotent(server, staging, store):
+    kind, engine = server
+    crm = generate_crm(contacts=300)
+    load_tables(engine, {"enterprise_customers": crm["enterprise_customers"], "contacts": crm["contacts"],
+                         "bank_accounts": crm["bank_accounts"]})
+    src = source([TableConfig(name="contacts", mode="incremental", watermark_column="updated_at"),
+                  TableConfig(name="bank_accounts", mode="incremental", watermark_column="account_id"),
+                  TableConfig(name="enterprise_customers")])
+    end1 = dt.datetime(2026, 12, 1, tzinfo=UTC)
+    m1 = run_source(src, staging, engine=engine, store=store, run_id="run-1", interval_end=end1)
+    counts = {t.table: t.source_rows for t in m1.tables}
+    assert counts == {"contacts": 300, "bank_accounts": crm["bank_accounts"].num_rows, "enterprise_customers": 60}
+
+    # Changes after the first interval: 5 new contacts, 3 updated ones, 4 new bank accounts.
+    later = dt.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    stored = later if kind == "postgres" else later.replace(tzinfo=None)  # MariaDB DATETIME holds naive UTC
+    new = crm["contacts"].slice(0, 5).to_pylist()
+    with engine.begin() as conn:
+        contacts = sa.Table("contacts", sa.MetaData(), autoload_with=conn)
+        for i, r in enumerate(new):
+            r.update(contact_id=10_000 + i, created_at=stored, updated_at=stored)
+            if kind != "postgres":
+                r["created_at"] = r["updated_at"] = stored
+        conn.execute(contacts.insert(), new)
+        conn.execute(contacts.update().where(contacts.c.contact_id.in_([7, 8, 9])).values(
+            notes="updated", updated_at=stored))
+        accounts = sa.Table("bank_accounts", sa.MetaData(), autoload_with=conn)
+        top = conn.execute(sa.select(sa.func.max(accounts.c.account_id))).scalar()
+        conn.execute(accounts.insert(), [
+            {"account_id": top + i + 1, "contact_id": 1, "bank_name": "招商银行",
+             "account_number": f"62258{i:011d}", "opened_on": dt.date(2026, 12, 1)} for i in range(4)])
+
+    end2 = dt.datetime(2026, 12, 2, tzinfo=UTC)
+    m2 = run_source(src, staging, engine=engine, store=store, run_id="run-2", interval_end=end2)
+    t2 = {t.table: t for t in m2.tables}
+    assert t2["contacts"].extracted_rows == 8 and t2["contacts"].source_rows == 8
+    assert sorted(rows_of(staging, t2["contacts"]).column("contact_id").to_pylist()) == [
+        7, 8, 9, 10_000, 10_001, 10_002, 10_003, 10_004]
+    assert t2["bank_accounts"].extracted_rows == 4
+    assert t2["enterprise_customers"].extracted_rows == 60  # full snapshot every run
+    assert t2["contacts"].extraction.watermark_from == end1.isoformat(timespec="microseconds")
+    assert t2["contacts"].extraction.watermark_to == end2.isoformat(timespec="microseconds")
+
+    # Rerun of the same run id (e.g. cleared in Airflow): same interval, same rows, same hashes.
+    wm_before = store.current("crm", "contacts")["value"]
+    again = run_source(src, staging, engine=engine, store=store, run_id="run-2", interval_end=end2 + dt.timedelta(days=3))
+    assert [(t.table, t.extracted_rows, t.content_hash) for t in again.tables] == [
+        (t.table, t.extracted_rows, t.content_hash) for t in m2.tables]
+    assert store.current("crm", "contacts")["value"] == wm_before
+
+    # A new run over a later interval with no change extracts nothing new.
+    m3 = run_source(src, staging, engine=engine, store=store, run_id="run-3", interval_end=end2 + dt.timedelta(hours=1))
+    assert {t.table: t.extracted_rows for t in m3.tables} == {"contacts": 0, "bank_accounts": 0,
+                                                              "enterprise_customers": 60}
+
+
+def test_watermark_advances_only_on_commit(server, staging, store):
+    from custody.extract import plan_extract, plan_parts, extract_part
+
+    kind, engine = server
+    load_tables(engine, {"enterprise_customers": generate_crm(contacts=50)["enterprise_customers"]})
+    src = source([TableConfig(name="enterprise_customers", mode="incremental", watermark_column="customer_id")])
+    plan = plan_extract(engine, source=src, run_key="r1", run_id="r1", staging=staging, store=store)
+    for p in plan_parts(plan):
+        extract_part(engine, source=src, plan=plan, table=p["table"], part=p["part"], staging=staging)
+    assert store.current("crm", "enterprise_customers") is None  # extracted but not committed
+    m = run_source(src, staging, engine=engine, store=store, run_id="r1")
+    assert m.tables[0].extracted_rows == 10
+    assert store.current("crm", "enterprise_customers")["value"] == "10"
+
+
+# -- key ranges ---------------------------------------------------------------------------------------
+def test_large_tables_split_into_key_ranges_that_reconcile(server, staging):
+    from custody.extract import plan_extract
+
+    kind, engine = server
+    crm = generate_crm(contacts=450)
+    load_tables(engine, {"enterprise_customers": crm["enterprise_customers"], "contacts": crm["contacts"]})
+    src = source([TableConfig(name="contacts", split_rows=100)], chunk_rows=40)
+    plan = plan_extract(engine, source=src, run_key="r", run_id="r", staging=staging)
+    parts = plan["tables"][0]["parts"]
+    assert len(parts) == 5 and parts[0]["lo"] is None and parts[-1]["hi"] is None
+    m = run_source(src, staging, engine=engine, run_id="r")
+    tm = m.tables[0]
+    assert tm.source_rows == tm.extracted_rows == 450 and tm.extraction.parts == 5
+    assert tm.content_hash == hashing.to_hex(hashing.table_hash(crm["contacts"]))
+    assert len(tm.row_keys) == len(tm.chunks) and len({c.chunk for c in tm.chunks}) == len(tm.chunks)
+
+
+# -- type fidelity ------------------------------------------------------------------------------------
+PG_DDL = """
+CREATE TABLE typed (
+  id bigint PRIMARY KEY, amount numeric(20,4), qty integer, ts_utc timestamptz, ts_local timestamp,
+  blob bytea, note text, born date, flag boolean, ratio double precision, doc jsonb, price numeric
+)"""
+
+
+def test_postgres_types_are_exact_on_both_read_paths(pg_server_url, staging):
+    url = ensure_database(pg_server_url, DB)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS typed")
+            conn.exec_driver_sql(PG_DDL)
+            conn.exec_driver_sql("SET TIME ZONE 'Asia/Shanghai'")
+            conn.exec_driver_sql(
+                "INSERT INTO typed VALUES "
+                "(1, 12345678901234.5678, NULL, '2024-01-01 08:00:00+08', '2024-01-01 08:00:00', '\\x00ff0a', "
+                " 'a,\"b\"\nc\\\\d', '2000-02-29', true, 0.1, '{\"k\": [1, 2.50]}', 1.5),"
+                "(2, -0.0001, 7, NULL, NULL, '\\x', '', NULL, NULL, NULL, NULL, NULL),"
+                "(3, NULL, NULL, '1969-12-31 23:59:59.999999+00', '2024-07-01 00:00:00', NULL, NULL, "
+                " '1900-01-01', false, -1e300, 'null', 123456789.0123456789)")
+        src = source([TableConfig(name="typed")], timezone="Asia/Shanghai")
+        fast = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="fast", staging=staging)
+        slow = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="slow", staging=staging,
+                             prefer_copy=False)
+        assert fast.extraction.path == "copy" and slow.extraction.path == "cursor"
+        assert fast.content_hash == slow.content_hash and fast.extracted_rows == 3
+        got = rows_of(staging, fast)
+        schema = {f.name: str(f.type) for f in got.schema}
+        assert schema["amount"] == "decimal128(20, 4)" and schema["qty"] == "int64"
+        assert schema["ts_utc"] == schema["ts_local"] == "timestamp[us, tz=UTC]" and schema["blob"] == "binary"
+        r = got.to_pylist()
+        assert r[0]["amount"] == Decimal("12345678901234.5678") and r[1]["amount"] == Decimal("-0.0001")
+        assert r[0]["qty"] is None and r[1]["qty"] == 7
+        assert r[0]["ts_utc"] == dt.datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
+        assert r[0]["ts_local"] == dt.datetime(2024, 1, 1, 0, 0, tzinfo=UTC)  # 08:00 in Asia/Shanghai
+        assert r[0]["blob"] == b"\x00\xff\x0a" and r[1]["blob"] == b"" and r[2]["blob"] is None
+        assert r[0]["note"] == 'a,"b"\nc\\\\d' and r[1]["note"] == "" and r[2]["note"] is None
+        assert r[0]["doc"] == '{"k": [1, 2.50]}'
+        zones = {c.name: c.source_zone for c in fast.columns}
+        assert zones["ts_local"] == "Asia/Shanghai" and zones["ts_utc"] and zones["amount"] is None
+    finally:
+        engine.dispose()
+        drop_database(pg_server_url, DB)
+
+
+def test_case_variant_columns_are_rejected(pg_server_url, staging):
+    url = ensure_database(pg_server_url, DB)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql('DROP TABLE IF EXISTS people')
+            conn.exec_driver_sql('CREATE TABLE people (id int PRIMARY KEY, "Email" text, email text)')
+        src = source([TableConfig(name="people")])
+        with pytest.raises(SchemaError, match="differ only in case or punctuation: 'Email' / 'email'"):
+            extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
+    finally:
+        engine.dispose()
+        drop_database(pg_server_url, DB)
+
+
+def test_mariadb_zero_and_invalid_dates_are_quarantined_with_reasons(mariadb_server_url, staging):
+    url = ensure_database(mariadb_server_url, DB)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+            conn.exec_driver_sql("DROP TABLE IF EXISTS legacy")
+            conn.exec_driver_sql("CREATE TABLE legacy (id int PRIMARY KEY, born date, seen datetime(6), "
+                                 "stamp timestamp NULL, amount decimal(12,2), qty int NULL, bin varbinary(8))")
+            conn.exec_driver_sql(
+                "INSERT INTO legacy VALUES "
+                "(1, '1990-05-06', '2024-01-01 08:00:00.123456', '2024-01-01 00:00:00', 10.10, NULL, X'00FF'),"
+                "(2, '0000-00-00', '2024-01-01 00:00:00', NULL, 0.01, 3, NULL),"
+                "(3, '2023-02-30', '0000-00-00 00:00:00', NULL, -5.00, NULL, ''),"
+                "(4, NULL, NULL, NULL, NULL, NULL, NULL),"
+                "(5, '2023-04-31', '2023-02-29 10:00:00', '2024-06-30 23:59:59', 1.00, 0, X'01')")
+            conn.commit()
+        src = source([TableConfig(name="legacy")], timezone="Asia/Shanghai")
+        tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
+        assert tm.source_rows == 5 and tm.extracted_rows == 2 and tm.quarantined_at_extract == 3
+        assert tm.quarantine_reasons == {"zero_date:born": 1, "invalid_date:born": 2, "zero_date:seen": 1,
+                                         "invalid_date:seen": 1}
+        good = rows_of(staging, tm).to_pylist()
+        assert [r["id"] for r in good] == [1, 4]
+        assert good[0]["born"] == dt.date(1990, 5, 6)
+        assert good[0]["seen"] == dt.datetime(2024, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)  # from Asia/Shanghai
+        assert good[0]["stamp"] == dt.datetime(2024, 1, 1, tzinfo=UTC)
+        assert good[0]["amount"] == Decimal("10.10") and good[0]["qty"] is None and good[0]["bin"] == b"\x00\xff"
+        q = pa.concat_tables([staging.get_table(e) for e in tm.quarantine]).to_pylist()
+        assert sorted(r["id"] for r in q) == [2, 3, 5]
+        assert all(r["_custody_row_key"] and len(r["_custody_row_key"]) == 64 for r in q)
+        assert {c.name: c.source_zone for c in tm.columns}["seen"] == "Asia/Shanghai"
+    finally:
+        engine.dispose()
+        drop_database(mariadb_server_url, DB)
+
+
+def test_sqlite_text_dates_and_missing_tables(tmp_path, staging):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, born DATE, amount NUMERIC(10, 2))")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1, '2000-01-01', 1.10), (2, 'not a date', 2), (3, NULL, NULL)")
+    src = source([TableConfig(name="t")])
+    tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
+    assert (tm.source_rows, tm.extracted_rows, tm.quarantine_reasons) == (3, 2, {"invalid_date:born": 1})
+    with pytest.raises(ExtractError, match="not found"):
+        extract_table(engine, source=src, table_cfg=TableConfig(name="nope"), run_key="r", staging=staging)
