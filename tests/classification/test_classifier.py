@@ -281,3 +281,72 @@ def test_results_are_json_and_never_contain_values(policy):
         }
         assert 0.0 <= r.confidence <= 1.0
         assert r.policy_version == "2026.1" and r.policy_standard == "PIPL + GB/T 35273-2020"
+
+
+# ---------------------------------------------------------------- numeric and code negatives
+def test_numeric_and_code_negatives_stay_public(policy):
+    """Codes, integer flags and plain amounts in every Arrow type a source gives them."""
+    rng = random.Random(40)
+    n = 300
+    years = [rng.randint(2015, 2025) for _ in range(n)]
+    table = pa.table(
+        {
+            "scenario_code": [f"SC-{rng.randrange(1000):03d}" for _ in range(n)],
+            "academic_year_code": [f"{y}-{y + 1}" for y in years],
+            "academic_year_code_int": pa.array([int(f"{y}{y + 1}") for y in years], pa.int64()),
+            "email_verified": pa.array([rng.randint(0, 1) for _ in range(n)], pa.int8()),
+            "is_mobile_bound": pa.array([rng.randint(0, 1) for _ in range(n)], pa.int64()),
+            "id_card_verified": pa.array([rng.randint(0, 1) for _ in range(n)], pa.int32()),
+            "amount": pa.array([rng.randrange(100, 10**7) for _ in range(n)], pa.int64()),
+            "amount_yuan": pa.array(
+                [Decimal(rng.randrange(1, 10**6)) for _ in range(n)], pa.decimal128(12, 0)
+            ),
+            "amount_text": [f"{rng.randrange(1, 10**5)}.{rng.randrange(100):02d}" for _ in range(n)],
+            "price": [f"¥{rng.randrange(1, 10**4):,}.00" for _ in range(n)],
+            "total_cents": pa.array([rng.randrange(10**9, 10**10) for _ in range(n)], pa.int64()),
+            "quantity": pa.array([rng.randint(1, 50) for _ in range(n)], pa.int16()),
+            "ticket_no": [f"{rng.randint(2022, 2026)}{rng.randrange(10**7):07d}" for _ in range(n)],
+            "tracking_no": [make_bank_card(rng, "9", 16) for _ in range(n)],
+            "isbn": [f"978{rng.randrange(10**10):010d}" for _ in range(n)],
+            "学年代码": [f"{y}{y + 1}" for y in years],
+        }
+    )
+    results = _by_column(classify_table(table, policy))
+    for name, r in results.items():
+        assert (r.pi_type, r.level) == (None, "public"), (name, r.evidence)
+    # The header was seen and doubted, which the evidence says.
+    assert results["email_verified"].evidence.reason.startswith("not_pi:header_without_value_support")
+    assert results["id_card_verified"].evidence.header_rule is not None
+
+
+def test_free_text_needs_words(policy):
+    """Long, unique values without words (UUIDs, hashes, host names) and short labels are not text."""
+    import hashlib
+    import uuid
+
+    rng = random.Random(41)
+    fake = Faker("en_US")
+    fake.seed_instance(41)
+    n = 200
+    table = pa.table(
+        {
+            "request_uuid": [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(n)],
+            "content_md5": [hashlib.md5(str(i).encode()).hexdigest() for i in range(n)],
+            "hostname": [f"{rng.choice(['web', 'db', 'api'])}-{i:03d}.prod.internal" for i in range(n)],
+            "job": [fake.job() for _ in range(n)],
+            "comments": [fake.paragraph(nb_sentences=3) for _ in range(n)],
+        }
+    )
+    got = {r.column: r.pi_type for r in classify_table(table, policy)}
+    assert got == {
+        "request_uuid": None,
+        "content_md5": None,
+        "hostname": None,
+        "job": None,
+        "comments": "free_text",
+    }
+    # Chinese notes have no spaces: Han characters count as words, and a notes header lowers the bar.
+    short = pa.table(
+        {"备注": [f"客户{rng.choice(['已回访', '要求开票', '暂缓续约'])}第{i}次" for i in range(n)]}
+    )
+    assert classify_table(short, policy)[0].pi_type == "free_text"

@@ -421,3 +421,156 @@ def test_registry_rejects_bad_records():
         Detector(name="bad", pi_type="x", description="", pattern=r"^a$", kinds=frozenset({"float"}))
     with pytest.raises(KeyError):
         reg.get("nope")
+
+
+# ---------------------------------------------------------------- identifiers of customers abroad
+class TestSocialSecurityNumbers:
+    def test_us_ssn_validator(self):
+        assert d.us_ssn_quality("536-90-4399") == 1.0
+        assert d.us_ssn_quality("536904399") == 1.0
+        for bad in ("666-12-3456", "000-12-3456", "900-12-3456", "123-00-4567", "123-45-0000", "078-05-1120"):
+            assert d.us_ssn_quality(bad) == 0.0, bad  # SSA rules; 078-05-1120 is the advertised sample
+
+    def test_us_ssn_dashed_values_decide_bare_digits_need_a_header(self, policy):
+        fake = Faker("en_US")
+        fake.seed_instance(30)
+        dashed = [fake.ssn() for _ in range(100)]
+        r = _one(dashed, "tax_ref", policy)
+        assert (r.pi_type, r.level, r.evidence.reason) == ("ssn", "sensitive", "values")
+        bare = [v.replace("-", "") for v in dashed]
+        assert _one(bare, "ref_no", policy).pi_type is None  # nine digits are anything without a header
+        assert _one(bare, "SSN", policy).pi_type == "ssn"
+        assert (
+            _one(pa.array([int(v) for v in bare], pa.int64()), "social_security_number", policy).pi_type
+            == "ssn"
+        )
+
+    def test_zip_plus_four_is_not_an_ssn(self, policy):
+        rng = random.Random(31)
+        zips = [f"{rng.randrange(10000, 99999)}-{rng.randrange(10000):04d}" for _ in range(60)]
+        assert _one(zips, "zip4", policy).pi_type is None
+
+    def test_french_nir(self, policy):
+        fake = Faker("fr_FR")
+        fake.seed_instance(32)
+        values = [fake.ssn() for _ in range(80)]
+        assert all(d.fr_nir_quality(v) == 1.0 for v in values)
+        r = _one(values, "numero_securite_sociale", policy)
+        assert (r.pi_type, r.level) == ("ssn", "sensitive")
+        assert _one(values, "x", policy).pi_type == "ssn"  # the mod-97 key decides alone
+        wrong_key = [v[:13] + f"{(int(v[13:]) + 1) % 98:02d}" for v in values]
+        assert not any(d.fr_nir_quality(v) for v in wrong_key)
+        assert _one(wrong_key, "x", policy).pi_type is None
+
+
+def test_iban_valid_invalid_and_grouped(policy):
+    assert d.iban_quality("DE89370400440532013000") == 1.0
+    assert d.iban_quality("DE89370400440532013001") == 0.0
+    fake = Faker("de_DE")
+    fake.seed_instance(33)
+    values = [fake.iban() for _ in range(60)]
+    grouped = [" ".join(v[i : i + 4] for i in range(0, len(v), 4)) for v in values]
+    for vals, header in ((values, "iban"), (grouped, "konto"), (values, "x")):
+        r = _one(vals, header, policy)
+        assert (r.pi_type, r.level, r.evidence.detector) == ("bank_account", "sensitive", "iban"), header
+
+
+class TestDeviceIdentifiers:
+    def test_mac_addresses_by_value(self, policy):
+        assert d.mac_quality("00:1B:63:84:45:E6") == 1.0  # a registered manufacturer prefix
+        assert d.mac_quality("1a:63:73:6e:e8:4f") == 0.8  # locally administered (randomised) still counts
+        assert d.mac_quality("00:1A:2B:3C:4D") == 0.0
+        fake = Faker("en_US")
+        fake.seed_instance(34)
+        values = [fake.mac_address() for _ in range(80)]
+        r = _one(values, "x", policy)
+        assert (r.pi_type, r.level) == ("device_id", "internal")
+        assert _one([v.replace(":", "-").upper() for v in values], "wifi_mac", policy).pi_type == "device_id"
+
+    def test_imei_needs_its_header(self, policy):
+        rng = random.Random(35)
+        from stdnum import luhn
+
+        imeis = []
+        for _ in range(50):
+            body = "35" + "".join(rng.choice("0123456789") for _ in range(12))
+            imeis.append(body + luhn.calc_check_digit(body))
+        assert d.imei_quality(imeis[0]) == 1.0
+        assert d.imei_quality(imeis[0][:-1] + str((int(imeis[0][-1]) + 1) % 10)) == 0.0
+        assert _one(imeis, "IMEI", policy).pi_type == "device_id"
+        assert _one(imeis, "设备串号", policy).pi_type == "device_id"
+        assert _one(imeis, "ref", policy).pi_type != "device_id"
+
+
+def test_ip_tricky_values(policy):
+    assert d.ip_quality("2001:db8::1") == 1.0 and d.ip_quality("::ffff:192.0.2.1") == 1.0
+    assert d.ip_quality("1.2.3") == 0.0 and d.ip_quality("10.0.19041.1") == 0.0
+    rng = random.Random(36)
+    versions = [
+        f"{rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 50)}.{rng.randint(0, 255)}"
+        for _ in range(60)
+    ]
+    # Four-part versions are valid IPv4 addresses: only the header can tell them apart.
+    assert _one(versions, "app_version", policy).pi_type is None
+    assert _one(versions, "firmware_build", policy).pi_type is None
+    assert _one(versions, "client_ip", policy).pi_type == "ip_address"
+
+
+def test_travel_permit_series(policy):
+    assert d.travel_permit_quality("H12345678") == 1.0  # home-return permit (Hong Kong)
+    assert d.travel_permit_quality("M1234567801") == 1.0  # home-return permit (Macau), 10 digits
+    assert d.travel_permit_quality("T12345678") == 1.0  # Taiwan compatriot permit
+    rng = random.Random(37)
+    home_return = [f"{rng.choice('HM')}{rng.randrange(10**8):08d}" for _ in range(40)]
+    assert _one(home_return, "回乡证号码", policy).pi_type == "travel_permit"
+    assert _one(home_return, "home_return_permit_no", policy).level == "sensitive"
+
+
+def test_birth_date_tricky_values(policy):
+    assert d.birth_date_quality("1879-12-31") == 0.0  # before 1880: not a living customer's birth
+    assert d.birth_date_quality("1990/02/30") == 0.0
+    assert d.birth_date_quality("1990.2.3") == 1.0
+    ints = pa.array([19900101 + i for i in range(28)], pa.int64())
+    assert _one(ints, "dob", policy).pi_type == "birth_date"
+    assert _one(ints, "run_date", policy).pi_type is None
+
+
+def test_chinese_names_tricky(policy):
+    assert d.person_name_quality("司马光") == 1.0  # compound surname
+    assert d.person_name_quality("阿依古丽·买买提") == 0.8  # name with a middle dot
+    assert d.person_name_quality("张三123") == 0.1
+    # Under a weak generic header, product names starting with a surname character are not names.
+    products = ["云计算平台", "数据中台系统", "智能客服", "安全网关设备", "移动办公套件"] * 8
+    assert _one(products, "名称", policy).pi_type != "person_name"
+    assert _one(products, "product", policy).pi_type is None
+
+
+def test_other_locale_headers(policy):
+    """Japanese and traditional-Chinese headers with locale values (Faker ja_JP, zh_TW)."""
+    ja, tw = Faker("ja_JP"), Faker("zh_TW")
+    ja.seed_instance(38)
+    tw.seed_instance(38)
+    n = 120
+    table = pa.table(
+        {
+            "氏名": [ja.name() for _ in range(n)],
+            "電話番号": [ja.phone_number() for _ in range(n)],
+            "住所": [ja.address() for _ in range(n)],
+            "生年月日": [ja.date_of_birth().isoformat() for _ in range(n)],
+            "姓名": [tw.name() for _ in range(n)],
+            "手機": [tw.phone_number() for _ in range(n)],
+            "電郵": [tw.email() for _ in range(n)],
+            "護照號碼": [f"{random.Random(i).randrange(10**8, 10**9)}" for i in range(n)],
+        }
+    )
+    got = {r.column: r.pi_type for r in classify_table(table, policy)}
+    assert got == {
+        "氏名": "person_name",
+        "電話番号": "phone",
+        "住所": "postal_address",
+        "生年月日": "birth_date",
+        "姓名": "person_name",
+        "手機": "phone",
+        "電郵": "email",
+        "護照號碼": "passport",
+    }

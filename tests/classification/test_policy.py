@@ -90,6 +90,12 @@ def test_default_path_follows_config_dir(monkeypatch, tmp_path):
             r"overrides\.0\.pi_type 'tattoo'",
         ),
         (lambda d: d["business_data"][0].update(columns=[]), r"business_data\.0\.columns"),
+        (
+            lambda d: d["minors"].update(basis_types=["email"]),
+            r"minors\.basis_types.*cannot give a birth date",
+        ),
+        (lambda d: d["minors"].update(under_age=0), r"minors\.under_age"),
+        (lambda d: d["minors"].pop("ref"), r"minors\.ref: Field required"),
     ],
 )
 def test_policy_errors_name_the_bad_key(tmp_path, mutate, expected):
@@ -166,3 +172,20 @@ def test_business_data_rules(policy):
     album = {x.column: x for x in classify_table(table, policy, table_name="Album")}
     assert album["Title"].level == "public"  # job-title rule is scoped to employee tables
     assert album["HireDate"].level == "internal"  # hire dates are HR data in any table
+
+
+@pytest.mark.parametrize(
+    ("name", "age"), [("policy.yaml", 14), ("policy.gbt45574-2025.yaml", 14), ("policy.gdpr.yaml", 16)]
+)
+def test_shipped_policies_escalate_minors_and_know_new_types(name, age):
+    p = load_policy(CONFIG_DIR / name)
+    assert p.minors is not None and p.minors.under_age == age and p.minors.level == "sensitive"
+    assert set(p.minors.basis_types) == {"birth_date", "resident_id"}
+    assert "Art 28" in p.minors.ref or "Art 8" in p.minors.ref
+    assert p.levels["ssn"].level == "sensitive" and p.levels["device_id"].level == "internal"
+
+
+def test_minors_rule_is_optional(tmp_path):
+    data = _base()
+    data.pop("minors")
+    assert load_policy(_write(tmp_path, data)).minors is None

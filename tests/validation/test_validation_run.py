@@ -426,6 +426,8 @@ def test_privacy_no_value_in_any_summary_error_or_log(contacts, data, caplog):
         "unexpected",
         "gx_unexpected",
         "success",
+        "origin",
+        "args",
     }
 
 

@@ -27,17 +27,25 @@ How a column is decided (rule names appear in ``evidence.reason``):
    so an empty ``身份证号`` column is not left unprotected.
 3. Detectors with ``requires_column`` (address parts: city, state, postal code) are scored only when
    another column of the same table was found to be a postal address.
-4. A string column nothing claimed, whose values are long and varied, is ``free_text``. Free-text
-   columns are scanned IN FULL, chunk by chunk, for embedded resident IDs (valid check character),
-   mainland mobiles, e-mails and Luhn-valid bank cards (vectorised RE2 prefilter over every value,
-   Python checks on candidates only); ``evidence.embedded_counts`` counts the values (rows) holding
-   each type, ``evidence.scanned_rows`` the values scanned. Whether a column is free text is decided
-   once its sample is full (values seen before are held and scanned then); if the final decision
-   differs from that early one, the reason ends in ``:partial_scan``.
+4. A string column nothing claimed, whose values are long, varied and made of words, is
+   ``free_text``. Free-text columns are scanned IN FULL, chunk by chunk, for embedded resident IDs
+   (valid check character), mainland mobiles, e-mails and Luhn-valid bank cards (vectorised RE2
+   prefilter over every value, Python checks on candidates only); ``evidence.embedded_counts``
+   counts the values (rows) holding each type, ``evidence.scanned_rows`` the values scanned. Whether
+   a column is free text is decided once its sample is full (values seen before are held and scanned
+   then); if the final decision differs from that early one, the reason ends in ``:partial_scan``.
 5. Level: the policy's rule for the PI type (PIPL Art 28 / GB/T 35273-2020 Annex B for sensitive);
    free text embedding any of ``policy.free_text.embedded_types`` gets
    ``policy.free_text.level_with_embedded``; non-PI columns get a matching ``business_data`` rule's
    level or ``policy.non_pi_level``; finally a per-column override wins and is recorded.
+6. Minors (record level, PIPL Art 28/31): when the policy has a ``minors`` rule, every row's birth
+   date is read from the columns that end up classified as ``birth_date`` or ``resident_id``
+   (digits 7-14), over ALL chunks, and :meth:`TableClassifier.minors` counts the rows of
+   individuals under ``policy.minors.under_age`` on ``as_of`` (see :mod:`custody.classification.minors`).
+   Which columns qualify is only known once they are classified, so candidate columns (a birth
+   header, or any string/integer column for resident IDs) record the row positions of minors as
+   chunks arrive; with head sampling a candidate is dropped as soon as its sample is full and it is
+   neither type.
 
 Evidence holds only rule names, detector names, column names, counts and rates: never a value.
 
@@ -57,6 +65,7 @@ Decisions worth knowing (each is visible in ``evidence.reason``):
 
 from __future__ import annotations
 
+import datetime
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -75,6 +84,8 @@ from custody.classification.detectors import (
     Strength,
     default_registry,
 )
+from custody.classification import minors as _minors
+from custody.classification.minors import MinorBasis, MinorsCount
 from custody.classification.policy import FREE_TEXT, Level, Policy, PolicyError
 
 SampleMethod = Literal["head", "random"]
@@ -201,6 +212,23 @@ class _ColumnState:
     embedded: Counter = field(default_factory=Counter)
 
 
+@dataclass
+class _MinorState:
+    """Row positions of minors per basis type for one candidate column (``TableClassifier.minors``)."""
+
+    modes: set[str]
+    positions: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    settled: bool = False  # head sampling: the column's type is known and it is a basis column
+
+    def add(self, mode: str, offset: int, rows: np.ndarray) -> None:
+        if rows.size:
+            self.positions.setdefault(mode, []).append(rows + offset)
+
+    def rows(self, mode: str) -> np.ndarray:
+        parts = self.positions.get(mode)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def _kind_of(t: pa.DataType) -> str | None:
     if pa.types.is_dictionary(t):
         return _kind_of(t.value_type)
@@ -249,8 +277,12 @@ class TableClassifier:
     ``validate_limit``: most distinct candidate values per detector and column handed to a Python
     validator (default 256, most frequent first); rates over more candidates are extrapolated.
 
-    Memory: ``O(columns x sample_size)`` values plus counters. Free-text columns are scanned in full
-    as chunks arrive (their values are not kept). Raises ``ValueError`` for a bad sample setting and
+    ``as_of``: the date ages are computed on for the minors count (default: today, UTC); the
+    pipeline passes the run date.
+
+    Memory: ``O(columns x sample_size)`` values plus counters, plus 8 bytes per row of a minor per
+    candidate birth-date / resident-ID column. Free-text columns are scanned in full as chunks
+    arrive (their values are not kept). Raises ``ValueError`` for a bad sample setting and
     :class:`~custody.classification.policy.PolicyError` when a detector's PI type has no level rule
     in the policy.
     """
@@ -266,6 +298,7 @@ class TableClassifier:
         table: str | None = None,
         registry: DetectorRegistry | None = None,
         validate_limit: int = 256,
+        as_of: datetime.date | None = None,
     ) -> None:
         if sample_size < 1:
             raise ValueError("sample_size must be >= 1")
@@ -284,6 +317,9 @@ class TableClassifier:
             raise PolicyError(f"policy {policy.label} has no level rule for pi_type(s) {missing}")
         self._columns: dict[str, _ColumnState] = {}
         self._rows = 0
+        self.as_of = as_of or datetime.datetime.now(datetime.UTC).date()
+        self._minor_rule = policy.minors
+        self._minor_cols: dict[str, _MinorState] = {}
         rules = self.registry.embedded_rules()
         self._embedded = rules
         self._prefilter = "|".join(f"(?:{r.prefilter})" for _, r in rules) if rules else None
@@ -303,6 +339,7 @@ class TableClassifier:
         """
         if isinstance(chunk, pa.RecordBatch):
             chunk = pa.Table.from_batches([chunk])
+        offset = self._rows
         self._rows += chunk.num_rows
         for name, col in zip(chunk.column_names, chunk.columns):
             st = self._columns.get(name)
@@ -321,13 +358,14 @@ class TableClassifier:
             st.nonnull += nonnull
             wants_sample = self.sample_method == "random" or st.head_n < self.sample_size
             wants_scan = kind == "string" and (not st.text_decided or st.is_text)
-            if not (wants_sample or wants_scan):
-                continue
-            values = _values(col, kind)
-            if wants_sample and len(values):
-                self._add_to_sample(st, values)
-            if wants_scan:
-                self._free_text_step(st, values, nonnull)
+            if wants_sample or wants_scan:
+                values = _values(col, kind)
+                if wants_sample and len(values):
+                    self._add_to_sample(st, values)
+                if wants_scan:
+                    self._free_text_step(st, values, nonnull)
+            if self._minor_rule is not None:
+                self._minor_step(st, col, offset)
 
     def _add_to_sample(self, st: _ColumnState, values: pa.Array) -> None:
         k = self.sample_size
@@ -405,6 +443,81 @@ class TableClassifier:
                         found.add(pi_type)
             for pi_type in found:
                 st.embedded[pi_type] += 1
+
+    # ---------------------------------------------------------------- minors (full scan)
+    def _final_type(self, st: _ColumnState, decided: str | None) -> str | None:
+        ov = self.policy.find_override(self.source, self.table, st.name)
+        return ov.pi_type if ov is not None and ov.pi_type is not None else decided
+
+    def _minor_modes(self, st: _ColumnState) -> set[str]:
+        basis = set(self._minor_rule.basis_types)  # type: ignore[union-attr]
+        modes: set[str] = set()
+        forced = self._final_type(st, None)
+        if forced is not None:
+            return {forced} & basis
+        if "birth_date" in basis and any(
+            det.pi_type == "birth_date" and det.header_hit(st.name) is not None for det in self.registry
+        ):
+            modes.add("birth_date")
+        if "resident_id" in basis and st.kind in ("string", "integer"):
+            modes.add("resident_id")
+        return modes
+
+    def _minor_step(self, st: _ColumnState, col: pa.ChunkedArray, offset: int) -> None:
+        mst = self._minor_cols.get(st.name)
+        if mst is None:
+            mst = self._minor_cols[st.name] = _MinorState(modes=self._minor_modes(st))
+        if not mst.modes:
+            return
+        if self.sample_method == "head" and not mst.settled and st.head_n >= self.sample_size:
+            # The head sample is complete: pass 1 is final for this column (address-part context
+            # never yields a basis type), so keep scanning only if it is a basis column.
+            final = self._final_type(st, self._decide(st).pi_type)
+            mst.modes &= {final} if final is not None else set()
+            mst.positions = {m: v for m, v in mst.positions.items() if m in mst.modes}
+            mst.settled = True
+            if not mst.modes:
+                return
+        rule = self._minor_rule
+        for mode in mst.modes:
+            births = (
+                _minors.birth_ymd_from_dates(col)
+                if mode == "birth_date"
+                else _minors.birth_ymd_from_resident_ids(col)
+            )
+            mst.add(mode, offset, _minors.minor_positions(births, self.as_of, rule.under_age))  # type: ignore[union-attr]
+
+    def minors(self, results: list[ColumnClassification] | None = None) -> MinorsCount | None:
+        """Records of minors in the rows observed so far (PIPL Art 28, 31), or None without a
+        ``minors`` rule in the policy.
+
+        ``results``: this classifier's :meth:`result` if already computed (saves recomputing it).
+        A row counts once even when several basis columns say it is a minor's. Basis columns are
+        those finally classified (overrides included) as one of ``policy.minors.basis_types``.
+        """
+        rule = self._minor_rule
+        if rule is None:
+            return None
+        results = results if results is not None else self.result()
+        seen = np.zeros(self._rows, dtype=bool)
+        basis: list[MinorBasis] = []
+        for r in results:
+            mst = self._minor_cols.get(r.column)
+            if r.pi_type not in rule.basis_types:
+                continue
+            rows = mst.rows(r.pi_type) if mst is not None else np.zeros(0, dtype=np.int64)
+            seen[rows] = True
+            basis.append(MinorBasis(column=r.column, pi_type=r.pi_type, rows=int(rows.size)))  # type: ignore[arg-type]
+        return MinorsCount(
+            under_age=rule.under_age,
+            as_of=self.as_of.isoformat(),
+            rows=int(seen.sum()),
+            rows_scanned=self._rows,
+            counted=bool(basis),
+            basis=basis,
+            level=rule.level,
+            ref=rule.ref,
+        )
 
     # ---------------------------------------------------------------- scoring
     def _score(
@@ -573,6 +686,11 @@ class TableClassifier:
             or n_distinct / n < min_ratio
             or (rule is None and n_distinct < prof.min_distinct_values)
         ):
+            return fallback
+        tokens = pc.list_value_length(pc.utf8_split_whitespace(sample)).to_numpy(zero_copy_only=False)
+        han = pc.count_substring_regex(sample, r"\p{Han}").to_numpy(zero_copy_only=False)
+        min_words = prof.min_median_words_with_header if rule else prof.min_median_words
+        if float(np.median(tokens + han)) < min_words:
             return fallback
         return _Decision(
             FREE_TEXT,

@@ -14,7 +14,14 @@ Adding a detector never touches the engine::
 
 (the policy must then give ``driving_licence`` a level). Identifier formats follow the sources in
 ``REGULATORY.md``: GB 11643 resident identity numbers, GB 32100 unified social credit codes, Luhn
-(ISO/IEC 7812) bank cards, ITU-T E.164 phone numbers, RFC 5322/6531 e-mail addresses.
+(ISO/IEC 7812) bank cards, ITU-T E.164 phone numbers, RFC 5322/6531 e-mail addresses; and for
+customers outside China: US Social Security numbers (SSA area/group/serial rules), French NIR
+(mod-97 key), IBAN (ISO 13616 mod-97), device identifiers (IEEE EUI-48 MAC, IMEI with Luhn), which
+GB/T 35273-2020 Annex A lists as personal common device information.
+
+Which detectors need header evidence (no check digit, or a shape shared with other data):
+passports, travel permits, birth dates, gender, person names, IMEI, address parts, and bare
+nine-digit SSNs (the dashed ``ddd-dd-dddd`` form may decide alone).
 
 Validators return a quality in ``[0, 1]``: ``0`` rejects a value, ``1`` is a full pass, values in
 between record a weaker pass (a resident ID with a valid check character but an address code that
@@ -212,6 +219,10 @@ class FreeTextProfile:
     ``min_distinct_values`` distinct values (small lookup tables are not free text). With a header
     rule matching (``备注``, ``notes``, ``remark`` ...): ``min_median_chars_with_header`` and
     ``min_distinct_ratio_with_header``, because real follow-up notes repeat a lot of boilerplate.
+    Text is made of words: the median value must also hold ``min_median_words`` words (without a
+    header) or ``min_median_words_with_header`` (with one), counting whitespace-separated tokens
+    plus Han characters (Chinese is written without spaces). Identifiers and codes that are long
+    and unique (UUIDs, hashes, host names) and short labels (job titles) are therefore not text.
     """
 
     headers: tuple[HeaderRule, ...] = ()
@@ -220,6 +231,8 @@ class FreeTextProfile:
     min_distinct_ratio: float = 0.5
     min_distinct_ratio_with_header: float = 0.05
     min_distinct_values: int = 20
+    min_median_words: int = 6
+    min_median_words_with_header: int = 2
 
     def header_hit(self, column: str) -> HeaderRule | None:
         """The first free-text header rule matching ``column``, or None."""
@@ -447,6 +460,54 @@ def phone_quality(value: str) -> float:
     return best
 
 
+def us_ssn_quality(value: str) -> float:
+    """US Social Security number via ``stdnum.us.ssn`` (area not 000/666/9xx, group and serial not
+    zero, SSA's advertised sample numbers rejected): 1 or 0. There is no check digit, which is why the
+    detector needs the dashed shape or a header."""
+    from stdnum.us import ssn
+
+    return 1.0 if ssn.is_valid(value) else 0.0
+
+
+def fr_nir_quality(value: str) -> float:
+    """French social security number (NIR / numéro INSEE, 15 characters) with its mod-97 key via
+    ``stdnum.fr.nir``: 1 or 0."""
+    from stdnum.fr import nir
+
+    return 1.0 if nir.is_valid(value) else 0.0
+
+
+def iban_quality(value: str) -> float:
+    """IBAN (ISO 13616): country format and ISO 7064 mod-97 check via ``stdnum.iban``: 1 or 0."""
+    from stdnum import iban
+
+    return 1.0 if iban.is_valid(value) else 0.0
+
+
+def mac_quality(value: str) -> float:
+    """EUI-48 MAC address via ``stdnum.mac``: 1.0 for a unicast address whose manufacturer prefix
+    (OUI) is registered, 0.8 for any other well-formed address (randomised privacy addresses are
+    locally administered, and stdnum's OUI table lags new registrations), 0 otherwise."""
+    from stdnum import mac
+
+    if not mac.is_valid(value, validate_manufacturer=False):
+        return 0.0
+    if mac.is_unicast(value) and mac.is_universally_administered(value):
+        try:
+            mac.get_manufacturer(value)
+            return 1.0
+        except Exception:  # noqa: BLE001 - an unknown prefix only lowers the quality
+            pass
+    return 0.8
+
+
+def imei_quality(value: str) -> float:
+    """IMEI (15 digits with Luhn check) or IMEISV (16 digits) via ``stdnum.imei``: 1 or 0."""
+    from stdnum import imei
+
+    return 1.0 if imei.is_valid(value) else 0.0
+
+
 def email_quality(value: str) -> float:
     """E-mail syntax via ``email_validator.validate_email(check_deliverability=False)``: 1 or 0."""
     from email_validator import EmailNotValidError, validate_email
@@ -622,6 +683,35 @@ def builtin_detectors() -> list[Detector]:
             base_confidence=0.95,
         ),
         Detector(
+            name="us_ssn",
+            pi_type="ssn",
+            description="US Social Security number: the dashed form alone, nine bare digits under a header",
+            headers=(
+                HeaderRule(
+                    "en",
+                    r"\bssn\b|\bsocial ?security(?: ?(?:number|no|num))?\b|\bsocsec\b"
+                    r"|\bss ?(?:no|num|number)\b",
+                ),
+            ),
+            # No check digit: a bare nine-digit number (zip+4, order number) needs the header.
+            pattern=r"^\d{3}-\d{2}-\d{4}$",
+            header_pattern=r"^\d{3}[ -]?\d{2}[ -]?\d{4}$",
+            validator=us_ssn_quality,
+            kinds=frozenset({"string", "integer"}),
+            base_confidence=0.9,
+        ),
+        Detector(
+            name="fr_nir",
+            pi_type="ssn",
+            description="French social security number (NIR), 15 characters with a mod-97 key",
+            headers=(HeaderRule("fr", r"\bnir\b|\binsee\b|\bsociale\b|\bsecurite ?sociale\b|\bsecu\b"),),
+            pattern=r"^[1-478]\d{4}(?:\d{2}|2A|2B)\d{8}$",
+            validator=fr_nir_quality,
+            prep=Prep(remove=_SEP, upper=True),
+            kinds=frozenset({"string", "integer"}),
+            base_confidence=0.9,
+        ),
+        Detector(
             name="bank_card",
             pi_type="bank_account",
             description="Bank card / account number: 16-19 digits with Luhn, or 10-30 digits under a header",
@@ -651,11 +741,24 @@ def builtin_detectors() -> list[Detector]:
             ),
         ),
         Detector(
+            name="iban",
+            pi_type="bank_account",
+            description="International bank account number (ISO 13616), mod-97 check",
+            headers=(
+                HeaderRule("en", r"\biban\b|\bbank ?account\b"),
+                HeaderRule("zh", r"国际银行账号|银行账户"),
+            ),
+            pattern=r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$",
+            validator=iban_quality,
+            prep=Prep(remove=_SEP, upper=True),
+            base_confidence=0.95,
+        ),
+        Detector(
             name="cn_mobile",
             pi_type="mobile_phone",
             description="Mainland China mobile number, 11 digits 1[3-9], optional +86/0086",
             headers=(
-                HeaderRule("zh", r"手机|移动电话|电话|联系方式"),
+                HeaderRule("zh", r"手机|移动电话|电话|联系方式|手機|電話|行動電話|携帯"),
                 HeaderRule(
                     "en",
                     r"mobile|\bcell|phone|\btel\b|\btelephone\b|\btelno\b|\bcontact ?(?:no|number|tel)\b",
@@ -677,7 +780,7 @@ def builtin_detectors() -> list[Detector]:
             pi_type="phone",
             description="Landline, fax or international number (E.164 via phonenumbers)",
             headers=(
-                HeaderRule("zh", r"电话|座机|传真|联系方式|手机"),
+                HeaderRule("zh", r"电话|座机|传真|联系方式|手机|電話|傳真|手機|携帯"),
                 HeaderRule(
                     "en",
                     r"phone|\btel\b|\btele|fax|\blandline\b|\btelno\b|mobile|\bcell"
@@ -697,7 +800,10 @@ def builtin_detectors() -> list[Detector]:
             name="email",
             pi_type="email",
             description="E-mail address (RFC 5322 syntax via email-validator, no DNS lookup)",
-            headers=(HeaderRule("zh", r"邮箱|邮件|电邮"), HeaderRule("en", r"e ?mail|\bmail\b")),
+            headers=(
+                HeaderRule("zh", r"邮箱|邮件|电邮|郵箱|郵件|電郵|電子郵件"),
+                HeaderRule("en", r"e ?mail|\bmail\b"),
+            ),
             pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
             validator=email_quality,
             base_confidence=0.95,
@@ -715,16 +821,46 @@ def builtin_detectors() -> list[Detector]:
                 HeaderRule("zh", r"ip地址|登录ip"),
                 HeaderRule("en", r"\bip\b|\bip ?addr(?:ess)?\b|\bipaddress\b|\bipv[46]\b|\bremote ?addr\b"),
             ),
+            # Four-part software versions (4.2.1.0) are valid IPv4 addresses too: the header decides.
+            header_exclude=r"\bversion\b|\bver\b|\bbuild\b|\brelease\b|\bfirmware\b|版本",
             pattern=r"^\d{1,3}(?:\.\d{1,3}){3}$|^[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}$",
             validator=ip_quality,
             base_confidence=0.9,
+        ),
+        Detector(
+            name="mac_address",
+            pi_type="device_id",
+            description="MAC address of a device (GB/T 35273-2020 Annex A, common device information)",
+            headers=(
+                HeaderRule("en", r"\bmac\b|\bmac ?addr(?:ess)?\b|\bmacaddress\b|\bwifi ?mac\b|\bbssid\b"),
+                HeaderRule("zh", r"mac地址|物理地址|网卡地址"),
+            ),
+            pattern=r"^[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}$",
+            header_pattern=r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$",
+            validator=mac_quality,
+            base_confidence=0.9,
+        ),
+        Detector(
+            name="imei",
+            pi_type="device_id",
+            description="Mobile device IMEI / IMEISV; header required (15 digits may be an old resident ID)",
+            headers=(
+                HeaderRule("en", r"\bimei(?: ?sv)?\b|\bmeid\b"),
+                HeaderRule("zh", r"imei|串号|设备识别码"),
+            ),
+            pattern=r"^\d{15,16}$",
+            validator=imei_quality,
+            prep=Prep(remove=_SEP),
+            kinds=frozenset({"string", "integer"}),
+            base_confidence=0.85,
+            value_only=False,
         ),
         Detector(
             name="passport",
             pi_type="passport",
             description="Passport number; no check digit, so header evidence is required",
             headers=(
-                HeaderRule("zh", r"护照"),
+                HeaderRule("zh", r"护照|護照|旅券"),
                 HeaderRule("en", r"passport"),
                 HeaderRule("document", r"证件号|\bdocument ?(?:no|number)\b|\bid ?document", "weak"),
             ),
@@ -760,7 +896,7 @@ def builtin_detectors() -> list[Detector]:
             pi_type="birth_date",
             description="Date of birth; any date column could be anything, so header evidence is required",
             headers=(
-                HeaderRule("zh", r"出生|生日"),
+                HeaderRule("zh", r"出生|生日|生年月日"),
                 HeaderRule("en", r"\bbirth|birthday|birthdate|\bdob\b|\bborn\b"),
             ),
             pattern=r"^\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:[ T].*)?$|^\d{8}$",
@@ -784,7 +920,10 @@ def builtin_detectors() -> list[Detector]:
             pi_type="person_name",
             description="Person's name: Chinese via the surname table, Latin by shape; header required",
             headers=(
-                HeaderRule("zh", r"姓名|名字|联系人|法定代表人|法人代表|收件人|收货人|持卡人|户主|^姓$|^名$"),
+                HeaderRule(
+                    "zh",
+                    r"姓名|名字|联系人|法定代表人|法人代表|收件人|收货人|持卡人|户主|^姓$|^名$|氏名|聯絡人|聯繫人",
+                ),
                 HeaderRule(
                     "en",
                     r"\b(?:first|last|given|family|middle|full|maiden|sur|fore|contact|person|holder|"
@@ -832,7 +971,7 @@ def builtin_detectors() -> list[Detector]:
             pi_type="postal_address",
             description="Postal address: province/city/district/road/number tokens, or a numbered street",
             headers=(
-                HeaderRule("zh", r"地址|住址|住所|居住地|户籍地"),
+                HeaderRule("zh", r"地址|住址|住所|居住地|户籍地|戶籍地"),
                 HeaderRule("en", r"address|\baddr\b|\bstreet\b"),
             ),
             header_exclude=r"\bip\b|ip地址|\bmac\b|e ?mail|邮件|邮箱|\bweb|\burl\b|网址|\bwallet\b",

@@ -18,6 +18,11 @@ Shape of the file::
       level_with_embedded: sensitive
       embedded_types: [resident_id, bank_account, mobile_phone, email]
       ref: "..."
+    minors:                      # record-level escalation (optional)
+      under_age: 14
+      level: sensitive
+      basis_types: [birth_date, resident_id]
+      ref: "PIPL Art 28, 31"
     business_data:               # non-PI columns the company still keeps internal
       - {name: hr_dates, tables: [], columns: [hire_date], level: internal, ref: "..."}
     overrides:                   # a person's decision for one column, recorded in evidence
@@ -79,6 +84,37 @@ class FreeTextRule(_Model):
     ref: str = Field(min_length=3)
 
 
+#: PI types a minor's birth date can be read from, row by row (see ``custody.classification.minors``).
+MINOR_BASIS_TYPES: frozenset[str] = frozenset({"birth_date", "resident_id"})
+
+
+class MinorsRule(_Model):
+    """Record-level escalation: every record of an individual younger than ``under_age`` (in whole
+    years, as of the run date) is at ``level``, whatever its columns' levels.
+
+    ``basis_types``: the PI types whose values give the birth date row by row: ``birth_date`` (a
+    date, ISO / ``年月日`` text or ``YYYYMMDD``) and ``resident_id`` (GB 11643 digits 7-14, or 7-12
+    of a 15-digit number). PIPL Art 28 makes all PI of minors under 14 sensitive and Art 31 requires
+    guardian consent for it; the classifier counts such records over every row (a full scan, not
+    the sample).
+    """
+
+    under_age: int = Field(ge=1, le=21)
+    level: Level
+    basis_types: list[str] = Field(min_length=1)
+    ref: str = Field(min_length=3)
+
+    @field_validator("basis_types")
+    @classmethod
+    def _known_basis(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - MINOR_BASIS_TYPES)
+        if unknown:
+            raise ValueError(
+                f"basis types {unknown} cannot give a birth date; use {sorted(MINOR_BASIS_TYPES)}"
+            )
+        return v
+
+
 class BusinessDataRule(_Model):
     """Columns that are not PI on their own but are kept at ``level`` (e.g. HR records).
 
@@ -137,6 +173,7 @@ class Policy(_Model):
     non_pi_ref: str = Field(min_length=3)
     levels: dict[str, LevelRule]
     free_text: FreeTextRule
+    minors: MinorsRule | None = None
     business_data: list[BusinessDataRule] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
 

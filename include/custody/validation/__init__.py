@@ -8,9 +8,13 @@ Public API::
     )
 
     rules = TableRules.model_validate(yaml_dict)
+    # or: config checks merged with the checks the inventory implies (ID columns get their format)
+    rules = derive_rules(cfg_checks, classification_columns, key_columns, 0.05, table="contacts")
     tracker = KeyTracker(rules.table)
     chunks = [validate_chunk(chunk, rules, tracker=tracker) for chunk in reader]
     report = enforce_threshold(summarize(chunks), rules)   # raises ValidationThresholdExceeded
+
+    build_data_docs(validation_doc, report_dir / "datadocs")  # static GX site, counts only
 
 Importing this package is cheap; GX itself is imported on the first ``validate_chunk`` call
 (``custody.validation.expectations``), which also creates the single ephemeral GX context the
@@ -37,9 +41,12 @@ from custody.validation.report import (  # noqa: E402
     enforce_threshold,
     summarize,
 )
+from custody.validation.datadocs import build_data_docs, value_free_result  # noqa: E402
+from custody.validation.derive import DERIVED_CHECKS, derive_rules, derived_checks  # noqa: E402
 from custody.validation.rules import (  # noqa: E402
     CHECK_NAMES,
     CheckName,
+    CheckOrigin,
     ColumnCheck,
     ColumnNotFoundError,
     RulesError,
@@ -55,9 +62,11 @@ from custody.validation.tracker import KeyTracker  # noqa: E402
 
 __all__ = [
     "CHECK_NAMES",
+    "DERIVED_CHECKS",
     "QUARANTINE_REASONS_COLUMN",
     "BoundCheck",
     "CheckName",
+    "CheckOrigin",
     "CheckTotal",
     "ChunkSummary",
     "ChunkValidation",
@@ -71,7 +80,11 @@ __all__ = [
     "ValidationEngineError",
     "ValidationThresholdExceeded",
     "bind_rules",
+    "build_data_docs",
+    "derive_rules",
+    "derived_checks",
     "enforce_threshold",
     "summarize",
     "validate_chunk",
+    "value_free_result",
 ]

@@ -21,6 +21,13 @@ Decisions (also enforced by the tests):
   mobile range allocated in libphonenumber's metadata (``phonenumbers``); the default is the
   structural check only, because the metadata lags new allocations (about 1.7 % of numbers drawn
   by Faker ``zh_CN``, e.g. the 149 data-card range, fail the strict check).
+* ``is_cn_bank_card``: bank card number (ISO/IEC 7812, UnionPay cards start 62). NFKC, then
+  spaces and dashes dropped; 16 to 19 ASCII digits; Luhn check (``stdnum.luhn``). An ``int`` is
+  read as its decimal digits. A card failing Luhn fails the check (a data-quality finding); the
+  column stays sensitive in the classification.
+* ``is_uscc``: unified social credit code (GB 32100-2015). NFKC, surrounding whitespace stripped,
+  upper-cased; 18 characters from ``0-9A-Z`` without ``I O S V Z``; weighted mod-31 check
+  character via ``stdnum.cn.uscc``. Internal spaces fail.
 * ``is_email``: syntax only, through ``email_validator.validate_email`` with
   ``check_deliverability=False`` (no DNS). Internationalised addresses (``张三@例子.中国``) pass;
   surrounding whitespace fails.
@@ -35,11 +42,22 @@ from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from stdnum import luhn as _luhn
 from stdnum.cn import ric as _ric
+from stdnum.cn import uscc as _uscc
 
-__all__ = ["is_cn_mobile", "is_cn_resident_id", "is_email", "normalise_cn_mobile"]
+__all__ = [
+    "is_cn_bank_card",
+    "is_cn_mobile",
+    "is_cn_resident_id",
+    "is_email",
+    "is_uscc",
+    "normalise_cn_mobile",
+]
 
 _RIC_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+_CARD_SHAPE = re.compile(r"[0-9]{16,19}")
+_USCC_SHAPE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}")
 _MOBILE_SHAPE = re.compile(r"1[3-9][0-9]{9}")
 # ASCII hyphen-minus plus the Unicode dashes NFKC leaves alone (U+2010..U+2015, U+2212).
 _MOBILE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
@@ -126,3 +144,30 @@ def is_email(value: Any) -> bool:
     except Exception:  # noqa: BLE001 - defensive: odd input must not abort a whole chunk
         return False
     return True
+
+
+def is_cn_bank_card(value: Any) -> bool:
+    """Whether ``value`` is a 16-19 digit bank card number passing the Luhn check (ISO/IEC 7812).
+
+    ``value``: ``str`` (spaces and dashes between digit groups allowed, full-width digits
+    normalised) or ``int``. Never raises.
+    """
+    text = _text(value)
+    if text is None:
+        return False
+    number = _MOBILE_SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    return bool(_CARD_SHAPE.fullmatch(number)) and _luhn.is_valid(number)
+
+
+def is_uscc(value: Any) -> bool:
+    """Whether ``value`` is an 18-character unified social credit code with a valid GB 32100 check
+    character (``stdnum.cn.uscc``). Never raises."""
+    if not isinstance(value, str):
+        return False
+    code = unicodedata.normalize("NFKC", value).strip().upper()
+    if not _USCC_SHAPE.fullmatch(code):
+        return False
+    try:
+        return bool(_uscc.is_valid(code))
+    except Exception:  # noqa: BLE001 - any parse failure simply means "not valid"
+        return False

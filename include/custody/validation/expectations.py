@@ -10,7 +10,11 @@ Custom expectations (pandas engine), registered with GX when this module is impo
 - ``ExpectColumnValuesToBeCustodyCnMobile`` (kwarg ``strict``): metric
   ``column_values.custody_cn_mobile``, predicate ``checks.is_cn_mobile``;
 - ``ExpectColumnValuesToBeCustodyCnResidentId``: metric ``column_values.custody_cn_resident_id``,
-  predicate ``checks.is_cn_resident_id``.
+  predicate ``checks.is_cn_resident_id``;
+- ``ExpectColumnValuesToBeCustodyCnBankCard``: metric ``column_values.custody_cn_bank_card``,
+  predicate ``checks.is_cn_bank_card`` (16-19 digits, Luhn);
+- ``ExpectColumnValuesToBeCustodyUscc``: metric ``column_values.custody_uscc``, predicate
+  ``checks.is_uscc`` (GB 32100 mod-31 check character).
 
 Privacy: GX results carry cell values (``partial_unexpected_list``, ``unexpected_list``,
 ``unexpected_index_query``, exception messages). The runner asks GX for
@@ -38,12 +42,20 @@ from great_expectations.expectations.metrics import (  # noqa: E402
     column_condition_partial,
 )
 
+from great_expectations.render import (  # noqa: E402
+    LegacyRendererType,
+    RenderedStringTemplateContent,
+)
+from great_expectations.render.renderer.renderer import renderer  # noqa: E402
+
 from custody.validation import checks  # noqa: E402
 
 __all__ = [
+    "ExpectColumnValuesToBeCustodyCnBankCard",
     "ExpectColumnValuesToBeCustodyCnMobile",
     "ExpectColumnValuesToBeCustodyCnResidentId",
     "ExpectColumnValuesToBeCustodyEmail",
+    "ExpectColumnValuesToBeCustodyUscc",
     "GxRuntime",
     "gx_runtime",
 ]
@@ -85,13 +97,56 @@ class ColumnValuesCustodyCnResidentId(ColumnMapMetricProvider):
         return column.map(checks.is_cn_resident_id).astype(bool)
 
 
+class ColumnValuesCustodyCnBankCard(ColumnMapMetricProvider):
+    """Row condition: the value is a 16-19 digit bank card number passing Luhn (ISO/IEC 7812)."""
+
+    condition_metric_name = "column_values.custody_cn_bank_card"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        return column.map(checks.is_cn_bank_card).astype(bool)
+
+
+class ColumnValuesCustodyUscc(ColumnMapMetricProvider):
+    """Row condition: the value is a unified social credit code with a valid check character (GB 32100)."""
+
+    condition_metric_name = "column_values.custody_uscc"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        return column.map(checks.is_uscc).astype(bool)
+
+
 # ---------------------------------------------------------------------- expectations
+
+
+def _prescriptive(text: str):
+    """A Data Docs sentence for a custom expectation (``$column values must ...``); column name only."""
+
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _render(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):
+        runtime_configuration = runtime_configuration or {}
+        include_column = runtime_configuration.get("include_column_name") is not False
+        column = (configuration.kwargs or {}).get("column") if configuration is not None else None
+        return [
+            RenderedStringTemplateContent(
+                content_block_type="string_template",
+                string_template={
+                    "template": ("$column " if include_column else "") + text,
+                    "params": {"column": column},
+                    "styling": runtime_configuration.get("styling"),
+                },
+            )
+        ]
+
+    return classmethod(_render)
 
 
 class ExpectColumnValuesToBeCustodyEmail(ColumnMapExpectation):
     """Expect column values to be syntactically valid e-mail addresses (no DNS). Nulls are skipped."""
 
     map_metric = "column_values.custody_email"
+    _prescriptive_renderer = _prescriptive("values must be e-mail addresses (RFC 5322 syntax, no DNS).")
     success_keys = ("mostly",)
     library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
 
@@ -104,6 +159,9 @@ class ExpectColumnValuesToBeCustodyCnMobile(ColumnMapExpectation):
 
     strict: bool = False
     map_metric = "column_values.custody_cn_mobile"
+    _prescriptive_renderer = _prescriptive(
+        "values must be mainland China mobile numbers (1[3-9] + 9 digits, optional +86)."
+    )
     success_keys = ("mostly", "strict")
     library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
 
@@ -115,6 +173,33 @@ class ExpectColumnValuesToBeCustodyCnResidentId(ColumnMapExpectation):
     """
 
     map_metric = "column_values.custody_cn_resident_id"
+    _prescriptive_renderer = _prescriptive(
+        "values must be 18-character resident ID numbers (GB 11643: MOD 11-2 check character, birth date)."
+    )
+    success_keys = ("mostly",)
+    library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
+
+
+class ExpectColumnValuesToBeCustodyCnBankCard(ColumnMapExpectation):
+    """Expect column values to be 16-19 digit bank card numbers passing the Luhn check (ISO/IEC 7812).
+    Nulls are skipped. A failing card stays sensitive PI; the failure is a data-quality finding."""
+
+    map_metric = "column_values.custody_cn_bank_card"
+    _prescriptive_renderer = _prescriptive(
+        "values must be 16-19 digit bank card numbers passing Luhn (ISO/IEC 7812)."
+    )
+    success_keys = ("mostly",)
+    library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
+
+
+class ExpectColumnValuesToBeCustodyUscc(ColumnMapExpectation):
+    """Expect column values to be unified social credit codes (GB 32100-2015, mod-31 check character).
+    Nulls are skipped."""
+
+    map_metric = "column_values.custody_uscc"
+    _prescriptive_renderer = _prescriptive(
+        "values must be unified social credit codes (GB 32100 check character)."
+    )
     success_keys = ("mostly",)
     library_metadata = {"maturity": "experimental", "tags": ["custody", "pii"], "contributors": []}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,9 @@ class ExpectationSummary(BaseModel):
       chunk plus keys seen in earlier chunks), not GX's, which flags every occurrence.
     ``gx_unexpected``: the count GX reported (equals ``unexpected`` except for ``unique``).
     ``success``: ``unexpected == 0``.
+    ``origin``: ``config`` (``sources.yaml``) or ``inventory`` (derived from the classification).
+    ``args``: the check's arguments from the rules (``pattern``; ``min``/``max`` converted to the
+      column type; ``strict``), so Data Docs can show the rule; they come from config, never data.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -56,6 +60,8 @@ class ExpectationSummary(BaseModel):
     unexpected: int = Field(ge=0)
     gx_unexpected: int = Field(ge=0)
     success: bool
+    origin: str = "config"
+    args: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChunkSummary(BaseModel):
@@ -117,6 +123,8 @@ class CheckTotal(BaseModel):
     unexpected: int
     gx_unexpected: int
     success: bool
+    origin: str = "config"
+    args: dict[str, Any] = Field(default_factory=dict)
 
 
 class TableValidationReport(BaseModel):
@@ -174,6 +182,8 @@ def summarize(
                     missing=0,
                     unexpected=0,
                     gx_unexpected=0,
+                    origin=res.origin,
+                    args=dict(res.args),
                 ),
             )
             for key in ("evaluated", "missing", "unexpected", "gx_unexpected"):

@@ -14,6 +14,8 @@ Example (YAML shape the config loader can hand to ``TableRules.model_validate``)
       - {column: email, check: email}
       - {column: phone, check: cn_mobile}
       - {column: resident_id, check: cn_resident_id}
+      - {column: account_number, check: cn_bank_card}
+      - {column: uscc, check: uscc}
       - {column: postal_code, check: regex, args: {pattern: '^[0-9]{6}$'}}
       - {column: credit_limit, check: between, args: {min: 0, max: 1000000}}
 """
@@ -32,13 +34,19 @@ from custody.naming import column_key
 __all__ = [
     "CHECK_NAMES",
     "CheckName",
+    "CheckOrigin",
     "ColumnCheck",
     "ColumnNotFoundError",
     "RulesError",
     "TableRules",
 ]
 
-CheckName = Literal["not_null", "unique", "email", "cn_mobile", "cn_resident_id", "regex", "between"]
+CheckName = Literal[
+    "not_null", "unique", "email", "cn_mobile", "cn_resident_id", "cn_bank_card", "uscc", "regex", "between"
+]
+#: Where a check comes from: ``config`` (``sources.yaml``) or ``inventory`` (derived from the
+#: classification by ``custody.validation.derive.derive_rules``).
+CheckOrigin = Literal["config", "inventory"]
 CHECK_NAMES: tuple[str, ...] = get_args(CheckName)
 
 # Allowed ``args`` keys per check, and the required ones.
@@ -47,6 +55,8 @@ _ALLOWED_ARGS: dict[str, frozenset[str]] = {
     "unique": frozenset(),
     "email": frozenset(),
     "cn_resident_id": frozenset(),
+    "cn_bank_card": frozenset(),
+    "uscc": frozenset(),
     "cn_mobile": frozenset({"strict"}),
     "regex": frozenset({"pattern"}),
     "between": frozenset({"min", "max"}),
@@ -88,6 +98,10 @@ class ColumnCheck(BaseModel):
       columns, ``date``/ISO strings for dates, ``datetime``/ISO strings for timestamps);
       ``cn_mobile``: optional ``{"strict": bool}`` (default ``False``, see
       ``custody.validation.checks``); every other check takes no args.
+    ``origin``: ``config`` (written in ``sources.yaml``) or ``inventory`` (derived from the column's
+      classification). An inventory check whose column is absent from a chunk, or whose type does
+      not suit the check, is skipped instead of failing the chunk (the drift report names vanished
+      columns). ``origin`` is not part of ``identity()``.
     Raises ``pydantic.ValidationError`` for unknown checks, unknown or missing args, a pattern that
     does not compile, or ``min > max``.
     """
@@ -97,6 +111,7 @@ class ColumnCheck(BaseModel):
     column: str = Field(min_length=1)
     check: CheckName
     args: dict[str, Any] = Field(default_factory=dict)
+    origin: CheckOrigin = "config"
 
     @model_validator(mode="after")
     def _check_args(self) -> ColumnCheck:

@@ -82,12 +82,14 @@ class BoundCheck:
     ``columns``: data column names (one, or several for a compound key). ``args``: normalised
     arguments (``between`` bounds converted to the column type). ``reason``: ``<check>:<column>``
     (``unique:a+b`` for a compound key). ``from_key``: created from ``TableRules.key_columns``.
+    ``origin``: ``config`` or ``inventory`` (see ``ColumnCheck``).
     """
 
     check: str
     columns: tuple[str, ...]
     args: dict[str, Any] = field(default_factory=dict)
     from_key: bool = False
+    origin: str = "config"
 
     @property
     def column(self) -> str:
@@ -124,8 +126,10 @@ def _type_ok(check: str, t: pa.DataType) -> bool:
         return not _is_nested(v)
     if check == "email":
         return _is_text(v)
-    if check in ("regex", "cn_mobile", "cn_resident_id"):
+    if check in ("regex", "cn_mobile", "cn_resident_id", "cn_bank_card"):
         return _is_text(v) or pa.types.is_integer(v)
+    if check == "uscc":
+        return _is_text(v)
     if check == "between":
         return (
             pa.types.is_integer(v)
@@ -187,6 +191,8 @@ def bind_rules(rules: TableRules, schema: pa.Schema) -> list[BoundCheck]:
     Raises ``ColumnNotFoundError`` for a rule column absent from the data, ``RulesError`` for a
     rule column matching several data columns, a check unsuitable for the column's Arrow type,
     unusable ``between`` bounds, or data that already has a ``_quarantine_reasons`` column.
+    Checks with ``origin="inventory"`` are skipped, not raised, for the first three (the inventory
+    may describe an earlier schema).
     """
     by_key: dict[str, list[str]] = {}
     for name in schema.names:
@@ -215,9 +221,14 @@ def bind_rules(rules: TableRules, schema: pa.Schema) -> list[BoundCheck]:
 
     bound: list[BoundCheck] = []
     for check in rules.checks:
+        if check.origin == "inventory":
+            names = by_key.get(column_key(check.column), [])
+            if len(names) != 1 or not _type_ok(check.check, schema.field(names[0]).type):
+                continue
         name = resolve(check.column, check.check)
         t = suited(check.check, name)
-        bound.append(BoundCheck(check.check, (name,), _normalise_args(rules.table, name, check, t)))
+        args = _normalise_args(rules.table, name, check, t)
+        bound.append(BoundCheck(check.check, (name,), args, origin=check.origin))
 
     if rules.key_columns:
         names = tuple(resolve(c, "unique") for c in rules.key_columns)
@@ -270,6 +281,10 @@ def _expectation(b: BoundCheck, index: int):
         return cx.ExpectColumnValuesToBeCustodyCnMobile(column=column, strict=b.args["strict"], meta=meta)
     if b.check == "cn_resident_id":
         return cx.ExpectColumnValuesToBeCustodyCnResidentId(column=column, meta=meta)
+    if b.check == "cn_bank_card":
+        return cx.ExpectColumnValuesToBeCustodyCnBankCard(column=column, meta=meta)
+    if b.check == "uscc":
+        return cx.ExpectColumnValuesToBeCustodyUscc(column=column, meta=meta)
     if b.check == "regex":
         return gxe.ExpectColumnValuesToMatchRegex(column=column, regex=b.args["pattern"], meta=meta)
     if b.check == "between":
@@ -427,6 +442,8 @@ def validate_chunk(
             unexpected=int(failing[i].sum()),
             gx_unexpected=out.unexpected,
             success=not failing[i].any(),
+            origin=b.origin,
+            args=dict(b.args),
         )
         for i, (b, out) in enumerate(zip(plan, outcomes, strict=True))
     ]

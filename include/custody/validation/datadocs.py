@@ -1,0 +1,206 @@
+"""GX Data Docs for one run, built from counts only: a static site nobody can read a value from.
+
+GX renders Data Docs from validation results, and a GX result normally quotes failing values
+(``partial_unexpected_list``, ``unexpected_list``, ``partial_unexpected_counts``, index queries).
+Custody never keeps those (the runner asks GX for ``exclude_unexpected_values``), so this module
+rebuilds, per table, a GX ``ExpectationSuiteValidationResult`` from the run's ``validation.json``
+document: the expectation type and column of each check, and its counts (rows evaluated, missing,
+unexpected). Each result dict is passed through :func:`value_free_result`, a whitelist of count keys,
+so even a result that arrived with values would lose them. The site then shows, per table, which
+expectations passed, the unexpected counts and percentages, and the suite (expectation types and
+their arguments: column names, regex patterns, bounds from ``sources.yaml``), never a cell.
+
+Usage (the pipeline builds the site next to the run report)::
+
+    index = build_data_docs(validation_doc, settings.report_dir / source / run_key / "datadocs",
+                            rules={t: rules_of_t})       # rules: optional, adds regex/bounds kwargs
+    # -> .../datadocs/index.html (static HTML, CSS and fonts; no JavaScript data)
+
+GX is imported on the first call (several seconds). A fresh ephemeral GX context is used per call
+(nothing written outside ``out_dir``; analytics off).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from custody.naming import column_key
+from custody.validation.rules import TableRules
+
+__all__ = ["COUNT_KEYS", "build_data_docs", "value_free_result"]
+
+#: The only keys of a GX expectation result that reach Data Docs: counts and percentages.
+COUNT_KEYS = frozenset(
+    {
+        "element_count",
+        "missing_count",
+        "missing_percent",
+        "unexpected_count",
+        "unexpected_percent",
+        "unexpected_percent_total",
+        "unexpected_percent_nonmissing",
+    }
+)
+
+
+def value_free_result(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A GX expectation ``result`` dict reduced to :data:`COUNT_KEYS` (numbers only).
+
+    Drops ``partial_unexpected_list``, ``partial_unexpected_counts``, ``partial_unexpected_index_list``,
+    ``unexpected_list``, ``unexpected_index_list``, ``unexpected_index_query``, ``unexpected_rows``,
+    ``observed_value``, ``details`` and anything else that could quote a value.
+    """
+    out: dict[str, Any] = {}
+    for key, value in (result or {}).items():
+        if key in COUNT_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = value
+    return out
+
+
+def _counts(res: Mapping[str, Any]) -> dict[str, Any]:
+    n = int(res.get("evaluated") or 0)
+    missing = int(res.get("missing") or 0)
+    bad = int(res.get("unexpected") or 0)
+    nonmissing = n - missing
+    return value_free_result(
+        {
+            "element_count": n,
+            "missing_count": missing,
+            "missing_percent": 100.0 * missing / n if n else 0.0,
+            "unexpected_count": bad,
+            "unexpected_percent": 100.0 * bad / nonmissing if nonmissing else 0.0,
+            "unexpected_percent_total": 100.0 * bad / n if n else 0.0,
+            "unexpected_percent_nonmissing": 100.0 * bad / nonmissing if nonmissing else 0.0,
+        }
+    )
+
+
+def _kwargs(res: Mapping[str, Any], rules: TableRules | None) -> dict[str, Any] | None:
+    """GX kwargs of one check, from the result's ``args`` (or ``rules``); None if they are unknown."""
+    column = str(res["column"])
+    check = str(res.get("check"))
+    if str(res["expectation"]) == "expect_compound_columns_to_be_unique":
+        return {"column_list": column.split("+"), "ignore_row_if": "any_value_is_missing"}
+    args = dict(res.get("args") or {})
+    if not args and rules is not None:
+        rule = next((c for c in rules.checks if c.key == column_key(column) and c.check == check), None)
+        args = dict(rule.args) if rule is not None else {}
+    kwargs: dict[str, Any] = {"column": column}
+    if check == "regex":
+        if not args.get("pattern"):
+            return None
+        kwargs["regex"] = args["pattern"]
+    elif check == "between":
+        if args.get("min") is None and args.get("max") is None:
+            return None
+        kwargs.update({"min_value": args.get("min"), "max_value": args.get("max")})
+    elif check == "cn_mobile":
+        kwargs["strict"] = bool(args.get("strict", False))
+    return kwargs
+
+
+def build_data_docs(
+    validation_doc: Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    rules: Mapping[str, TableRules] | None = None,
+    run_time: datetime | None = None,
+) -> Path:
+    """Build the run's static GX Data Docs site into ``out_dir``; return the path of ``index.html``.
+
+    ``validation_doc``: the ``validation.json`` document of one run (``source``, ``run_key`` and
+    ``tables`` with ``results`` as written by ``stage_validate``: expectation, column, check, evaluated,
+    missing, unexpected, success, args). ``rules``: optional ``{table: TableRules}``, used for regex
+    patterns and ``between`` bounds when a result has no ``args`` (a check whose arguments are found
+    nowhere is left out of the site and counted in the result's meta). ``run_time``: the run's time
+    shown in the site (default now, UTC). ``out_dir`` is replaced as a whole (built beside it first, so
+    a failed build leaves the previous site). Raises ``KeyError`` for a document without ``tables`` and
+    GX errors if rendering fails; no message carries a value (there are none to carry).
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from custody.validation import expectations as _registered  # noqa: F401 - registers custom types
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.building-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+
+    source = str(validation_doc.get("source") or "source")
+    run_key = str(validation_doc.get("run_key") or "run")
+    run_id = RunIdentifier(run_name=run_key, run_time=run_time or datetime.now(UTC))
+    context = gx.get_context(mode="ephemeral")
+    context.add_data_docs_site(
+        site_name="custody",
+        site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(staging)},
+        },
+    )
+    for table in validation_doc["tables"]:
+        name = str(table["table"])
+        table_rules = (rules or {}).get(name)
+        suite = gx.ExpectationSuite(name=f"{source}.{name}")
+        results = []
+        omitted = 0
+        for res in table.get("results") or []:
+            kwargs = _kwargs(res, table_rules)
+            if kwargs is None:  # a document without the rule's arguments (pattern, bounds)
+                omitted += 1
+                continue
+            config = ExpectationConfiguration(
+                type=str(res["expectation"]),
+                kwargs=kwargs,
+                meta={"custody_check": str(res.get("check")), "origin": str(res.get("origin", "config"))},
+            )
+            suite.add_expectation_configuration(config)
+            results.append(
+                ExpectationValidationResult(
+                    success=bool(res.get("success")), expectation_config=config, result=_counts(res)
+                )
+            )
+        context.suites.add(suite)
+        passed = sum(r.success for r in results)
+        validation = ExpectationSuiteValidationResult(
+            success=passed == len(results),
+            results=results,
+            suite_name=suite.name,
+            statistics={
+                "evaluated_expectations": len(results),
+                "successful_expectations": passed,
+                "unsuccessful_expectations": len(results) - passed,
+                "success_percent": 100.0 * passed / len(results) if results else 100.0,
+            },
+            meta={
+                "run_id": run_id,
+                "custody_checks_omitted": omitted,
+                "great_expectations_version": gx.__version__,
+                "active_batch_definition": {"datasource_name": source, "data_asset_name": name},
+                "validation_time": run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ"),
+            },
+        )
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+            run_id=run_id,
+            batch_identifier=name,
+        )
+        context.validation_results_store.set(key, validation)
+    context.build_data_docs(site_names=["custody"])
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return out / "index.html"
