@@ -35,7 +35,7 @@ up: install
 	$(BIN)/python scripts/demo.py --prepare-only --s3-port 5055
 	set -a; . $(AIRFLOW_HOME)/connections.env; set +a; \
 	$(BIN)/moto_server -H 127.0.0.1 -p 5055 >$(AIRFLOW_HOME)/moto.log 2>&1 & moto=$$!; \
-	trap "kill $$moto" EXIT; $(BIN)/airflow standalone
+	trap "kill $$moto" EXIT; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
 
 lint: install
 	$(BIN)/ruff check --select AIR3,E,F dags plugins include tests
@@ -54,6 +54,7 @@ bench-backup: install
 	$(BIN)/python bench/backup.py
 
 bench-classify: install
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt -c constraints.txt
 	$(BIN)/python bench/classify/run.py
 
 clean:

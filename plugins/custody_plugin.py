@@ -48,6 +48,16 @@ def index() -> str:
     )
 
 
+@app.get("/reports/{source}/{run_key}/datadocs/{rel:path}")
+def datadocs_file(source: str, run_key: str, rel: str) -> FileResponse:
+    from custody.reports.index import datadocs_path
+
+    try:
+        return FileResponse(datadocs_path(_report_dir(), source, run_key, rel))
+    except FileNotFoundError:
+        raise HTTPException(status_code=404, detail="no such file") from None
+
+
 @app.get("/reports/{source}/{run_key}/{name}")
 def report_file(source: str, run_key: str, name: str) -> FileResponse:
     from custody.reports.index import report_path

@@ -98,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    # One pool per source bounds its parallel extraction (the scheduler needs them; dag.test ignores them).
+    from custody.config import load_sources
+
+    for pool, slots in load_sources().pools().items():
+        subprocess.run([airflow, "pools", "set", pool, str(slots), f"Custody extraction ({pool})"],
+                       check=True, stdout=subprocess.DEVNULL)
     if args.prepare_only:
         env_file = Path(os.environ["AIRFLOW_HOME"]) / "connections.env"
         names = [f"AIRFLOW_CONN_CUSTODY_{n.upper()}" for n in [*urls, "s3"]]

@@ -80,29 +80,90 @@ def _doc_key(source: str, run_key: str, name: str) -> str:
 
 
 # -- extract ---------------------------------------------------------------------------------------
-def stage_extract(rt: Runtime, engine: Any, source_name: str, run_id: str) -> dict[str, Any]:
-    """Extract every configured table of ``source_name`` into encrypted staging.
+def stage_extract(
+    rt: Runtime, engine: Any, source_name: str, run_id: str, *, landing: Any = None,
+    interval_end: Any = None,
+) -> dict[str, Any]:
+    """Extract every configured table of ``source_name`` into encrypted staging (plan, parts, commit).
 
-    ``engine`` is a SQLAlchemy engine for the source (built by the caller from an Airflow
-    connection). Returns ``{"source", "run_key", "manifest_key", "rows": {table: n}}``.
+    ``engine``: SQLAlchemy engine of a SQL source (built by the caller from an Airflow
+    connection); ``landing``: ``custody.sources.files.Landing`` of a file-drop source;
+    ``interval_end``: upper bound of timestamp watermarks (aware datetime or ISO text; default
+    now). The DAG runs the three steps as separate tasks; this runs them in turn.
+    Returns ``{"source", "run_key", "manifest_key", "rows": {table: n}, "quarantined_at_extract": {table: n}}``.
     """
-    from custody.extract import extract_table
+    plan = stage_plan_extract(rt, engine, source_name, run_id, landing=landing, interval_end=interval_end)
+    for part in plan["parts"]:
+        stage_extract_part(rt, engine, part, landing=landing)
+    return stage_commit_extract(rt, plan["plan_key"])
+
+
+def plan_key_for(source_name: str, run_id: str) -> str:
+    """Staging key of the extraction plan of one run of one source."""
+    return f"{source_name}/{run_key_for(run_id)}/plan.json"
+
+
+def _watermark_store(rt: Runtime) -> Any:
+    from custody.watermarks import WatermarkStore
+
+    return WatermarkStore(rt.settings.catalog_url)
+
+
+def stage_plan_extract(
+    rt: Runtime, engine: Any, source_name: str, run_id: str, *, landing: Any = None,
+    interval_end: Any = None,
+) -> dict[str, Any]:
+    """Plan a run of ``source_name`` (schemas, incremental intervals, key ranges, files).
+
+    Returns ``{"source", "run_key", "plan_key", "parts": [{"plan_key", "table", "part"}]}``:
+    small and value-free, for XCom and dynamic task mapping.
+    """
+    from custody.extract import plan_extract, plan_parts
 
     source = rt.sources.source(source_name)
     run_key = run_key_for(run_id)
-    tables = [
-        extract_table(engine, source=source, table_cfg=t, run_key=run_key, staging=rt.staging)
-        for t in source.tables
-    ]
-    manifest = RunManifest(
-        source=source.name, run_key=run_key, run_id=run_id, dialect=engine.dialect.name, tables=tables
-    )
-    key = rt.staging.put_doc(_doc_key(source.name, run_key, "manifest"), manifest.model_dump(mode="json"))
+    store = _watermark_store(rt)
+    try:
+        plan = plan_extract(engine, source=source, run_key=run_key, run_id=run_id, staging=rt.staging,
+                            store=store, interval_end=interval_end, landing=landing)
+    finally:
+        store.close()
+    return {"source": source.name, "run_key": run_key, "plan_key": plan["plan_key"], "parts": plan_parts(plan)}
+
+
+def stage_extract_part(rt: Runtime, engine: Any, part: dict[str, Any], *, landing: Any = None) -> dict[str, Any]:
+    """Extract one planned part (``{"plan_key", "table", "part"}``); returns its counts and part key."""
+    from custody.extract import extract_part
+
+    plan = rt.staging.get_doc(part["plan_key"])
+    source = rt.sources.source(plan["source"])
+    plan["plan_key"] = part["plan_key"]
+    return extract_part(engine, source=source, plan=plan, table=part["table"], part=part["part"],
+                        staging=rt.staging, landing=landing)
+
+
+def stage_commit_extract(rt: Runtime, plan_key: str) -> dict[str, Any]:
+    """Seal the run manifest from the extracted parts, then advance the watermarks (catalog).
+
+    Returns ``{"source", "run_key", "manifest_key", "rows": {table: staged rows},
+    "quarantined_at_extract": {table: n}}``.
+    """
+    from custody.extract import commit_extract
+
+    plan = rt.staging.get_doc(plan_key)
+    plan["plan_key"] = plan_key
+    source = rt.sources.source(plan["source"])
+    store = _watermark_store(rt)
+    try:
+        manifest, key = commit_extract(source=source, plan=plan, staging=rt.staging, store=store)
+    finally:
+        store.close()
     return {
         "source": source.name,
-        "run_key": run_key,
+        "run_key": manifest.run_key,
         "manifest_key": key,
-        "rows": {t.table: t.extracted_rows for t in tables},
+        "rows": {t.table: t.extracted_rows for t in manifest.tables},
+        "quarantined_at_extract": {t.table: t.quarantined_at_extract for t in manifest.tables},
     }
 
 
@@ -118,8 +179,9 @@ def stage_validate(rt: Runtime, manifest_key: str) -> dict[str, Any]:
     from custody import hashing
     from custody.validation import (
         QUARANTINE_REASONS_COLUMN,
+        build_data_docs,
+        derive_rules,
         KeyTracker,
-        TableRules,
         ValidationThresholdExceeded,
         enforce_threshold,
         summarize,
@@ -129,19 +191,27 @@ def stage_validate(rt: Runtime, manifest_key: str) -> dict[str, Any]:
     manifest = rt.manifest(manifest_key)
     source = rt.sources.source(manifest.source)
     by_name = {t.name: t for t in source.tables}
+    # This run's classification (classify runs first) derives identifier checks from the inventory.
+    cls_key = _doc_key(manifest.source, manifest.run_key, "classification")
+    inventory: dict[str, list[dict[str, Any]]] = {}
+    if rt.staging.path(cls_key).exists():
+        inventory = {t["table"]: t["columns"] for t in rt.staging.get_doc(cls_key)["tables"]}
+    rules_by_table = {}
     tables_doc = []
     failures: list[ValidationThresholdExceeded] = []
     for tm in manifest.tables:
         cfg = by_name[tm.table]
-        rules = TableRules(
-            table=tm.table,
-            checks=[c.model_dump() for c in cfg.checks],
-            key_columns=tm.primary_key,
-            max_failing_share=source.failing_share(cfg),
-        )
+        if tm.source_rows != tm.extracted_rows + tm.quarantined_at_extract:
+            raise StageError(
+                f"{tm.table}: source {tm.source_rows} != staged {tm.extracted_rows} "
+                f"+ quarantined at extraction {tm.quarantined_at_extract}"
+            )
+        rules = derive_rules([c.model_dump() for c in cfg.checks], inventory.get(tm.table, []),
+                             tm.primary_key, source.failing_share(cfg), table=tm.table)
+        rules_by_table[tm.table] = rules
         tracker = KeyTracker(tm.table)
         summaries = []
-        reasons: dict[str, int] = {}
+        reasons: dict[str, int] = dict(tm.quarantine_reasons)
         quarantine: list[dict[str, Any]] = []
         for entry in tm.chunks:
             outcome = validate_chunk(rt.staging.get_table(entry), rules, tracker=tracker)
@@ -178,6 +248,7 @@ def stage_validate(rt: Runtime, manifest_key: str) -> dict[str, Any]:
                 "extracted_rows": tm.extracted_rows,
                 "valid_rows": report.rows_valid,
                 "quarantined_rows": report.rows_quarantined,
+                "quarantined_at_extract": tm.quarantined_at_extract,
                 "failing_share": report.failing_share,
                 "max_failing_share": rules.max_failing_share,
                 "passed": passed,
@@ -188,6 +259,10 @@ def stage_validate(rt: Runtime, manifest_key: str) -> dict[str, Any]:
         )
     doc = {"format": "custody-validation", "source": manifest.source, "run_key": manifest.run_key,
            "engine": "great_expectations", "tables": tables_doc}
+    # GX Data Docs from counts only (no unexpected values), linked from the run report.
+    build_data_docs(doc, rt.settings.report_dir / manifest.source / manifest.run_key / "datadocs",
+                    rules=rules_by_table)
+    doc["datadocs"] = "datadocs/index.html"
     key = rt.staging.put_doc(_doc_key(manifest.source, manifest.run_key, "validation"), doc)
     if failures:
         raise failures[0]
@@ -199,32 +274,54 @@ def stage_validate(rt: Runtime, manifest_key: str) -> dict[str, Any]:
 
 
 # -- classify --------------------------------------------------------------------------------------
-def stage_classify(rt: Runtime, manifest_key: str) -> dict[str, Any]:
+def stage_classify(rt: Runtime, manifest_key: str, as_of: str | None = None) -> dict[str, Any]:
     """Classify every column of every table (PI type, level, confidence, evidence) and update the inventory.
 
-    Samples come from the decrypted chunks; free-text columns are scanned in full. Writes
-    ``classification.json``; returns counts of columns per level.
+    Samples come from the decrypted chunks; free-text columns are scanned in full, and so are the
+    birth-date and resident-ID columns for the records of minors (PIPL Art 28, 31), with ages as of
+    ``as_of`` (ISO date; default the manifest's creation date, UTC). Compares the classification
+    with the source's previous inventory (``custody.classification.inventory``) BEFORE updating it,
+    and writes ``classification.json`` with, per table, ``minors_under_<age>`` and ``minors``, and
+    at the top ``drift`` (new sensitive / level changes / vanished, names and levels only).
+    Returns ``{"classification_key", "columns_by_level", "minors": {table: rows},
+    "drift": {"new_sensitive": n, "level_changes": n, "vanished": n}}``; the DAG's drift alert
+    task raises on drift (``custody.classification.raise_for_drift``), this stage does not.
     """
+    from datetime import date, datetime
+
     from custody.catalog import Catalog
-    from custody.classification import TableClassifier, load_policy
+    from custody.classification import TableClassifier, load_policy, record_drift
+    from custody.classification.inventory import drift_counts
 
     manifest = rt.manifest(manifest_key)
     policy = load_policy(rt.settings.config_dir / "policy.yaml")
+    run_date = date.fromisoformat(as_of) if as_of else datetime.fromisoformat(manifest.created_at).date()
     tables_doc = []
     levels: dict[str, int] = {}
+    minors: dict[str, int] = {}
     for tm in manifest.tables:
-        classifier = TableClassifier(policy, source=manifest.source, table=tm.table)
+        classifier = TableClassifier(policy, source=manifest.source, table=tm.table, as_of=run_date)
         for entry in tm.chunks:
             classifier.observe(rt.staging.get_table(entry, check_content=False))
-        columns = [c.model_dump(mode="json") if hasattr(c, "model_dump") else dict(c) for c in classifier.result()]
+        results = classifier.result()
+        columns = [c.model_dump(mode="json") for c in results]
         for c in columns:
             levels[c["level"]] = levels.get(c["level"], 0) + 1
-        tables_doc.append({"table": tm.table, "rows": tm.extracted_rows, "columns": columns})
+        table_doc = {"table": tm.table, "rows": tm.extracted_rows, "columns": columns}
+        counted = classifier.minors(results)
+        if counted is not None:
+            table_doc.update(counted.document())
+            minors[tm.table] = counted.rows
+        tables_doc.append(table_doc)
+    catalog = Catalog(rt.settings.catalog_url)
+    drift = record_drift(catalog.engine, manifest.source, manifest.run_key, tables_doc,
+                         policy_version=policy.version)
     doc = {"format": "custody-classification", "source": manifest.source, "run_key": manifest.run_key,
-           "policy": {"standard": policy.standard, "version": policy.version}, "tables": tables_doc}
+           "policy": {"standard": policy.standard, "version": policy.version}, "as_of": run_date.isoformat(),
+           "tables": tables_doc, "drift": drift}
     key = rt.staging.put_doc(_doc_key(manifest.source, manifest.run_key, "classification"), doc)
-    Catalog(rt.settings.catalog_url).record_inventory(manifest.source, manifest.run_key, tables_doc)
-    return {"classification_key": key, "columns_by_level": levels}
+    catalog.record_inventory(manifest.source, manifest.run_key, tables_doc)
+    return {"classification_key": key, "columns_by_level": levels, "minors": minors, "drift": drift_counts(drift)}
 
 
 # -- back up ---------------------------------------------------------------------------------------

@@ -72,10 +72,15 @@ def test_every_dag_is_tagged_documented_and_retries(dagbag_and_calls):
 def test_pipeline_shape(dagbag_and_calls):
     bag, _ = dagbag_and_calls
     dag = bag.dags["custody_pipeline"]
-    assert {t.task_id for t in dag.tasks} == {"extract", "validate", "classify", "back_up", "report"}
+    assert {t.task_id for t in dag.tasks} == {
+        "plan_extract_crm", "extract_range_crm", "plan_extract_chinook", "extract_range_chinook",
+        "extract", "classify", "validate", "drift_alert", "back_up", "report",
+    }
+    assert dag.get_task("validate").upstream_task_ids == {"extract", "classify"}
+    assert dag.get_task("extract_range_crm").pool == "custody_crm"
     assert dag.get_task("back_up").upstream_task_ids == {"extract", "validate", "classify"}
     assert dag.get_task("report").trigger_rule == "all_done"
-    outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks}
+    outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
     assert outlets == {
         "extract": ["custody_staging"], "validate": ["custody_validated"], "classify": ["custody_inventory"],
         "back_up": ["custody_snapshots"], "report": ["custody_reports"],

@@ -21,6 +21,8 @@ def plugin(airflow_env, tmp_path, monkeypatch):
         "reconciliation": [{"extracted_rows": 10, "quarantined_rows": 1, "reconciled": True, "passed": True}],
         "levels": {"sensitive": 2}}))
     (run / "report.en.html").write_text("<html>report</html>")
+    (run / "datadocs").mkdir()
+    (run / "datadocs" / "index.html").write_text("<html>docs</html>")
     spec = importlib.util.spec_from_file_location("custody_plugin", ROOT / "plugins" / "custody_plugin.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -54,3 +56,5 @@ def test_lists_reports_and_serves_files(plugin):
     assert client.get("/reports/crm/run-1/report.en.html").text == "<html>report</html>"
     assert client.get("/reports/crm/run-1/..%2F..%2Fkeys").status_code == 404
     assert client.get("/reports/crm/run-1/manifest.json").status_code == 404
+    assert client.get("/reports/crm/run-1/datadocs/index.html").text == "<html>docs</html>"
+    assert client.get("/reports/crm/run-1/datadocs/..%2F..%2F..%2Fkeys%2Fkek.json").status_code == 404

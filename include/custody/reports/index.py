@@ -48,3 +48,14 @@ def report_path(report_dir: Path, source: str, run_key: str, name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(name)
     return path
+
+
+def datadocs_path(report_dir: Path, source: str, run_key: str, rel: str) -> Path:
+    """Path of a file of a run's GX Data Docs site. Raises ``FileNotFoundError`` outside that site."""
+    if not _SAFE.match(source) or not _SAFE.match(run_key):
+        raise FileNotFoundError(rel)
+    site = (Path(report_dir) / source / run_key / "datadocs").resolve()
+    path = (site / rel).resolve()
+    if site not in path.parents or not path.is_file():
+        raise FileNotFoundError(rel)
+    return path

@@ -21,6 +21,8 @@ REFERENCES = {
     "classification": ["PIPL Art 28 (sensitive PI)", "PIPL Art 51 (classification management)",
                        "GB/T 35273-2020 Annex B"],
     "encryption": ["PIPL Art 51 (encryption, de-identification)", "GDPR Art 32(1)(a)"],
+    "inventory": ["PIPL Art 51 (classification management)", "GDPR Art 30 (records of processing)"],
+    "minors": ["PIPL Art 28 (PI of minors under 14 is sensitive)", "PIPL Art 31 (guardian consent)"],
     "backups": ["GDPR Art 32(1)(c) (ability to restore)", "PIPL Art 21 (entrusted processors)"],
 }
 
@@ -43,6 +45,12 @@ LABELS = {
         "object": "Object", "sha256": "SHA-256 (ciphertext)", "refs": "Rules",
         "not_run": "This stage did not run or did not finish.",
         "public": "public", "internal": "internal", "sensitive": "sensitive", "none": "—",
+        "quarantined_at_extract": "Quarantined at extraction", "mode": "Mode",
+        "drift": "Inventory drift", "new_sensitive": "New sensitive columns", "level_changes": "Level changes",
+        "vanished": "Vanished columns", "previous_run": "Compared with run", "baseline": "First run: baseline recorded",
+        "no_drift": "No change since the previous run", "old_level": "Old level", "new_level": "New level",
+        "minors": "Records of minors", "minors_rows": "Records", "basis": "Basis columns", "as_of": "Ages as of",
+        "not_counted": "no birth-date or resident-ID column", "datadocs": "Great Expectations Data Docs",
         "note": "This report holds counts, hashes and classifications only; no personal values.",
     },
     "zh-CN": {
@@ -63,6 +71,12 @@ LABELS = {
         "object": "对象", "sha256": "SHA-256（密文）", "refs": "依据条款",
         "not_run": "该阶段未运行或未完成。",
         "public": "公开", "internal": "内部", "sensitive": "敏感", "none": "—",
+        "quarantined_at_extract": "抽取时隔离", "mode": "模式",
+        "drift": "清单变化", "new_sensitive": "新增敏感字段", "level_changes": "级别变化",
+        "vanished": "消失的字段", "previous_run": "对比运行", "baseline": "首次运行：已建立基线",
+        "no_drift": "无变化", "old_level": "原级别", "new_level": "新级别",
+        "minors": "未成年人记录", "minors_rows": "未成年人记录数", "basis": "依据字段", "as_of": "年龄计算日期",
+        "not_counted": "无出生日期或身份证号字段", "datadocs": "Great Expectations 数据文档",
         "note": "本报告仅包含计数、哈希值与分类结果，不含任何个人信息值。",
     },
 }
@@ -74,23 +88,20 @@ def build_run_report(manifest: RunManifest, docs: dict[str, Any]) -> dict[str, A
     ``docs`` may hold ``validation``, ``classification`` and ``backup`` (sealed stage documents,
     already verified); a missing one is reported as not run. Returns a JSON-serialisable dict.
     """
+    from custody.extract import reconciliation
+
     validation = {t["table"]: t for t in (docs.get("validation") or {}).get("tables", [])}
     recon = []
     for tm in manifest.tables:
         v = validation.get(tm.table)
-        recon.append(
-            {
-                "table": tm.table,
-                "source_rows": tm.source_rows,
-                "extracted_rows": tm.extracted_rows,
-                "valid_rows": v["valid_rows"] if v else None,
-                "quarantined_rows": v["quarantined_rows"] if v else None,
-                "failing_share": v["failing_share"] if v else None,
-                "max_failing_share": v["max_failing_share"] if v else None,
-                "reconciled": bool(v) and tm.source_rows == tm.extracted_rows == v["valid_rows"] + v["quarantined_rows"],
-                "passed": bool(v) and v["passed"],
-            }
+        row = reconciliation(tm, v)
+        row.update(
+            failing_share=v["failing_share"] if v else None,
+            max_failing_share=v["max_failing_share"] if v else None,
+            passed=bool(v) and v["passed"],
+            mode=tm.extraction.mode if getattr(tm, "extraction", None) else "full",
         )
+        recon.append(row)
     objects = [
         {"object_id": e.object_id, "kind": e.kind, "rows": e.rows, "bytes": e.ciphertext_bytes,
          "sha256": e.sha256, "kek_id": e.kek_id, "scope": e.scope}
@@ -118,6 +129,7 @@ def build_run_report(manifest: RunManifest, docs: dict[str, Any]) -> dict[str, A
         "references": REFERENCES,
         "reconciliation": recon,
         "validation": docs.get("validation"),
+        "datadocs": (docs.get("validation") or {}).get("datadocs"),
         "classification": classification,
         "levels": levels,
         "encryption": {
