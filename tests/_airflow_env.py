@@ -64,5 +64,8 @@ def airflow_env():
     res = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     yield Path(os.environ["AIRFLOW_HOME"])
+    if "airflow.settings" in sys.modules:
+        # Close Airflow's pooled connections first, so dropping the database kills none in use.
+        sys.modules["airflow.settings"].dispose_orm()
     if on_pg:
         _pg(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE)")
