@@ -45,8 +45,8 @@ def _dictionary_columns(table: pa.Table) -> list[str]:
     head = table.slice(0, _DICT_SAMPLE)
     if head.num_rows == 0:
         return []
-    return [name for name in head.column_names
-            if pc.count_distinct(head[name]).as_py() < 0.5 * head.num_rows]
+    return [name for name, col in zip(head.column_names, head.columns)
+            if not pa.types.is_nested(col.type) and pc.count_distinct(col).as_py() < 0.5 * head.num_rows]
 
 
 def table_to_parquet(table: pa.Table) -> bytes:
