@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy import types as st
 
@@ -57,7 +56,6 @@ from custody.manifest import (
 )
 from custody.sources.quarantine import (
     POSITION,
-    REASONS,
     ROW_KEY,
     ExtractError,
     SchemaError,
@@ -470,7 +468,7 @@ class PartWriter:
         rk = rowkeys.pack(keys, digests)
         chunk_entry = self.staging.put_table(self._entry("chunk", "chunk", index, chunk.num_rows, content), chunk)
         rk_entry = self.staging.put_table(
-            self._entry("rowkeys", "rowkeys", index, rk.num_rows, rowkeys.table_digest(rk)), rk)
+            self._entry("rowkeys", "rowkeys", index, rk.num_rows, hashing.table_hash(rk)), rk)
         return chunk_entry, rk_entry, chunk.num_rows, content
 
     def _flush_quarantine(self) -> None:
@@ -482,7 +480,7 @@ class PartWriter:
                                                            table_name=self.table))
             q = q.set_column(q.schema.get_field_index(ROW_KEY), ROW_KEY, keys)
         index = len(self.quarantine)
-        entry = self._entry("quarantine", "xquarantine", index, q.num_rows, rowkeys.table_digest(q))
+        entry = self._entry("quarantine", "xquarantine", index, q.num_rows, hashing.table_hash(q))
         self.quarantine.append(self.staging.put_table(entry, q))
         self.quarantined += q.num_rows
 

@@ -48,9 +48,6 @@ from custody.config import SourceConfig, TableConfig
 from custody.manifest import ColumnSchema, FileEntry
 from custody.sources.quarantine import (
     POSITION,
-    RAW_RECORD,
-    REASONS,
-    ROW_KEY,
     ExtractError,
     SchemaError,
     check_column_names,
