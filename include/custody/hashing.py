@@ -28,8 +28,6 @@ MOD = 1 << 256
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # byte -> its two hex characters, as one little-endian uint16 (one table lookup per byte)
 _HEX_PAIRS = (_HEX[np.arange(256) >> 4].astype(np.uint16) | (_HEX[np.arange(256) & 15].astype(np.uint16) << 8))
-_COLON = pa.scalar(":")
-_COMMA = pa.scalar(",")
 
 
 def _text_fallback(column: pa.Array) -> pa.Array:
@@ -91,27 +89,67 @@ def _as_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return _text_fallback(column)
 
 
+# "<n>:" and ",<n>:" for n < _PREFIX_LIMIT, then the null renderings "N" and ",N" at index
+# _PREFIX_LIMIT: one ``take`` turns a column of character counts into its field prefixes.
+_PREFIX_LIMIT = 1 << 16
+_PREFIXES: dict[bool, pa.Array] = {}
+_LARGE_TEXT = (1 << 31) - 1  # bytes of text past which the rows need 64-bit offsets
+
+
+def _prefix_table(comma: bool) -> pa.Array:
+    table = _PREFIXES.get(comma)
+    if table is None:
+        lead = "," if comma else ""
+        table = pa.array([f"{lead}{i}:" for i in range(_PREFIX_LIMIT)] + [f"{lead}N"], pa.string())
+        _PREFIXES[comma] = table
+    return table
+
+
+def _field_prefixes(text: pa.Array, comma: bool) -> pa.Array:
+    """Per row ``[","]<chars>:`` for a value, ``[","]N`` for a null (the text piece is then empty)."""
+    length = pc.utf8_length(text)
+    longest = pc.max(length).as_py()
+    if longest is None or longest < _PREFIX_LIMIT:
+        index = pc.fill_null(length, _PREFIX_LIMIT) if text.null_count else length
+        return pc.take(_prefix_table(comma), index)
+    lead = "," if comma else ""
+    prefix = pc.binary_join_element_wise(lead, pc.cast(length, pa.string()), ":", "")
+    return pc.fill_null(prefix, lead + "N") if text.null_count else prefix
+
+
 def canonical_rows(table: pa.Table) -> pa.Array:
     """One string per row: the canonical rendering described in the module docstring.
 
-    Columns without nulls contribute their length and text directly to one final join (one
-    allocation for the whole row); only columns with nulls are pre-joined so a null renders ``N``.
+    Returns a ``string`` array (``large_string`` past 2 GiB of text) without nulls. Each column
+    contributes two pieces per row, its field prefix (``_field_prefixes``) and its text; the
+    pieces are laid end to end and gathered row-major by one ``take``, whose value buffer is then
+    exactly the rows concatenated (every ``2 * columns``-th offset starts a row). About 1.6x
+    faster than one ``binary_join_element_wise`` over all pieces (measured in bench/extract.py's
+    table, 12 columns).
     """
+    n = table.num_rows
     if table.num_columns == 0:
-        return pa.array([""] * table.num_rows, pa.string())
-    pieces: list[Any] = []
+        return pa.array([""] * n, pa.string())
+    pieces: list[pa.Array] = []
     for i, col in enumerate(table.columns):
         text = _as_text(col)
-        length = pc.cast(pc.utf8_length(text), pa.string())
-        if i:
-            pieces.append(_COMMA)
-        if text.null_count:
-            pieces.append(pc.fill_null(pc.binary_join_element_wise(length, text, ":"), "N"))
-        else:
-            pieces += [length, _COLON, text]
-    if len(pieces) == 1:
-        return pieces[0]
-    return pc.binary_join_element_wise(*pieces, "")
+        pieces.append(_field_prefixes(text, comma=i > 0))
+        pieces.append(pc.fill_null(text, "") if text.null_count else text)
+    size = sum(p.buffers()[2].size if p.buffers()[2] is not None else 0 for p in pieces)
+    large = size >= _LARGE_TEXT
+    if large:
+        pieces = [p.cast(pa.large_string()) for p in pieces]
+    k = len(pieces)
+    if n == 0:
+        return pa.array([], pa.large_string() if large else pa.string())
+    width = np.int64 if n * k >= 1 << 31 else np.int32
+    order = (np.arange(k, dtype=width)[None, :] * n + np.arange(n, dtype=width)[:, None]).ravel()
+    gathered = pc.take(pa.concat_arrays(pieces), pa.array(order))
+    otype, odtype = (pa.large_string(), np.int64) if large else (pa.string(), np.int32)
+    _, offsets_buf, data_buf = gathered.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=odtype, count=n * k + 1, offset=gathered.offset * odtype().itemsize)
+    row_offsets = np.ascontiguousarray(offsets[::k])
+    return pa.Array.from_buffers(otype, n, [None, pa.py_buffer(row_offsets), data_buf])
 
 
 def _digest_slices(data: bytes | memoryview, offsets: list[int]) -> bytes:

@@ -167,3 +167,18 @@ def test_s3_landing_streams_files(s3_client, staging):
     tm = m.tables[0]
     assert (tm.source_rows, tm.extracted_rows) == (1, 1)
     assert tm.extraction.files[0].name == "2026/a.csv" and tm.extraction.files[0].encoding == "gbk"
+
+
+def test_canonical_rows_long_fields_slices_and_wide_offsets(monkeypatch):
+    # Fields longer than the prefix lookup table, sliced input, all-null columns, and the
+    # 64-bit-offset path (forced by lowering its threshold) render exactly as the spec says.
+    t = pa.table({"a": pa.array([1, None, 3]), "b": pa.array(["x" * 70_000, None, "中文"]),
+                  "c": pa.array([None, None, None], pa.string()), "d": pa.array([b"\x00\xff", None, b""])})
+    expected = [f"1:1,70000:{'x' * 70_000},N,4:00ff", "N,N,N,N", "1:3,2:中文,N,0:"]
+    assert hashing.canonical_rows(t).to_pylist() == expected
+    assert hashing.canonical_rows(t.slice(1, 2)).to_pylist() == expected[1:]
+    assert hashing.canonical_rows(t.slice(0, 0)).to_pylist() == []
+    monkeypatch.setattr(hashing, "_LARGE_TEXT", 10)
+    wide = hashing.canonical_rows(t)
+    assert wide.type == pa.large_string() and wide.to_pylist() == expected
+    assert hashing.digest_strings(wide) == b"".join(hashlib.sha256(r.encode()).digest() for r in expected)
