@@ -33,7 +33,8 @@ class Format(str, Enum):
 
 
 StoreOpt = Annotated[StoreKind, typer.Option(help="Snapshot store to read from.")]
-EndpointOpt = Annotated[str | None, typer.Option(help="S3 endpoint URL (S3-compatible stores).", envvar="AWS_ENDPOINT_URL")]
+EndpointOpt = Annotated[
+    str | None, typer.Option(help="S3 endpoint URL (S3-compatible stores).", envvar="AWS_ENDPOINT_URL")]
 
 
 def _open(store: StoreKind, endpoint_url: str | None):
@@ -114,11 +115,14 @@ def restore(
     source: str | None = None,
     table: Annotated[list[str] | None, typer.Option(help="Restore only this table (repeatable).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output file format.")] = Format.parquet,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default CUSTODY_HOME/restored).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default CUSTODY_HOME/restored).")] = None,
     key: Annotated[list[str] | None, typer.Option(
-        "--key", help="Only the rows of this customer key: <table>=<value>[,<value> for composite keys] (repeatable).")] = None,
+        "--key",
+        help="Only the rows of this customer key: <table>=<value>[,<value> for composite keys] (repeatable).")] = None,
     to_db: Annotated[str | None, typer.Option(
-        "--to-db", help="Restore into this SQL database (SQLAlchemy URL) instead of files.", envvar="CUSTODY_RESTORE_DB")] = None,
+        "--to-db", help="Restore into this SQL database (SQLAlchemy URL) instead of files.",
+        envvar="CUSTODY_RESTORE_DB")] = None,
     db_schema: Annotated[str | None, typer.Option("--schema", help="Target schema for --to-db.")] = None,
     replace: Annotated[bool, typer.Option(help="With --to-db: replace tables that exist.")] = False,
     store: StoreOpt = StoreKind.local,
@@ -207,7 +211,8 @@ def forget(
 
 @app.command("cleanup-uploads")
 def cleanup_uploads(
-    older_than: Annotated[int, typer.Option(help="Abort incomplete multipart uploads older than this (seconds).")] = 86400,
+    older_than: Annotated[
+        int, typer.Option(help="Abort incomplete multipart uploads older than this (seconds).")] = 86400,
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Abort stale incomplete multipart uploads in the S3 store (orphaned parts cost storage)."""

@@ -18,7 +18,8 @@ from custody.settings import Settings
 LawfulBasis = Literal[
     "consent", "contract", "hr", "legal_duty", "emergency", "news", "public", "other_law"
 ]
-CheckName = Literal["not_null", "unique", "email", "cn_mobile", "cn_resident_id", "regex", "between", "cn_bank_card", "uscc"]
+CheckName = Literal["not_null", "unique", "email", "cn_mobile", "cn_resident_id", "regex", "between", "cn_bank_card",
+                    "uscc"]
 #: ``full``: every row on every run; ``incremental``: rows past the table's watermark (SQL) or files
 #: not committed by an earlier run (file drops).
 ExtractMode = Literal["full", "incremental"]

@@ -729,7 +729,8 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan])
             read_options=pacsv.ReadOptions(column_names=names, block_size=COPY_BLOCK_BYTES, use_threads=True),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=_copy_types(plans), check_utf8=not server_utf8, strings_can_be_null=True, quoted_strings_can_be_null=False,
+                column_types=_copy_types(plans), check_utf8=not server_utf8, strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
                 null_values=[""], true_values=["t"], false_values=["f"]),
         )
         for batch in reader:

@@ -28,7 +28,8 @@ class ObjectEntry(BaseModel):
 
     ``kind``: ``chunk`` (source rows), ``quarantine`` (rows held back, with their reasons) or
     ``rowkeys`` (change capture for the chunk with the same ``chunk`` number: ``_custody_row_key``
-    and ``_custody_row_hash``, see ``custody.rowkeys``). ``key`` is the path relative to the staging root; ``sha256`` is of the ciphertext file (hex);
+    and ``_custody_row_hash``, see ``custody.rowkeys``). ``key`` is the path relative to the staging root;
+    ``sha256`` is of the ciphertext file (hex);
     ``content_hash`` is the multiset hash of the plaintext rows (``custody.hashing``, hex).
     """
 

@@ -262,13 +262,15 @@ class WatermarkStore:
             if moved:
                 values = {"column_name": row.column_name,
                           "kind": kind, "value": new_value, "run_key": run_key, "updated_at": now,
-                          "columns_json": json.dumps(columns) if columns is not None else (wm.columns_json if wm else None)}
+                          "columns_json": (json.dumps(columns) if columns is not None
+                                           else (wm.columns_json if wm else None))}
                 if wm is None:
                     conn.execute(sa.insert(watermark_table).values(source=source, table_name=table, **values))
                 else:
                     result = conn.execute(sa.update(watermark_table).where(
                         watermark_table.c.source == source, watermark_table.c.table_name == table,
-                        watermark_table.c.value == current if current is not None else watermark_table.c.value.is_(None),
+                        (watermark_table.c.value == current if current is not None
+                         else watermark_table.c.value.is_(None)),
                     ).values(**values))
                     if result.rowcount != 1:
                         raise WatermarkConflict(f"{source}.{table}: watermark changed during commit of run {run_key}")

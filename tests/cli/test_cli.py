@@ -53,11 +53,13 @@ def test_restore_latest_returns_exactly_the_source_rows(env, tmp_path):
         assert restored.num_rows == crm[tm.table].num_rows == tm.source_rows
         assert hashing.to_hex(hashing.table_hash(restored)) == tm.content_hash
     contacts = pq.read_table(tmp_path / "crm" / "contacts.parquet")
-    assert sorted(contacts.column("resident_id").to_pylist()) == sorted(crm["contacts"].column("resident_id").to_pylist())
+    assert (sorted(contacts.column("resident_id").to_pylist())
+            == sorted(crm["contacts"].column("resident_id").to_pylist()))
 
 
 def test_restore_one_table_as_csv(env, tmp_path):
-    res = runner.invoke(app, ["restore", "--source", "crm", "--table", "contracts", "--format", "csv", "--out", str(tmp_path)])
+    res = runner.invoke(app, ["restore", "--source", "crm", "--table", "contracts", "--format", "csv",
+                              "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     files = sorted(p.name for p in (tmp_path / "crm").iterdir())
     assert files == ["contracts.csv"]

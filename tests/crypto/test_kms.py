@@ -115,7 +115,8 @@ def test_scoped_keyring_over_kms_rotation_to_a_new_kms_key(tmp_path, kms_client,
         wrap = conn.execute(crypto_key_wrap.select()).first()
     ctx = encryption_context(key_context(wrap.key_id, "scope" if wrap.key_id.startswith("sk-") else "seal",
                                          "crm/customer_contract" if wrap.key_id.startswith("sk-") else "custody/seal"))
-    assert len(kms_client.decrypt(CiphertextBlob=base64.b64decode(wrap.wrapped), EncryptionContext=ctx)["Plaintext"]) == 32
+    plain = kms_client.decrypt(CiphertextBlob=base64.b64decode(wrap.wrapped), EncryptionContext=ctx)["Plaintext"]
+    assert len(plain) == 32
 
     k2 = _key(kms_client)
     report = ScopedKeyring(KmsKeyring(kms_client, k2, retired=[k1]), catalog_url).rotate()

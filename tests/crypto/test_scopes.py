@@ -160,7 +160,8 @@ def test_destroyed_scope_is_unreadable_in_every_backup_while_other_scopes_restor
     assert info.kek_id not in cert["key_ids"] and decrypt_bytes(blob, keyring=fresh) == b"new"
     with sa.create_engine(catalog_url).connect() as conn:
         assert conn.execute(
-            sa.select(sa.func.count()).select_from(crypto_key_wrap).where(crypto_key_wrap.c.key_id == cert["key_ids"][0])
+            sa.select(sa.func.count()).select_from(crypto_key_wrap)
+            .where(crypto_key_wrap.c.key_id == cert["key_ids"][0])
         ).scalar() == 0
     with pytest.raises(UnknownKeyError, match="nothing to destroy"):
         scoped.destroy_scope("crm/never_used", who="dpo", why="test")

@@ -112,5 +112,6 @@ def test_dag_files_import_only_the_sdk_at_top_level():
 def test_ruff_finds_no_airflow2_imports():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
     assert ruff, "ruff is installed from requirements.txt"
-    res = subprocess.run([ruff, "check", "--select", "AIR3", "dags", "plugins"], cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run([ruff, "check", "--select", "AIR3", "dags", "plugins"], cwd=ROOT, capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -86,7 +86,8 @@ def test_incremental_extracts_exactly_changed_rows_and_reruns_are_idempotent(ser
 
     # Rerun of the same run id (e.g. cleared in Airflow): same interval, same rows, same hashes.
     wm_before = store.current("crm", "contacts")["value"]
-    again = run_source(src, staging, engine=engine, store=store, run_id="run-2", interval_end=end2 + dt.timedelta(days=3))
+    again = run_source(src, staging, engine=engine, store=store, run_id="run-2",
+                       interval_end=end2 + dt.timedelta(days=3))
     assert [(t.table, t.extracted_rows, t.content_hash) for t in again.tables] == [
         (t.table, t.extracted_rows, t.content_hash) for t in m2.tables]
     assert store.current("crm", "contacts")["value"] == wm_before

@@ -21,7 +21,8 @@ def sample_table() -> pa.Table:
         "id": pa.array([1, None, 3], pa.int64()),
         "bin": pa.array([b"\x00\xff", None, b""], pa.binary()),
         "money": pa.array([Decimal("1.10"), None, Decimal("-2.00")], pa.decimal128(5, 2)),
-        "ts": pa.array([None, dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime(1960, 1, 1, 1, 1, 1, 5, tzinfo=dt.UTC)],
+        "ts": pa.array([None, dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                        dt.datetime(1960, 1, 1, 1, 1, 1, 5, tzinfo=dt.UTC)],
                        pa.timestamp("us", tz="UTC")),
         "text": pa.array(["", "x,y:z", "中文"]),
     })
@@ -70,7 +71,8 @@ def test_config_rules_for_extraction():
     with pytest.raises(ValidationError, match="unknown IANA time zone"):
         SourceConfig(name="a", conn_id="c", lawful_basis="contract", retention_class="r", timezone="Mars/Base",
                      tables=[TableConfig(name="t")])
-    s = SourceConfig(name="a", conn_id="c", lawful_basis="contract", retention_class="r", tables=[TableConfig(name="t")])
+    s = SourceConfig(name="a", conn_id="c", lawful_basis="contract", retention_class="r",
+                     tables=[TableConfig(name="t")])
     assert s.pool_name == "custody_a"
     from custody.config import load_sources
 

@@ -605,7 +605,8 @@ def _xlsx_sections(stream: BinaryIO, name: str, tcfg: TableConfig) -> Iterator[S
 
 
 def _xlsx_records(rows: Iterator[Any], header_row: int, header: list[str] | None,
-                  tcfg: TableConfig) -> Iterator[tuple[int, list[Any], str | None, dict[int, str] | None, list[Any] | None]]:
+                  tcfg: TableConfig,
+                  ) -> Iterator[tuple[int, list[Any], str | None, dict[int, str] | None, list[Any] | None]]:
     width = len(header or [])
     ident = {i.column for i in tcfg.identifiers}
     id_pos = {j for j, h in enumerate(header or []) if h in ident}
