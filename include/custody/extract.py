@@ -877,10 +877,32 @@ def extract_part(
         doc = _extract_sql_part(engine, source, tplan, spec, plan["run_key"], staging, prefer_copy=prefer_copy)
     doc.update({"format": PART_FORMAT, "plan_id": plan["plan_id"], "table": table, "part": part})
     key = staging.put_doc(_part_key(source.name, plan["run_key"], table, part), doc)
+    swept = _sweep_part(staging, doc, f"{source.name}/{plan['run_key']}/{table}/p{part:04d}")
+    if swept:
+        log.info("%s.%s part %d: removed %d object(s) left by an earlier attempt", source.name, table, part, swept)
     log.info("extracted %s.%s part %d: %d staged, %d quarantined (%s)", source.name, table, part,
              doc["extracted_rows"], doc["quarantined_rows"], doc.get("path"))
     return {"part_key": key, "table": table, "part": part, "source_rows": doc["source_rows"],
             "extracted_rows": doc["extracted_rows"], "quarantined_rows": doc["quarantined_rows"]}
+
+
+def _sweep_part(staging: StagingStore, doc: dict[str, Any], prefix: str) -> int:
+    """Delete files under the part's folder that its document does not list; return how many.
+
+    An earlier attempt of the same part may have staged more chunks (the table shrank) or died
+    mid-write (``.tmp-*`` files of ``custody.fsio``); once the new part document is written those
+    files are unreferenced, so a rerun converges to exactly what the document lists.
+    """
+    folder = staging.path(prefix)
+    if not folder.is_dir():
+        return 0
+    keep = {staging.path(e["key"]) for kind in ("chunks", "row_keys", "quarantine") for e in doc.get(kind, [])}
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file() and path not in keep:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _merge_table(source: SourceConfig, tplan: dict[str, Any], docs: list[dict[str, Any]]) -> TableManifest:

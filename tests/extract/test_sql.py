@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from custody import hashing
 from custody.config import SourceConfig, TableConfig
 from custody.extract import ExtractError, SchemaError, extract_table
+from custody.manifest import ObjectEntry
 from custody.sources import generate_crm
 from custody.sources.loaders import drop_database, ensure_database, load_tables
 from extract.conftest import run_source
@@ -241,3 +242,29 @@ def test_sqlite_text_dates_and_missing_tables(tmp_path, staging):
     assert (tm.source_rows, tm.extracted_rows, tm.quarantine_reasons) == (3, 2, {"invalid_date:born": 1})
     with pytest.raises(ExtractError, match="not found"):
         extract_table(engine, source=src, table_cfg=TableConfig(name="nope"), run_key="r", staging=staging)
+
+
+def test_rerun_of_a_part_leaves_only_the_objects_its_document_lists(tmp_path, staging):
+    # First attempt stages 5 chunks; the table then shrinks and a crashed write left a temporary
+    # file. The rerun of the same part stages 2 chunks and removes the 3 stale chunks, their row
+    # key companions and the temporary file, so the folder holds exactly what the document lists.
+    from custody.extract import extract_part, plan_extract, plan_parts
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(50)))
+    src = source([TableConfig(name="t")], chunk_rows=10)
+    plan = plan_extract(engine, source=src, run_key="r", run_id="r", staging=staging)
+    (p,) = plan_parts(plan)
+    first = extract_part(engine, source=src, plan=plan, table=p["table"], part=p["part"], staging=staging)
+    folder = staging.path("crm/r/t/p0000")
+    assert first["extracted_rows"] == 50 and len(list(folder.glob("*.cdy"))) == 10
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM t WHERE id >= 20")
+    (folder / ".tmp-chunk-00001.cdy.dead").write_bytes(b"partial")
+    again = extract_part(engine, source=src, plan=plan, table=p["table"], part=p["part"], staging=staging)
+    doc = staging.get_doc(again["part_key"])
+    listed = {staging.path(e["key"]) for kind in ("chunks", "row_keys", "quarantine") for e in doc[kind]}
+    assert again["extracted_rows"] == 20 and set(folder.iterdir()) == listed and len(listed) == 4
+    assert sum(staging.get_table(ObjectEntry(**e)).num_rows for e in doc["chunks"]) == 20
