@@ -597,8 +597,22 @@ class _CopyStream:
         except (BrokenPipeError, OSError, ValueError):
             pass
         finally:
-            if not self._abandoned:
-                self._q.put(None)
+            self._end()
+
+    def _end(self) -> None:
+        """Queue the end marker; never blocks (an abandoned stream's queue is drained first)."""
+        import queue
+
+        while True:
+            try:
+                self._q.put_nowait(None)
+                return
+            except queue.Full:
+                if self._abandoned:
+                    self._drain()
+                else:
+                    self._q.put(None)
+                    return
 
     # reader side (pyarrow)
     def readable(self) -> bool:
@@ -608,7 +622,7 @@ class _CopyStream:
         if self._rest:
             out, self._rest = self._rest, b""
             return out
-        if self._eof:
+        if self._eof or self._abandoned:
             return b""
         block = self._q.get()
         if block is None:
@@ -632,14 +646,20 @@ class _CopyStream:
         self.closed = True
 
     def abandon(self) -> None:
+        """Stop both sides: a writer blocked on a full queue and a reader blocked on an empty one
+        (Arrow's read-ahead thread, which Python's exit would otherwise wait for) both wake up."""
+        self._abandoned = True
+        self._drain()
+        self._end()
+
+    def _drain(self) -> None:
         import queue
 
-        self._abandoned = True
-        while True:  # drain so a writer blocked on a full queue wakes up and stops
+        while True:
             try:
                 self._q.get_nowait()
             except queue.Empty:
-                break
+                return
 
 
 # Runs in a child process: psycopg2 calls file.write() once per row with the GIL held, so a COPY
@@ -654,8 +674,12 @@ try:
     conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
     cur = conn.cursor()
     cur.execute("SET TRANSACTION SNAPSHOT %s", (spec["snapshot"],))
-    for stmt in spec["settings"]:
-        cur.execute(stmt)
+    for stmt, params in spec["settings"]:
+        cur.execute(stmt, params)
+    cur.execute("SELECT to_regclass(%s)::oid", (spec["relation"],))
+    if cur.fetchone()[0] != spec["oid"]:
+        sys.stderr.write("RelationMismatch\n")
+        sys.exit(4)
     with os.fdopen(1, "wb", buffering=1 << 20) as out:
         cur.copy_expert(spec["sql"], out)
     conn.rollback()
@@ -666,17 +690,26 @@ except BaseException as exc:
 """
 _PG_SETTINGS = ("SET LOCAL TIME ZONE 'UTC'", "SET LOCAL DateStyle TO 'ISO, YMD'",
                 "SET LOCAL IntervalStyle TO 'postgres'", "SET LOCAL bytea_output TO 'hex'",
-                "SET LOCAL extra_float_digits TO 1", "SET LOCAL client_encoding TO 'UTF8'")
+                "SET LOCAL extra_float_digits TO 1", "SET LOCAL client_encoding TO 'UTF8'",
+                # The extracting session idles in its transaction while the COPY child or the
+                # consumer of a server-side cursor works; a server-wide idle timeout would cut it.
+                "SET LOCAL idle_in_transaction_session_timeout TO 0")
 
 
-def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan]) -> Iterator[pa.Table]:
+def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
+                  table: sa.Table) -> Iterator[pa.Table]:
     """Stream ``stmt`` as CSV out of PostgreSQL into Arrow batches typed by ``plans``.
 
     A child process runs ``COPY (stmt) TO STDOUT (FORMAT csv)`` in this transaction's exported
     snapshot; a reader thread reads its output into 1 MiB blocks queued in a bounded buffer
     (``_CopyStream``, <= 16 MiB) that Arrow's streaming CSV reader parses. Memory: that buffer
-    plus the reader's blocks. Raises ``FastPathUnavailable`` when the child cannot start or a value does
-    not convert (the caller retries the range on the cursor path).
+    plus the reader's blocks.
+
+    The child is a new session: it takes this session's ``search_path`` and role and checks that
+    ``table`` names the same relation (oid) for it; otherwise it reads nothing and the range goes
+    to the cursor path. Raises ``FastPathUnavailable`` when the child cannot start, sees another
+    relation or a value does not convert (the caller retries the range on the cursor path), and
+    ``ExtractError`` when the child's COPY fails (only the error class is reported).
     """
     import subprocess
     import sys
@@ -692,14 +725,23 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan])
         cursor.close()
     snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
     # A UTF8 database holds only valid UTF-8 (the server checks on input) and the child asks for
-    # UTF8, so Arrow's own check would re-validate every string for nothing; a SQL_ASCII database
-    # can hold any bytes, so there it stays on (an invalid value then takes the cursor path).
+    # UTF8, so Arrow's own check would re-validate every string for nothing. (In a SQL_ASCII
+    # database the server itself refuses to convert a non-UTF-8 value, on both read paths.)
     server_utf8 = conn.exec_driver_sql("SHOW server_encoding").scalar() == "UTF8"
+    search_path = conn.exec_driver_sql("SHOW search_path").scalar()
+    current_user, session_user = conn.exec_driver_sql("SELECT current_user, session_user").one()
+    relation = conn.dialect.identifier_preparer.format_table(table)
+    oid = conn.exec_driver_sql("SELECT to_regclass(%(r)s)::oid", {"r": relation}).scalar()
+    settings: list[tuple[str, list[str] | None]] = [(s, None) for s in _PG_SETTINGS]
+    settings.append(("SELECT set_config('search_path', %s, true)", [search_path]))
+    if current_user != session_user:
+        settings.append(("SELECT set_config('role', %s, true)", [current_user]))
     dsn = {k: v for k, v in raw.get_dsn_parameters().items() if k in (
-        "host", "port", "user", "dbname", "sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs")}
+        "host", "port", "user", "dbname", "options", "application_name", "sslmode", "sslrootcert", "sslcert",
+        "sslkey", "sslcrl", "gssencmode", "krbsrvname", "channel_binding", "target_session_attrs")}
     if conn.engine.url.password:
         dsn["password"] = conn.engine.url.password
-    spec = {"dsn": dsn, "snapshot": snapshot, "settings": list(_PG_SETTINGS),
+    spec = {"dsn": dsn, "snapshot": snapshot, "settings": settings, "relation": relation, "oid": oid,
             "sql": f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"}
     try:
         proc = subprocess.Popen([sys.executable, "-c", _COPY_CHILD], stdin=subprocess.PIPE,
@@ -747,6 +789,8 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan])
         code = proc.wait()
         err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
         proc.stderr.close()
+    if code == 4:
+        raise FastPathUnavailable("the COPY session resolves the table to another relation")
     if code != 0:
         # Only the exception class name: a driver message could quote values.
         raise ExtractError(f"COPY child process failed ({err[-1][:80] if err else 'exit code ' + str(code)})")
@@ -811,7 +855,7 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
                             sa.select(sa.func.count()).select_from(table).where(*conds)).scalar_one()
                         stmt = sa.select(*select_list(table, plans)).where(*conds).order_by(
                             *[table.c[k] for k in tplan["primary_key"]])
-                        batches = (_copy_batches(conn, stmt, plans) if path == "copy"
+                        batches = (_copy_batches(conn, stmt, plans, table) if path == "copy"
                                    else _cursor_batches(conn, stmt, plans, source.chunk_rows, writer))
                         for batch in batches:
                             writer.add(batch)
@@ -825,6 +869,12 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
                 conn.invalidate()
                 writer.discard()
                 continue
+            except sa.exc.DBAPIError as exc:
+                # Driver messages quote offending values ("invalid input syntax ... 'x'", bytes of
+                # a bad encoding): report the error class and code only, without the chain.
+                writer.discard()
+                raise ExtractError(f"{source.name}.{tplan['table']} part {part['part']}: the database refused the "
+                                   f"read ({_db_error_code(exc)})") from None
         break
     read = writer.extracted + writer.quarantined
     if read != source_rows:
@@ -833,6 +883,15 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
     columns = [ColumnSchema(name=p.name, arrow_type=str(p.arrow), source_type=p.source_type, nullable=p.nullable,
                             source_zone=p.source_zone).model_dump(mode="json") for p in plans]
     return {**writer.result(), "source_rows": source_rows, "path": path, "columns": columns, "files": []}
+
+
+def _db_error_code(exc: sa.exc.DBAPIError) -> str:
+    """``<driver exception class>[ SQLSTATE/errno]``: what may be logged of a database error."""
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None)
+    if code is None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
+        code = orig.args[0]
+    return type(orig).__name__ + (f" {code}" if code is not None else "")
 
 
 # -- parts and commit -----------------------------------------------------------------------------
@@ -886,12 +945,17 @@ def extract_part(
             "extracted_rows": doc["extracted_rows"], "quarantined_rows": doc["quarantined_rows"]}
 
 
+_EXTRACTION_STEMS = ("chunk-", "rowkeys-", "xquarantine-")  # PartWriter's object names
+
+
 def _sweep_part(staging: StagingStore, doc: dict[str, Any], prefix: str) -> int:
-    """Delete files under the part's folder that its document does not list; return how many.
+    """Delete extraction objects under the part's folder that its document does not list.
 
     An earlier attempt of the same part may have staged more chunks (the table shrank) or died
     mid-write (``.tmp-*`` files of ``custody.fsio``); once the new part document is written those
-    files are unreferenced, so a rerun converges to exactly what the document lists.
+    files are unreferenced, so a rerun converges to exactly what the document lists. Only names
+    extraction writes (``_EXTRACTION_STEMS``) are touched: later stages keep their own objects in
+    the same folder (validation's ``quarantine-*``). Returns how many files were removed.
     """
     folder = staging.path(prefix)
     if not folder.is_dir():
@@ -899,7 +963,8 @@ def _sweep_part(staging: StagingStore, doc: dict[str, Any], prefix: str) -> int:
     keep = {staging.path(e["key"]) for kind in ("chunks", "row_keys", "quarantine") for e in doc.get(kind, [])}
     removed = 0
     for path in folder.iterdir():
-        if path.is_file() and path not in keep:
+        name = path.name.removeprefix(".tmp-")
+        if path.is_file() and name.startswith(_EXTRACTION_STEMS) and path not in keep:
             path.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -247,7 +247,8 @@ def test_sqlite_text_dates_and_missing_tables(tmp_path, staging):
 def test_rerun_of_a_part_leaves_only_the_objects_its_document_lists(tmp_path, staging):
     # First attempt stages 5 chunks; the table then shrinks and a crashed write left a temporary
     # file. The rerun of the same part stages 2 chunks and removes the 3 stale chunks, their row
-    # key companions and the temporary file, so the folder holds exactly what the document lists.
+    # key companions and the temporary file, so the folder holds exactly what the document lists
+    # (plus what later stages wrote there, which is theirs to manage).
     from custody.extract import extract_part, plan_extract, plan_parts
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
@@ -263,8 +264,84 @@ def test_rerun_of_a_part_leaves_only_the_objects_its_document_lists(tmp_path, st
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM t WHERE id >= 20")
     (folder / ".tmp-chunk-00001.cdy.dead").write_bytes(b"partial")
+    (folder / "quarantine-00000.cdy").write_bytes(b"a later stage's object")  # validation's, not ours
     again = extract_part(engine, source=src, plan=plan, table=p["table"], part=p["part"], staging=staging)
     doc = staging.get_doc(again["part_key"])
     listed = {staging.path(e["key"]) for kind in ("chunks", "row_keys", "quarantine") for e in doc[kind]}
-    assert again["extracted_rows"] == 20 and set(folder.iterdir()) == listed and len(listed) == 4
+    assert again["extracted_rows"] == 20 and len(listed) == 4
+    assert set(folder.iterdir()) == listed | {folder / "quarantine-00000.cdy"}
     assert sum(staging.get_table(ObjectEntry(**e)).num_rows for e in doc["chunks"]) == 20
+
+
+def test_copy_path_reads_the_table_the_session_sees_and_survives_an_idle_timeout(pg_server_url, staging, monkeypatch):
+    # The engine sets search_path through connection options, so `customers` means crm.customers;
+    # a decoy public.customers has the same row count. The COPY child must read crm.customers.
+    # The database also cuts sessions idle in a transaction after 1 s while the consumer of the
+    # first batch takes 1.5 s: the extracting session must not be cut.
+    import time
+
+    from custody.extract import PartWriter
+
+    url = ensure_database(pg_server_url, DB)
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS crm CASCADE")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS public.customers")
+        conn.exec_driver_sql("CREATE SCHEMA crm")
+        conn.exec_driver_sql("CREATE TABLE crm.customers (id int PRIMARY KEY, email text)")
+        conn.exec_driver_sql("INSERT INTO crm.customers VALUES (1, 'a@example.com'), (2, 'b@example.com')")
+        conn.exec_driver_sql("CREATE TABLE public.customers (id int PRIMARY KEY, email text)")
+        conn.exec_driver_sql("INSERT INTO public.customers VALUES (1, 'decoy'), (2, 'decoy')")
+        conn.exec_driver_sql(f"ALTER DATABASE {DB} SET idle_in_transaction_session_timeout = '1s'")
+    engine = sa.create_engine(url, connect_args={"options": "-c search_path=crm"})
+    add = PartWriter.add
+
+    def slow_add(self, table):
+        time.sleep(1.5)
+        return add(self, table)
+
+    monkeypatch.setattr(PartWriter, "add", slow_add)
+    try:
+        src = source([TableConfig(name="customers")])
+        tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
+        assert tm.extraction.path == "copy"
+        assert sorted(rows_of(staging, tm).column("email").to_pylist()) == ["a@example.com", "b@example.com"]
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"ALTER DATABASE {DB} RESET idle_in_transaction_session_timeout")
+            conn.exec_driver_sql("DROP SCHEMA crm CASCADE")
+            conn.exec_driver_sql("DROP TABLE public.customers")
+        admin.dispose()
+
+
+def test_database_errors_name_the_error_class_never_the_value(pg_server_url, staging):
+    # A SQL_ASCII database holding a non-UTF-8 value: the server refuses to convert it on both read
+    # paths; the error says so by class and SQLSTATE and quotes no byte of the value.
+    import psycopg2
+
+    name = f"{DB}_ascii"
+    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0")
+    url = sa.engine.make_url(pg_server_url).set(database=name)
+    raw = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname=name)
+    with raw, raw.cursor() as cur:
+        cur.execute("CREATE TABLE t (id int PRIMARY KEY, s text)")
+        cur.execute(b"INSERT INTO t VALUES (1, 'secret caf\xe9')")
+    raw.close()
+    engine = sa.create_engine(url)
+    try:
+        src = source([TableConfig(name="t")])
+        for prefer_copy in (True, False):
+            with pytest.raises(ExtractError, match="refused the read|COPY child process failed") as err:
+                extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging,
+                              prefer_copy=prefer_copy)
+            assert "CharacterNotInRepertoire" in str(err.value) and "secret" not in str(err.value)
+            assert "0xe9" not in str(err.value) and err.value.__cause__ is None
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()

@@ -184,3 +184,43 @@ def test_canonical_rows_long_fields_slices_and_wide_offsets(monkeypatch):
     wide = hashing.canonical_rows(t)
     assert wide.type == pa.large_string() and wide.to_pylist() == expected
     assert hashing.digest_strings(wide) == b"".join(hashlib.sha256(r.encode()).digest() for r in expected)
+
+
+def test_copy_stream_abandon_wakes_a_blocked_reader_and_writer():
+    # Arrow's read-ahead thread may be blocked in read() when extraction gives up on the COPY
+    # path; abandon() must wake it (Python's exit waits for Arrow's threads), and the writer too.
+    import os
+    import threading
+
+    from custody.extract import _CopyStream
+
+    r, w = os.pipe()
+    stream = _CopyStream(block=16, depth=2)
+    filler = threading.Thread(target=stream.fill, args=(os.fdopen(r, "rb", buffering=0),), daemon=True)
+    filler.start()
+    os.write(w, b"x" * 16 * 4)  # fills the queue: the writer blocks on put
+    got = [stream.read(16), stream.read(16)]
+    reader = threading.Thread(target=lambda: got.append(stream.read(16)), daemon=True)
+    stream.abandon()
+    reader.start()
+    os.close(w)
+    filler.join(3)
+    reader.join(3)
+    assert not filler.is_alive() and not reader.is_alive()
+    assert got[:2] == [bytearray(b"x" * 16)] * 2 and got[2] == b""
+
+    # a reader already waiting on an empty queue when abandon() comes
+    r, w = os.pipe()
+    stream = _CopyStream(block=16, depth=2)
+    filler = threading.Thread(target=stream.fill, args=(os.fdopen(r, "rb", buffering=0),), daemon=True)
+    filler.start()
+    waiting: list = []
+    reader = threading.Thread(target=lambda: waiting.append(stream.read(16)), daemon=True)
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive()
+    stream.abandon()
+    reader.join(3)
+    os.close(w)
+    filler.join(3)
+    assert not reader.is_alive() and waiting == [b""] and not filler.is_alive()
