@@ -67,6 +67,7 @@ from custody.sources.sqltypes import (
     ColumnPlan,
     RowConverter,
     arrow_type,
+    pg_special_value_casters,
     plan_columns,
     select_list,
 )
@@ -819,6 +820,12 @@ def _post_copy(table: pa.Table, plans: list[ColumnPlan], schema: pa.Schema) -> p
 def _cursor_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan], chunk_rows: int,
                     writer: PartWriter) -> Iterator[pa.Table]:
     converter = RowConverter(plans)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        import psycopg2.extensions as ext
+
+        # Scoped to this connection, which the caller discards afterwards (see _extract_sql_part).
+        for caster in pg_special_value_casters():
+            ext.register_type(caster, conn.connection.driver_connection)
     result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
     position = 0
     for rows in result.partitions(chunk_rows):
@@ -875,6 +882,9 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
                 writer.discard()
                 raise ExtractError(f"{source.name}.{tplan['table']} part {part['part']}: the database refused the "
                                    f"read ({_db_error_code(exc)})") from None
+            finally:
+                if path == "cursor" and dialect == "postgresql":
+                    conn.invalidate()  # it carries this read's typecasters: not back into the pool
         break
     read = writer.extracted + writer.quarantined
     if read != source_rows:

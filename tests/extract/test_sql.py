@@ -345,3 +345,37 @@ def test_database_errors_name_the_error_class_never_the_value(pg_server_url, sta
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
         admin.dispose()
+
+
+def test_postgres_values_without_an_exact_arrow_equivalent_are_quarantined(pg_server_url, staging):
+    # infinity would otherwise become 9999-12-31 (indistinguishable from a real value), a BC date
+    # crashes, 24:00 becomes 00:00 and a timetz offset was dropped; numeric(5,-2) / (3,5) broke
+    # Parquet. Now: out_of_range quarantine, timetz normalised to UTC, exact decimals.
+    url = ensure_database(pg_server_url, DB)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS special")
+            conn.exec_driver_sql("CREATE TABLE special (id int PRIMARY KEY, tz timestamptz, d date, tm time, "
+                                 "ttz timetz, ts timestamp, hundreds numeric(5, -2), tiny numeric(3, 5))")
+            conn.exec_driver_sql(
+                "INSERT INTO special VALUES "
+                "(1, 'infinity', '2000-01-01', '24:00:00', '12:00+05:30', '2000-01-01', 12345, 0.00123), "
+                "(2, '-infinity', '4714-11-24 BC', '01:00', '12:00+00', '-infinity', NULL, NULL), "
+                "(3, '9999-12-31 23:59:59.999999+00', '9999-12-31', '23:59:59', '23:30-01:00', '2000-01-01 00:00', "
+                " -99900, -0.00999)")
+        src = source([TableConfig(name="special")], timezone="Asia/Shanghai")
+        tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
+        assert (tm.source_rows, tm.extracted_rows, tm.quarantined_at_extract) == (3, 1, 2)
+        assert tm.quarantine_reasons == {"out_of_range:tz": 2, "out_of_range:tm": 1, "out_of_range:d": 1,
+                                         "out_of_range:ts": 1}
+        (row,) = rows_of(staging, tm).to_pylist()
+        assert row["tz"] == dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)  # a real value stays
+        assert row["ttz"] == dt.time(0, 30) and row["hundreds"] == Decimal("-99900")
+        assert row["tiny"] == Decimal("-0.00999")
+        quarantined = pa.concat_tables([staging.get_table(e) for e in tm.quarantine]).to_pylist()
+        by_id = {q["id"]: q for q in quarantined}
+        assert by_id[1]["ttz"] == dt.time(6, 30) and by_id[1]["hundreds"] == Decimal("12300")
+        assert by_id[1]["tiny"] == Decimal("0.00123") and by_id[2]["d"] is None
+    finally:
+        engine.dispose()

@@ -22,6 +22,7 @@ Reasons (stable names; reports count them):
 | ``zero_date`` | MySQL ``0000-00-00`` date or datetime |
 | ``invalid_date`` | a date or datetime that does not exist (``2023-02-30``, month 0) or is not a date |
 | ``nonexistent_local_time`` / ``ambiguous_local_time`` | naive time in a DST gap / overlap of the source zone |
+| ``out_of_range`` | PostgreSQL ``infinity`` / ``-infinity``, a BC date or ``24:00:00``: no exact Arrow value |
 | ``unconvertible`` | a value the column's Arrow type cannot hold exactly (e.g. numeric NaN, TIME > 24 h) |
 | ``identifier_scientific_notation`` | ``3.50725E+17``: a spreadsheet turned the identifier into a float |
 | ``identifier_trailing_decimal`` | ``123456.0``: the identifier went through a float |

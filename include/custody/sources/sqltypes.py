@@ -54,6 +54,9 @@ def arrow_type(sql_type: st.TypeEngine) -> pa.DataType:
     if isinstance(t, st.Numeric):
         precision = t.precision or 38
         scale = t.scale if t.scale is not None else (0 if t.precision else 10)
+        # PostgreSQL 15+ allows numeric(5, -2) (integers rounded to hundreds) and numeric(3, 5)
+        # (|x| < 0.001): the smallest exact Arrow decimal holds all their digits.
+        precision, scale = max(precision - min(scale, 0), scale), max(scale, 0)
         return pa.decimal128(min(precision, 38), scale)
     if isinstance(t, st.DateTime):
         return UTC_TS
@@ -226,8 +229,48 @@ def _raw_text(value: Any) -> Any:
     return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
+class SpecialValue(str):
+    """A PostgreSQL date/time value with no exact Arrow equivalent, kept as its text.
+
+    ``infinity`` / ``-infinity`` (psycopg2 would return ``datetime.max`` / ``min``, indistinguishable
+    from real values), dates before year 1 (``4714-11-24 BC``) and ``24:00:00``. Quarantined as
+    ``out_of_range``.
+    """
+
+
+def pg_special_value_casters() -> list[Any]:
+    """psycopg2 typecasters for date, timestamp, timestamptz, time and timetz that return
+    ``SpecialValue`` instead of a wrong or failing Python value; register them on the reading
+    connection only (``psycopg2.extensions.register_type(caster, connection)``)."""
+    import psycopg2.extensions as ext
+
+    def wrap(base: Any, name: str) -> Any:
+        def cast(value: str | None, cur: Any) -> Any:
+            if value is None:
+                return None
+            if value in ("infinity", "-infinity") or value.endswith(" BC") or value.startswith("24:"):
+                return SpecialValue(value)
+            try:
+                return base(value, cur)
+            except (ValueError, OverflowError):
+                return SpecialValue(value)
+
+        return ext.new_type(base.values, f"CUSTODY_{name}", cast)
+
+    return [wrap(ext.PYDATE, "DATE"), wrap(ext.PYDATETIME, "TIMESTAMP"), wrap(ext.PYDATETIMETZ, "TIMESTAMPTZ"),
+            wrap(ext.PYTIME, "TIME")]
+
+
 def _convert_column(plan: ColumnPlan, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
     """Arrow array for one column plus ``{row index: reason}`` of the values set to null."""
+    special = {i: "out_of_range" for i, v in enumerate(values) if isinstance(v, SpecialValue)}
+    if not special:
+        return _convert_values(plan, values)
+    arr, bad = _convert_values(plan, [None if i in special else v for i, v in enumerate(values)])
+    return arr, {**bad, **special}
+
+
+def _convert_values(plan: ColumnPlan, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
     bad: dict[int, str] = {}
     if plan.cast_text and plan.temporal == "date":
         return _text_dates(values)
@@ -272,6 +315,10 @@ def _convert_column(plan: ColumnPlan, values: list[Any]) -> tuple[pa.Array, dict
 
 def _time_value(v: Any) -> Any:
     # PyMySQL returns TIME as timedelta; only 00:00:00 <= t < 24:00:00 is a time of day.
+    # A PostgreSQL timetz carries its own offset: normalised to UTC like timestamps.
+    if isinstance(v, dt.time) and v.tzinfo is not None:
+        offset = v.utcoffset() or dt.timedelta(0)
+        return (dt.datetime.combine(dt.date(2000, 1, 1), v.replace(tzinfo=None)) - offset).time()
     if isinstance(v, dt.timedelta):
         if dt.timedelta(0) <= v < dt.timedelta(days=1):
             return (dt.datetime.min + v).time()
