@@ -128,7 +128,9 @@ def custody_pipeline():
             raise _fail_without_retry(exc) from None
         return plan["parts"]
 
-    @task
+    # A range that stalls (a stopped child process, a half-open connection without keepalives) is
+    # cut and retried; ranges are bounded by split_rows, so hours are far above a healthy run.
+    @task(execution_timeout=timedelta(hours=6))
     def extract_range(part: dict, **context) -> dict:
         from custody.extract import ExtractError
         from custody.pipeline import stage_extract_part

@@ -78,6 +78,7 @@ def test_pipeline_shape(dagbag_and_calls):
     }
     assert dag.get_task("validate").upstream_task_ids == {"extract", "classify"}
     assert dag.get_task("extract_range_crm").pool == "custody_crm"
+    assert dag.get_task("extract_range_crm").execution_timeout.total_seconds() == 6 * 3600
     assert dag.get_task("back_up").upstream_task_ids == {"extract", "validate", "classify"}
     assert dag.get_task("report").trigger_rule == "all_done"
     outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
