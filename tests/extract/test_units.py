@@ -224,3 +224,19 @@ def test_copy_stream_abandon_wakes_a_blocked_reader_and_writer():
     os.close(w)
     filler.join(3)
     assert not reader.is_alive() and waiting == [b""] and not filler.is_alive()
+
+
+def test_prepare_process_switches_arrow_to_jemalloc_once():
+    import gc
+
+    from custody.extract import prepare_process
+
+    backend = prepare_process()
+    assert backend == pa.default_memory_pool().backend_name
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow build without jemalloc keeps its default pool
+        assert backend in ("mimalloc", "system")
+    else:
+        assert backend == "jemalloc"
+    assert gc.get_freeze_count() > 0 and prepare_process() == backend
