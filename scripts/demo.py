@@ -54,12 +54,14 @@ def prepare_sources(contacts: int) -> dict[str, str]:
 
     settings = Settings.from_env()
     src_dir = settings.home / "sources"
-    src_dir.mkdir(parents=True, exist_ok=True)
+    # The generated source holds (fake) PI in clear, like a real source system: owner-only.
+    src_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     crm = src_dir / f"crm-{contacts}.sqlite"
     if not crm.exists():
         t0 = time.perf_counter()
         tmp = crm.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
+        tmp.touch(mode=0o600)
         engine = sa.create_engine(f"sqlite:///{tmp}")
         counts = load_tables(engine, generate_crm(contacts=contacts).tables)
         engine.dispose()

@@ -87,7 +87,7 @@ def verify(
 ) -> None:
     """Read back objects of a snapshot: SHA-256 against the manifest, then authenticated decryption.
 
-    ``--all`` checks every snapshot's seal and each distinct object once; ``--sample 0.1`` reads
+    --all checks every snapshot's seal and each distinct object once; --sample 0.1 reads
     back a seeded random tenth of the objects (a cheap daily check between full verifications).
     """
     from custody.store import SnapshotError, verify_snapshot
@@ -124,7 +124,7 @@ def restore(
         "--to-db", help="Restore into this SQL database (SQLAlchemy URL) instead of files.",
         envvar="CUSTODY_RESTORE_DB")] = None,
     db_schema: Annotated[str | None, typer.Option("--schema", help="Target schema for --to-db.")] = None,
-    replace: Annotated[bool, typer.Option(help="With --to-db: replace tables that exist.")] = False,
+    replace: Annotated[bool, typer.Option(help="Replace tables (--to-db) or files that exist.")] = False,
     store: StoreOpt = StoreKind.local,
     endpoint_url: EndpointOpt = None,
 ) -> None:
@@ -161,7 +161,7 @@ def restore(
                     engine.dispose()
             else:
                 result = restore_snapshot(st, snap, keyring, out_dir or settings.restore_dir, fmt=fmt.value,
-                                          tables=table, keys=keys, on_chunk=advance)
+                                          tables=table, keys=keys, on_chunk=advance, replace=replace)
     except (SnapshotError, StoreError, IntegrityError, KeyringError, RestoreError) as exc:
         console.print(f"[red]restore failed[/red]: {exc}")
         raise typer.Exit(1) from None
@@ -221,8 +221,15 @@ def cleanup_uploads(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: Custody's own errors (store, snapshot, keyring, integrity, ...)
+    print one line and exit 1; anything else keeps its traceback (a bug to report)."""
+    try:
+        app()
+    except Exception as exc:
+        if not type(exc).__module__.startswith("custody."):
+            raise
+        console.print(f"[red]failed[/red]: {type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def atomic_writer(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
     exception propagates; ``path`` is untouched. Temporary names start with ``.tmp-`` so listings
     can ignore them. Files are created with ``mode`` (default owner-only).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.parent / f".tmp-{path.name}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:

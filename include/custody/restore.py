@@ -211,23 +211,44 @@ def restore_snapshot(
     tables: list[str] | None = None,
     keys: dict[str, KeyValues] | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    replace: bool = False,
 ) -> dict[str, Any]:
     """Write the tables of a snapshot to ``out_dir/<source>/<table>.<fmt>`` (``parquet`` or ``csv``).
 
     ``keys`` (``{table: [primary-key values]}``) restores only those rows of those tables.
-    Memory is bounded by one chunk. Each file is written atomically and only after the table's rows
-    and row-content hash match the manifest. ``on_chunk(rows)`` reports progress per chunk read.
-    Returns ``{table: {"rows", "scanned_rows", "path", "content_hash", "verified"[, "keys_requested",
-    "keys_found"]}}``. Raises ``RestoreError``, ``IntegrityError``, ``WrongKeyError``.
+    Memory is bounded by one chunk. All or nothing: the files are written into a private
+    (0700) temporary folder beside their destination, each only after its table's rows and
+    row-content hash match the manifest, and moved into place once every table checked out; a
+    failure removes them all. An existing destination file is refused unless ``replace``.
+    ``on_chunk(rows)`` reports progress per chunk read. Returns ``{table: {"rows", "scanned_rows",
+    "path", "content_hash", "verified"[, "keys_requested", "keys_found"]}}``. Raises
+    ``RestoreError`` (also for an existing file), ``IntegrityError``, ``WrongKeyError``.
     """
+    import os
+    import secrets
+    import shutil
+
     manifest = RunManifest.model_validate(load_snapshot(store, snapshot_key, keyring)["manifest"])
     filters = _filters(manifest, keys)
+    wanted = list(_wanted(manifest, tables, keys))
+    folder = Path(out_dir) / manifest.source
+    targets = {tm.table: folder / f"{tm.table}.{fmt}" for tm in wanted}
+    existing = sorted(str(p) for p in targets.values() if p.exists())
+    if existing and not replace:
+        raise RestoreError(f"{', '.join(existing)} already exist(s); pass replace (--replace) to overwrite")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    work = folder / f".tmp-restore-{secrets.token_hex(4)}"
+    work.mkdir(mode=0o700)
     out: dict[str, Any] = {}
-    for tm in _wanted(manifest, tables, keys):
-        path = Path(out_dir) / manifest.source / f"{tm.table}.{fmt}"
-        scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
-        write_tables(iter(scan), path, fmt, _empty(tm).schema)
-        out[tm.table] = scan.result(path=str(path))
+    try:
+        for tm in wanted:
+            scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
+            write_tables(iter(scan), work / targets[tm.table].name, fmt, _empty(tm).schema)
+            out[tm.table] = scan.result(path=str(targets[tm.table]))
+        for name, path in targets.items():
+            os.replace(work / path.name, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 

@@ -151,3 +151,50 @@ def test_forget_dry_run_prints_plan_and_deletes_nothing(env):
     assert "keep" in res.output.lower()
     after = sorted(p.name for p in (home / "backups").rglob("*") if p.is_file())
     assert before == after
+
+
+def test_file_restore_is_all_or_nothing_private_and_never_overwrites_silently(env, tmp_path):
+    home, _, _, manifest = env
+    out = tmp_path / "restored"
+    # A damaged chunk in the last table: the tables before it checked out, yet nothing is left.
+    victim = manifest.tables[-1].chunks[0]
+    path = home / "backups" / object_key(victim.sha256)
+    original = path.read_bytes()
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    path.write_bytes(bytes(flipped))
+    try:
+        bad = runner.invoke(app, ["restore", "latest", "--source", "crm", "--out", str(out)])
+    finally:
+        path.write_bytes(original)
+    assert bad.exit_code == 1 and "restore failed" in bad.output
+    assert [p for p in out.rglob("*") if p.is_file() or p.name.startswith(".tmp-")] == []
+    # Then a good restore: owner-only folder; a second one refuses to overwrite without --replace.
+    good = runner.invoke(app, ["restore", "latest", "--source", "crm", "--out", str(out)])
+    assert good.exit_code == 0, good.output
+    assert (out / "crm").stat().st_mode & 0o777 == 0o700
+    contacts = out / "crm" / "contacts.parquet"
+    rows = pq.read_table(contacts).num_rows
+    again = runner.invoke(app, ["restore", "--key", "contacts=42", "--out", str(out)])
+    assert again.exit_code == 1 and "already exist" in again.output
+    assert pq.read_table(contacts).num_rows == rows
+    forced = runner.invoke(app, ["restore", "--key", "contacts=42", "--out", str(out), "--replace"])
+    assert forced.exit_code == 0, forced.output
+    assert pq.read_table(contacts).num_rows == 1
+
+
+def test_console_script_prints_custody_errors_in_one_line(tmp_path, monkeypatch, capsys):
+    # No credentials, no reachable endpoint: a StoreError, shown as one line with exit code 1.
+    from custody.cli import main
+
+    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setattr("sys.argv", ["custody", "cleanup-uploads", "--endpoint-url", "http://127.0.0.1:9"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "failed: StoreError" in err and "Traceback" not in err
