@@ -595,3 +595,16 @@ def test_errors_pickle_and_validation_makes_no_network_call(contacts, monkeypatc
     monkeypatch.setattr(socket.socket, "connect", refuse)
     result = validate_chunk(contacts, CONTACT_RULES)
     assert result.rows_quarantined == 6 and attempts == []
+
+
+def test_gx_import_noise_stays_out_of_task_logs():
+    # GX logs 200+ INFO lines about its own API registry on import; the package keeps only its
+    # warnings. (A fresh interpreter, so GX is imported here for the first time.)
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "import custody.validation.runner as r; import great_expectations")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "great_expectations._docs_decorators" not in res.stderr
+    assert "Skipping registering function" not in res.stderr

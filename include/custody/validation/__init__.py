@@ -26,9 +26,14 @@ raised here holds table names, column names, rule names and counts only.
 
 from __future__ import annotations
 
+import logging
 import os
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# GX logs one INFO line per internal function it skips while registering its public API (200+ per
+# import, i.e. per task log); keep its warnings and errors only. Set here, before any submodule can
+# import GX.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 from custody.validation.report import (  # noqa: E402
     QUARANTINE_REASONS_COLUMN,

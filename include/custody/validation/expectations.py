@@ -32,9 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-# GX logs one INFO line per internal closure it skips while registering its public API (200+ per
-# import); task logs keep GX's warnings and errors only.
-logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
