@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Custody: verify and restore encrypted snapshots.")
 console = Console(stderr=True)
@@ -65,11 +65,13 @@ def snapshots(store: StoreOpt = StoreKind.local, source: str | None = None, endp
     from custody.store import list_snapshots, load_snapshot
 
     _, keyring, st = _open(store, endpoint_url)
-    table = Table("snapshot", "created", "tables", "rows", "objects")
-    for key in list_snapshots(st, source):
-        doc = load_snapshot(st, key, keyring)
+    docs = [load_snapshot(st, key, keyring) for key in list_snapshots(st, source)]
+    # Snapshot ids are arguments of verify/restore: never cut or folded, whatever the width.
+    widest = max((len(d["snapshot_id"]) for d in docs), default=8)
+    table = Table(Column("snapshot", no_wrap=True, min_width=widest), "created (UTC)", "tables", "rows", "objects")
+    for doc in docs:
         tables = doc["manifest"]["tables"]
-        table.add_row(doc["snapshot_id"], doc["created_at"], str(len(tables)),
+        table.add_row(doc["snapshot_id"], doc["created_at"][:19].replace("T", " "), str(len(tables)),
                       str(sum(t["extracted_rows"] for t in tables)), str(len(doc["objects"])))
     out.print(table)
 

@@ -97,7 +97,11 @@ def test_wrong_key_encryption_key_gives_clear_error_and_no_plaintext(env, tmp_pa
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
 
 
-def test_snapshots_lists_the_run(env):
+def test_snapshots_lists_the_run(env, monkeypatch):
+    # Even on a narrow terminal the id (an argument of verify/restore) is printed whole.
+    from custody import cli
+
+    monkeypatch.setattr(cli.out, "width", 30)
     res = runner.invoke(app, ["snapshots"])
     assert res.exit_code == 0 and "crm/manual__cli" in res.output
 
