@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -172,6 +172,8 @@ def restore(
         line = f"{name}: {info['rows']} rows -> {where}"
         if "content_hash" in info:
             line += f" (content hash {info['content_hash'][:16]}…)"
+        if "keys_requested" in info:
+            line += f"; {info['keys_found']} of {info['keys_requested']} requested keys found"
         out.print(line)
 
 
@@ -222,13 +224,31 @@ def cleanup_uploads(
     out.print(f"aborted {st.abort_uploads(older_than_s=older_than)} stale upload(s) in {st.location}")
 
 
+def _user_error(exc: Exception) -> bool:
+    """Errors a user can act on: Custody's own, the file system's, a malformed database URL."""
+    kind = type(exc)
+    return (kind.__module__.startswith("custody.") or isinstance(exc, OSError)
+            or (kind.__module__ == "sqlalchemy.exc" and kind.__name__ in ("ArgumentError", "NoSuchModuleError")))
+
+
 def main() -> None:
-    """Console-script entry point: Custody's own errors (store, snapshot, keyring, integrity, ...)
-    print one line and exit 1; anything else keeps its traceback (a bug to report)."""
+    """Console-script entry point.
+
+    Custody's own errors (store, snapshot, keyring, integrity, ...), file-system errors and a
+    malformed ``--to-db`` URL print one line and exit 1; anything else keeps its traceback (a
+    bug to report). SIGTERM (``timeout``, systemd, docker stop) exits like Ctrl-C, through the
+    clean-up of a restore in progress, with status 143.
+    """
+    import signal
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         app()
     except Exception as exc:
-        if not type(exc).__module__.startswith("custody."):
+        if not _user_error(exc):
             raise
         console.print(f"[red]failed[/red]: {type(exc).__name__}: {exc}")
         raise SystemExit(1) from None

@@ -730,14 +730,21 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
     # database the server itself refuses to convert a non-UTF-8 value, on both read paths.)
     server_utf8 = conn.exec_driver_sql("SHOW server_encoding").scalar() == "UTF8"
     search_path = conn.exec_driver_sql("SHOW search_path").scalar()
-    current_user, session_user = conn.exec_driver_sql("SELECT current_user, session_user").one()
+    current_user = conn.exec_driver_sql("SELECT current_user").scalar()
     relation = conn.dialect.identifier_preparer.format_table(table)
     oid = conn.exec_driver_sql("SELECT to_regclass(%(r)s)::oid", {"r": relation}).scalar()
+    if conn.exec_driver_sql("SELECT relrowsecurity FROM pg_class WHERE oid = %(o)s", {"o": oid}).scalar():
+        # Row-level security may depend on anything in this session (role, custom settings such
+        # as app.tenant that no catalog lists): only this session can read the rows it sees.
+        raise FastPathUnavailable("row-level security on the table")
+    dsn_params = raw.get_dsn_parameters()
     settings: list[tuple[str, list[str] | None]] = [(s, None) for s in _PG_SETTINGS]
     settings.append(("SELECT set_config('search_path', %s, true)", [search_path]))
-    if current_user != session_user:
+    if current_user != dsn_params.get("user"):
+        # SET ROLE, SET SESSION AUTHORIZATION or a role option in this session: the child logs in
+        # as the connection's user and must take the same identity.
         settings.append(("SELECT set_config('role', %s, true)", [current_user]))
-    dsn = {k: v for k, v in raw.get_dsn_parameters().items() if k in (
+    dsn = {k: v for k, v in dsn_params.items() if k in (
         "host", "port", "user", "dbname", "options", "application_name", "sslmode", "sslrootcert", "sslcert",
         "sslkey", "sslcrl", "gssencmode", "krbsrvname", "channel_binding", "target_session_attrs")}
     if conn.engine.url.password:
@@ -766,6 +773,7 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
     names = [p.name for p in plans]
     schema = pa.schema([p.field() for p in plans])
     finished = False
+    invalid: str | None = None
     try:
         reader = pacsv.open_csv(
             stream,
@@ -780,11 +788,14 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
             yield _post_copy(pa.Table.from_batches([batch]), plans, schema)
         finished = True
     except pa.ArrowInvalid as exc:
-        raise FastPathUnavailable(type(exc).__name__) from None
+        invalid = type(exc).__name__
     finally:
         if not finished:
             stream.abandon()
-            proc.kill()
+            try:  # a child that refused (exit 4) ends at once; one still streaming is stopped
+                proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         thread.join()
         proc.stdout.close()
         code = proc.wait()
@@ -792,6 +803,8 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
         proc.stderr.close()
     if code == 4:
         raise FastPathUnavailable("the COPY session resolves the table to another relation")
+    if invalid:
+        raise FastPathUnavailable(invalid)
     if code != 0:
         # Only the exception class name: a driver message could quote values.
         raise ExtractError(f"COPY child process failed ({err[-1][:80] if err else 'exit code ' + str(code)})")

@@ -178,7 +178,11 @@ def _wanted(
 ) -> list[TableManifest]:
     names = list(tables or [])
     if keys:
-        names = [n for n in names if n in keys] if names else list(keys)
+        outside = sorted(set(names) - set(keys)) if names else []
+        if outside:
+            # Restoring those tables whole would put far more PI in clear than a key request asks.
+            raise RestoreError(f"--table {', '.join(outside)} has no --key; with --key, restore only keyed tables")
+        names = list(keys)
     return [_table(manifest, t) for t in names] if names else list(manifest.tables)
 
 
@@ -219,11 +223,14 @@ def restore_snapshot(
     Memory is bounded by one chunk. All or nothing: the files are written into a private
     (0700) temporary folder beside their destination, each only after its table's rows and
     row-content hash match the manifest, and moved into place once every table checked out; a
-    failure removes them all. An existing destination file is refused unless ``replace``.
+    failure removes them all. An existing destination file is refused unless ``replace``; a
+    second restore into the same folder while one runs is refused (``flock``), and temporary
+    folders a killed restore left are removed first.
     ``on_chunk(rows)`` reports progress per chunk read. Returns ``{table: {"rows", "scanned_rows",
     "path", "content_hash", "verified"[, "keys_requested", "keys_found"]}}``. Raises
     ``RestoreError`` (also for an existing file), ``IntegrityError``, ``WrongKeyError``.
     """
+    import fcntl
     import os
     import secrets
     import shutil
@@ -232,23 +239,40 @@ def restore_snapshot(
     filters = _filters(manifest, keys)
     wanted = list(_wanted(manifest, tables, keys))
     folder = Path(out_dir) / manifest.source
-    targets = {tm.table: folder / f"{tm.table}.{fmt}" for tm in wanted}
-    existing = sorted(str(p) for p in targets.values() if p.exists())
-    if existing and not replace:
-        raise RestoreError(f"{', '.join(existing)} already exist(s); pass replace (--replace) to overwrite")
+    if folder.exists() and not folder.is_dir():
+        raise RestoreError(f"{folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    work = folder / f".tmp-restore-{secrets.token_hex(4)}"
-    work.mkdir(mode=0o700)
+    targets = {tm.table: folder / f"{tm.table}.{fmt}" for tm in wanted}
     out: dict[str, Any] = {}
+    # One restore per folder at a time (the existence check below would race otherwise). Under
+    # the lock any .tmp-restore-* folder is a dead restore's (killed): its plaintext goes first.
+    lock = os.open(folder, os.O_RDONLY)  # flock on the folder itself: no lock file left behind
     try:
-        for tm in wanted:
-            scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
-            write_tables(iter(scan), work / targets[tm.table].name, fmt, _empty(tm).schema)
-            out[tm.table] = scan.result(path=str(targets[tm.table]))
-        for name, path in targets.items():
-            os.replace(work / path.name, path)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RestoreError(f"another restore is writing into {folder}") from None
+        for stale in folder.glob(".tmp-restore-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        existing = sorted(str(p) for p in targets.values() if os.path.lexists(p))
+        if existing and not replace:
+            raise RestoreError(f"{', '.join(existing)} already exist(s); pass replace (--replace) to overwrite")
+        in_the_way = sorted(str(p) for p in targets.values() if p.is_dir() and not p.is_symlink())
+        if in_the_way:
+            raise RestoreError(f"{', '.join(in_the_way)} is a folder; a restored table cannot replace it")
+        work = folder / f".tmp-restore-{secrets.token_hex(4)}"
+        work.mkdir(mode=0o700)
+        try:
+            for tm in wanted:
+                scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
+                write_tables(iter(scan), work / targets[tm.table].name, fmt, _empty(tm).schema)
+                out[tm.table] = scan.result(path=str(targets[tm.table]))
+            for path in targets.values():
+                os.replace(work / path.name, path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        os.close(lock)
     return out
 
 

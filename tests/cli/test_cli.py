@@ -202,3 +202,51 @@ def test_console_script_prints_custody_errors_in_one_line(tmp_path, monkeypatch,
     assert exited.value.code == 1
     err = capsys.readouterr().err
     assert "failed: StoreError" in err and "Traceback" not in err
+
+
+def test_restore_refuses_unkeyed_tables_with_keys_a_busy_folder_and_a_folder_in_the_way(env, tmp_path):
+    import fcntl
+    import os
+
+    out = tmp_path / "r"
+    mixed = runner.invoke(app, ["restore", "--table", "bank_accounts", "--key", "contacts=1", "--out", str(out)])
+    assert mixed.exit_code == 1 and "has no --key" in mixed.output and not list(out.rglob("*.parquet"))
+    (out / "crm").mkdir(parents=True)
+    stale = out / "crm" / ".tmp-restore-dead"
+    stale.mkdir()
+    (stale / "contacts.parquet").write_bytes(b"left by a killed restore")
+    lock = os.open(out / "crm", os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        busy = runner.invoke(app, ["restore", "--key", "contacts=1", "--out", str(out)])
+    finally:
+        os.close(lock)
+    assert busy.exit_code == 1 and "another restore" in busy.output
+    (out / "crm" / "contracts.parquet").mkdir()
+    blocked = runner.invoke(app, ["restore", "--out", str(out), "--replace"])
+    assert blocked.exit_code == 1 and "is a folder" in blocked.output
+    assert not stale.exists() and sorted(p.name for p in (out / "crm").iterdir()) == ["contracts.parquet"]
+    keyed = runner.invoke(app, ["restore", "--key", "contacts=1", "--key", "contacts=99999999", "--out", str(out)])
+    assert keyed.exit_code == 0 and "1 of 2 requested keys found" in keyed.output
+
+
+def test_console_script_one_line_for_file_system_errors_and_sigterm_exits_143(env, tmp_path, monkeypatch, capsys):
+    import signal
+
+    from custody.cli import main
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    monkeypatch.setattr("sys.argv", ["custody", "restore", "--key", "contacts=1", "--out", str(not_a_folder)])
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == 1
+        err = capsys.readouterr().err
+        assert "failed: NotADirectoryError" in err and "Traceback" not in err
+        with pytest.raises(SystemExit) as terminated:
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+        assert terminated.value.code == 143
+    finally:
+        signal.signal(signal.SIGTERM, before)
