@@ -308,11 +308,8 @@ def test_copy_path_reads_the_table_the_session_sees_and_survives_an_idle_timeout
         assert sorted(rows_of(staging, tm).column("email").to_pylist()) == ["a@example.com", "b@example.com"]
     finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"ALTER DATABASE {DB} RESET idle_in_transaction_session_timeout")
-            conn.exec_driver_sql("DROP SCHEMA crm CASCADE")
-            conn.exec_driver_sql("DROP TABLE public.customers")
         admin.dispose()
+        drop_database(pg_server_url, DB)
 
 
 def test_database_errors_name_the_error_class_never_the_value(pg_server_url, staging):
@@ -379,3 +376,4 @@ def test_postgres_values_without_an_exact_arrow_equivalent_are_quarantined(pg_se
         assert by_id[1]["tiny"] == Decimal("0.00123") and by_id[2]["d"] is None
     finally:
         engine.dispose()
+        drop_database(pg_server_url, DB)
