@@ -374,6 +374,15 @@ def plan_parts(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # -- writing chunks -------------------------------------------------------------------------------
+# Object names of extraction by kind (validation writes "quarantine-*" into the same folders).
+_STEMS = {"chunk": "chunk", "rowkeys": "rowkeys", "quarantine": "xquarantine"}
+
+
+def part_folder(source: str, run_key: str, table: str, part: int) -> str:
+    """Staging folder (key prefix) of one extraction part: ``<source>/<run_key>/<table>/pNNNN``."""
+    return f"{source}/{run_key}/{table}/p{part:04d}"
+
+
 @dataclass
 class PartWriter:
     """Cuts a stream of Arrow tables into chunks of exactly ``chunk_rows`` rows and stages them.
@@ -406,12 +415,15 @@ class PartWriter:
     _futures: list[Any] = field(default_factory=list)
     _pool: Any = None
 
+    def __post_init__(self) -> None:
+        prepare_process()  # every extraction (SQL range or file) stages through a PartWriter
+
     @property
     def _scope(self) -> str:
         return f"{self.source.name}/{self.source.retention_class}"
 
-    def _entry(self, kind: str, stem: str, n: int, rows: int, content_hash: int) -> ObjectEntry:
-        oid = f"{self.source.name}/{self.run_key}/{self.table}/p{self.part:04d}/{stem}-{n:05d}"
+    def _entry(self, kind: str, n: int, rows: int, content_hash: int) -> ObjectEntry:
+        oid = f"{part_folder(self.source.name, self.run_key, self.table, self.part)}/{_STEMS[kind]}-{n:05d}"
         return ObjectEntry(object_id=oid, key=f"{oid}.cdy", kind=kind, source=self.source.name,
                            run_key=self.run_key, table=self.table, chunk=self.part * CHUNKS_PER_PART + n,
                            rows=rows, content_hash=hashing.to_hex(content_hash), scope=self._scope)
@@ -476,8 +488,9 @@ class PartWriter:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="custody-stage")
-        # One chunk staged in the background while the next one is read: Arrow compute, Parquet
-        # and AES-GCM release the GIL. At most two chunks wait, so memory stays bounded.
+        # Chunks are staged in the background while the next one is read: Arrow compute, Parquet
+        # and AES-GCM release the GIL. At most STAGE_THREADS chunks are in flight, so memory stays
+        # bounded.
         self._drain(STAGE_THREADS)
         self._futures.append(self._pool.submit(self._stage, chunk, index))
 
@@ -499,9 +512,9 @@ class PartWriter:
         keys = rowkeys.key_digests(keyed, key_cols, source=self.source.name, table_name=self.table, pool=pool)
         content = rowkeys.sum_digests(digests)
         rk = rowkeys.pack(keys, digests)
-        chunk_entry = self.staging.put_table(self._entry("chunk", "chunk", index, chunk.num_rows, content), chunk)
+        chunk_entry = self.staging.put_table(self._entry("chunk", index, chunk.num_rows, content), chunk)
         rk_entry = self.staging.put_table(
-            self._entry("rowkeys", "rowkeys", index, rk.num_rows, hashing.table_hash(rk)), rk)
+            self._entry("rowkeys", index, rk.num_rows, hashing.table_hash(rk)), rk)
         return chunk_entry, rk_entry, chunk.num_rows, content
 
     def _flush_quarantine(self) -> None:
@@ -513,7 +526,7 @@ class PartWriter:
                                                            table_name=self.table))
             q = q.set_column(q.schema.get_field_index(ROW_KEY), ROW_KEY, keys)
         index = len(self.quarantine)
-        entry = self._entry("quarantine", "xquarantine", index, q.num_rows, hashing.table_hash(q))
+        entry = self._entry("quarantine", index, q.num_rows, hashing.table_hash(q))
         self.quarantine.append(self.staging.put_table(entry, q))
         self.quarantined += q.num_rows
 
@@ -601,7 +614,8 @@ class _CopyStream:
             self._end()
 
     def _end(self) -> None:
-        """Queue the end marker; never blocks (an abandoned stream's queue is drained first)."""
+        """Queue the end marker: a live stream waits for the reader to make room; an abandoned
+        one drains its queue first, so there it never blocks."""
         import queue
 
         while True:
@@ -685,6 +699,8 @@ try:
         cur.copy_expert(spec["sql"], out)
     conn.rollback()
     conn.close()
+except SystemExit:
+    raise
 except BaseException as exc:
     sys.stderr.write(type(exc).__name__ + "\n")
     sys.exit(3)
@@ -728,12 +744,13 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
     # A UTF8 database holds only valid UTF-8 (the server checks on input) and the child asks for
     # UTF8, so Arrow's own check would re-validate every string for nothing. (In a SQL_ASCII
     # database the server itself refuses to convert a non-UTF-8 value, on both read paths.)
-    server_utf8 = conn.exec_driver_sql("SHOW server_encoding").scalar() == "UTF8"
-    search_path = conn.exec_driver_sql("SHOW search_path").scalar()
-    current_user = conn.exec_driver_sql("SELECT current_user").scalar()
     relation = conn.dialect.identifier_preparer.format_table(table)
-    oid = conn.exec_driver_sql("SELECT to_regclass(%(r)s)::oid", {"r": relation}).scalar()
-    if conn.exec_driver_sql("SELECT relrowsecurity FROM pg_class WHERE oid = %(o)s", {"o": oid}).scalar():
+    encoding, search_path, current_user, oid, rls = conn.exec_driver_sql(
+        "SELECT current_setting('server_encoding'), current_setting('search_path'), current_user, c.oid, "
+        "c.relrowsecurity FROM (SELECT to_regclass(%(r)s) AS rel) r LEFT JOIN pg_class c ON c.oid = r.rel",
+        {"r": relation}).one()
+    server_utf8 = encoding == "UTF8"
+    if rls:
         # Row-level security may depend on anything in this session (role, custom settings such
         # as app.tenant that no catalog lists): only this session can read the rows it sees.
         raise FastPathUnavailable("row-level security on the table")
@@ -765,10 +782,7 @@ def _copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
     except (ImportError, OSError):
         pass
     stream = _CopyStream()
-
-    def pump() -> None:
-        stream.fill(proc.stdout)
-    thread = threading.Thread(target=pump, name="custody-copy", daemon=True)
+    thread = threading.Thread(target=stream.fill, args=(proc.stdout,), name="custody-copy", daemon=True)
     thread.start()
     names = [p.name for p in plans]
     schema = pa.schema([p.field() for p in plans])
@@ -851,7 +865,6 @@ def _cursor_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan
 
 def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, Any], part: dict[str, Any],
                       run_key: str, staging: StagingStore, prefer_copy: bool = True) -> dict[str, Any]:
-    prepare_process()
     tcfg = TableConfig(name=tplan["source_table"], primary_key=tplan["primary_key"])
     table = reflect_table(engine, tcfg)
     check_column_names([c.name for c in table.columns], f"{source.name}.{tplan['table']}")
@@ -950,7 +963,6 @@ def extract_part(
     spec = next((p for p in tplan["parts"] if p["part"] == part), None)
     if spec is None:
         raise ExtractError(f"{table}: part {part} is not in the plan")
-    prepare_process()
     if tplan["kind"] == "files":
         from custody.sources.files import extract_file_part
 
@@ -959,7 +971,7 @@ def extract_part(
         doc = _extract_sql_part(engine, source, tplan, spec, plan["run_key"], staging, prefer_copy=prefer_copy)
     doc.update({"format": PART_FORMAT, "plan_id": plan["plan_id"], "table": table, "part": part})
     key = staging.put_doc(_part_key(source.name, plan["run_key"], table, part), doc)
-    swept = _sweep_part(staging, doc, f"{source.name}/{plan['run_key']}/{table}/p{part:04d}")
+    swept = _sweep_part(staging, doc, part_folder(source.name, plan["run_key"], table, part))
     if swept:
         log.info("%s.%s part %d: removed %d object(s) left by an earlier attempt", source.name, table, part, swept)
     log.info("extracted %s.%s part %d: %d staged, %d quarantined (%s)", source.name, table, part,
@@ -968,7 +980,7 @@ def extract_part(
             "extracted_rows": doc["extracted_rows"], "quarantined_rows": doc["quarantined_rows"]}
 
 
-_EXTRACTION_STEMS = ("chunk-", "rowkeys-", "xquarantine-")  # PartWriter's object names
+_EXTRACTION_STEMS = tuple(f"{stem}-" for stem in _STEMS.values())  # PartWriter's object names
 
 
 def _sweep_part(staging: StagingStore, doc: dict[str, Any], prefix: str) -> int:

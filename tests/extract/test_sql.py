@@ -377,3 +377,29 @@ def test_postgres_values_without_an_exact_arrow_equivalent_are_quarantined(pg_se
     finally:
         engine.dispose()
         drop_database(pg_server_url, DB)
+
+
+def test_copy_child_refuses_a_table_its_session_resolves_differently(pg_server_url):
+    # A temporary table shadows public.customers in this session only: the COPY child (a new
+    # session) would read the public one, so it refuses and the range takes the cursor path.
+    from custody.extract import FastPathUnavailable, _copy_batches, _prepare_session
+    from custody.sources.sqltypes import plan_columns
+
+    url = ensure_database(pg_server_url, DB)
+    engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS public.customers")
+            conn.exec_driver_sql("CREATE TABLE public.customers (id int PRIMARY KEY, email text)")
+            conn.exec_driver_sql("CREATE TEMP TABLE customers (id int PRIMARY KEY, email text)")
+            conn.commit()
+            table = sa.Table("customers", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                             sa.Column("email", sa.Text))
+            with conn.begin():
+                zone, _ = _prepare_session(conn)
+                plans = plan_columns(table, "postgresql", "UTC", zone)
+                with pytest.raises(FastPathUnavailable, match="another relation"):
+                    list(_copy_batches(conn, sa.select(table.c.id, table.c.email), plans, table))
+    finally:
+        engine.dispose()
+        drop_database(pg_server_url, DB)
