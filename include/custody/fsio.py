@@ -48,3 +48,26 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class FolderBusyError(BlockingIOError):
+    """Another process holds the folder's lock (``exclusive_dir``)."""
+
+
+@contextlib.contextmanager
+def exclusive_dir(path: Path) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on the folder ``path`` itself (no lock file left behind).
+
+    Raises ``FolderBusyError`` at once when another process holds it. POSIX only.
+    """
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusyError(f"{path} is locked by another process") from None
+        yield path
+    finally:
+        os.close(fd)

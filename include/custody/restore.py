@@ -230,10 +230,11 @@ def restore_snapshot(
     "path", "content_hash", "verified"[, "keys_requested", "keys_found"]}}``. Raises
     ``RestoreError`` (also for an existing file), ``IntegrityError``, ``WrongKeyError``.
     """
-    import fcntl
     import os
-    import secrets
     import shutil
+    import tempfile
+
+    from custody.fsio import FolderBusyError, exclusive_dir
 
     manifest = RunManifest.model_validate(load_snapshot(store, snapshot_key, keyring)["manifest"])
     filters = _filters(manifest, keys)
@@ -246,33 +247,25 @@ def restore_snapshot(
     out: dict[str, Any] = {}
     # One restore per folder at a time (the existence check below would race otherwise). Under
     # the lock any .tmp-restore-* folder is a dead restore's (killed): its plaintext goes first.
-    lock = os.open(folder, os.O_RDONLY)  # flock on the folder itself: no lock file left behind
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RestoreError(f"another restore is writing into {folder}") from None
-        for stale in folder.glob(".tmp-restore-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        existing = sorted(str(p) for p in targets.values() if os.path.lexists(p))
-        if existing and not replace:
-            raise RestoreError(f"{', '.join(existing)} already exist(s); pass replace (--replace) to overwrite")
-        in_the_way = sorted(str(p) for p in targets.values() if p.is_dir() and not p.is_symlink())
-        if in_the_way:
-            raise RestoreError(f"{', '.join(in_the_way)} is a folder; a restored table cannot replace it")
-        work = folder / f".tmp-restore-{secrets.token_hex(4)}"
-        work.mkdir(mode=0o700)
-        try:
-            for tm in wanted:
-                scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
-                write_tables(iter(scan), work / targets[tm.table].name, fmt, _empty(tm).schema)
-                out[tm.table] = scan.result(path=str(targets[tm.table]))
-            for path in targets.values():
-                os.replace(work / path.name, path)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    finally:
-        os.close(lock)
+        with exclusive_dir(folder):
+            for stale in folder.glob(".tmp-restore-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            existing = sorted(str(p) for p in targets.values() if os.path.lexists(p))
+            if existing and not replace:
+                raise RestoreError(f"{', '.join(existing)} already exist(s); pass replace (--replace) to overwrite")
+            in_the_way = sorted(str(p) for p in targets.values() if p.is_dir() and not p.is_symlink())
+            if in_the_way:
+                raise RestoreError(f"{', '.join(in_the_way)} is a folder; a restored table cannot replace it")
+            with tempfile.TemporaryDirectory(prefix=".tmp-restore-", dir=folder) as work:  # 0700, removed after
+                for tm in wanted:
+                    scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
+                    write_tables(iter(scan), Path(work) / targets[tm.table].name, fmt, _empty(tm).schema)
+                    out[tm.table] = scan.result(path=str(targets[tm.table]))
+                for path in targets.values():
+                    os.replace(Path(work) / path.name, path)
+    except FolderBusyError:
+        raise RestoreError(f"another restore is writing into {folder}") from None
     return out
 
 
