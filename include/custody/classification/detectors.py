@@ -496,7 +496,7 @@ def mac_quality(value: str) -> float:
         try:
             mac.get_manufacturer(value)
             return 1.0
-        except Exception:  # noqa: BLE001 - an unknown prefix only lowers the quality
+        except ValueError:  # stdnum's InvalidComponent: an unknown prefix only lowers the quality
             pass
     return 0.8
 

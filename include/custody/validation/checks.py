@@ -93,7 +93,7 @@ def is_cn_resident_id(value: Any, *, today: _dt.date | None = None) -> bool:
         if number[-1] != _ric.calc_check_digit(number):
             return False
         born = _ric.get_birth_date(number)
-    except Exception:  # noqa: BLE001 - any parse failure simply means "not valid"
+    except ValueError:  # stdnum's ValidationError (no such date, bad region) is a ValueError
         return False
     return _EARLIEST_BIRTH <= born <= (today or _dt.date.today())
 
@@ -167,7 +167,4 @@ def is_uscc(value: Any) -> bool:
     code = unicodedata.normalize("NFKC", value).strip().upper()
     if not _USCC_SHAPE.fullmatch(code):
         return False
-    try:
-        return bool(_uscc.is_valid(code))
-    except Exception:  # noqa: BLE001 - any parse failure simply means "not valid"
-        return False
+    return bool(_uscc.is_valid(code))  # is_valid itself turns every validation failure into False
