@@ -93,7 +93,7 @@ def custody_encrypt(files: list[Path], staging, keyring) -> list:
     """Custody's object writer into staging; returns manifest entries for the snapshot step."""
     from custody.crypto.envelope import encrypt_stream
     from custody.fsio import atomic_writer
-    from custody.manifest import ObjectEntry
+    from custody.documents import ObjectEntry
 
     entries = []
     for i, path in enumerate(files):
@@ -128,7 +128,7 @@ def custody_encrypt(files: list[Path], staging, keyring) -> list:
 
 def custody_snapshot(entries, staging, keyring, store) -> dict:
     from custody import hashing
-    from custody.manifest import RunManifest, TableManifest
+    from custody.documents import RunManifest, TableManifest
 
     tm = TableManifest(
         table="data",

@@ -1,56 +1,62 @@
 """
-### Custody main job: extract → validate → classify → back up → report
+### Custody main job for one source: extract → classify and validate → back up → report
 
-One run moves one configured source (the `source` param, see `include/config/sources.yaml`)
-through the chain of custody:
+One DAG per source configured in `include/config/sources.yaml` (`custody_pipeline_<source>`), so
+a run touches only its own source and the run list shows which source it was for. A
+`sources.yaml` that does not validate makes this file fail to import: the UI shows the error
+instead of quietly offering fewer sources.
 
-1. **extract**: `plan_extract_<source>` plans the run (full snapshot or incremental by watermark per
-   table; large tables cut into primary-key ranges, file drops one part per file), then
-   `extract_range_<source>` maps over the parts in the source's pool `custody_<source>` (create
-   it with `airflow pools set custody_<source> <slots> "..."`, slots = `pool_slots` in
-   sources.yaml), each part streamed in chunks and each chunk encrypted (AES-256-GCM, per-object
-   data key) before it touches disk; `extract` seals the manifest and advances the watermarks.
-2. **validate**: a Great Expectations suite per table; failing rows go to an encrypted quarantine.
-3. **classify**: every column gets a PI type, a level (public / internal / sensitive) and evidence;
-   the inventory in the catalog database is updated.
-4. **back_up**: encrypted objects and sealed manifests to the local store and to S3, read back and hashed.
-5. **report**: HTML (English, Chinese) and JSON run report with counts and hashes, never values.
+1. **plan_extract** plans the run: full snapshot or incremental by watermark per table; large
+   tables cut into primary-key ranges, file drops one part per file.
+2. **extract_part** maps over the planned parts in the source's pool `custody_<source>` (create it
+   with `airflow pools set custody_<source> <slots> "..."`, slots = `pool_slots` in sources.yaml).
+   Each part streams in chunks; each chunk is encrypted (AES-256-GCM, a data key per object)
+   before it touches disk.
+3. **commit_extract** joins the parts into the sealed run manifest and advances the watermarks.
+4. **classify_and_validate** reads each chunk once: every column gets a PI type, a level
+   (public / internal / sensitive) and evidence, and the inventory in the catalog is updated;
+   every row is checked by the table's Great Expectations suite (the checks in sources.yaml plus
+   those the classification implies) and failing rows go to an encrypted quarantine.
+5. **drift_alert** fails when the inventory drifted (new sensitive column, level change,
+   vanished column); backup and report still run.
+6. **back_up** copies the encrypted objects and sealed documents to the local store and to S3,
+   reading every copy back.
+7. **report** writes HTML (English, Chinese) and JSON with counts and hashes, never values.
 
-Tasks exchange manifest keys through XCom, never data. Triggered manually or by the deal team's
-milestones (one run per source). The DAG file only wires; the work is in `include/custody/`.
+Tasks exchange document keys and counts through XCom, never data. Triggered manually (or by a
+deal milestone). The DAG file only wires; the work is in `include/custody/stages/`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
 
 STAGED = Asset(name="custody_staging", uri="custody://staging/")
-VALIDATED = Asset(name="custody_validated", uri="custody://validated/")
-INVENTORY = Asset(name="custody_inventory", uri="custody://inventory/")
+INSPECTED = Asset(name="custody_inventory", uri="custody://inventory/")
 SNAPSHOTS = Asset(name="custody_snapshots", uri="custody://snapshots/")
 REPORTS = Asset(name="custody_reports", uri="custody://reports/")
 
 
-def _source_pools() -> list[tuple[str, str]]:
-    # A local YAML read: no database, connection or network at parse time.
-    from custody.config import ConfigError, load_sources
+def _configured_sources() -> list:
+    # A local YAML read and pydantic validation: no database, connection or network at parse time.
+    # An invalid file raises here, which Airflow shows as this file's import error.
+    from custody.config import load_sources
 
-    try:
-        return [(s.name, s.pool_name) for s in load_sources().sources]
-    except ConfigError:
-        return [("crm", "custody_crm")]
-
-
-def _source_names() -> list[str]:
-    return [name for name, _ in _source_pools()]
+    return load_sources().sources
 
 
 def _runtime():
-    from custody.pipeline import Runtime
+    from custody.stages import Runtime
 
     return Runtime.from_env()
+
+
+def _run_key(context) -> str:
+    from custody.documents import run_key_for
+
+    return run_key_for(context["run_id"])
 
 
 def _fail_without_retry(exc: Exception):
@@ -86,130 +92,119 @@ class _SourceIO:
             self.engine.dispose()
 
 
-@dag(
-    dag_id="custody_pipeline",
-    doc_md=__doc__,
-    schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=4,
-    tags=["custody", "pipl", "main-job"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "custody"},
-    params={
-        "source": Param(
-            _source_names()[0],
-            type="string",
-            enum=_source_names(),
-            description="Configured source to run (include/config/sources.yaml)",
-        )
-    },
-)
-def custody_pipeline():
-    @task
-    def plan_extract(source_name: str, **context) -> list:
-        from custody.config import ConfigError
-        from custody.extract import ExtractError
-        from custody.pipeline import stage_plan_extract
+def build_pipeline(source):
+    """The main-job DAG of one configured source (``custody.config.SourceConfig``)."""
+    name = source.name
 
-        if context["params"]["source"] != source_name:
-            return []  # another source's run: its extract_range task skips
-        rt = _runtime()
-        try:
-            source = rt.sources.source(source_name)
-        except ConfigError as exc:
-            raise _fail_without_retry(exc) from None
-        # The run's interval end bounds timestamp watermarks; manual runs have only run_after.
-        end = context.get("data_interval_end") or getattr(context.get("dag_run"), "run_after", None)
-        try:
-            with _SourceIO(source) as io:
-                plan = stage_plan_extract(rt, io.engine, source.name, context["run_id"], landing=io.landing,
-                                          interval_end=end.isoformat() if end else None)
-        except ExtractError as exc:
-            raise _fail_without_retry(exc) from None
-        return plan["parts"]
+    @dag(
+        dag_id=f"custody_pipeline_{name}",
+        dag_display_name=f"Custody pipeline: {name}",
+        description=f"Chain of custody for source {name}: extract, classify and validate, back up, report",
+        doc_md=__doc__,
+        schedule=None,
+        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        catchup=False,
+        max_active_runs=4,
+        tags=["custody", "pipl", "main-job", f"source:{name}"],
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "custody"},
+    )
+    def pipeline():
+        @task
+        def plan_extract(**context) -> list:
+            from custody.config import ConfigError
+            from custody.extract import ExtractError
+            from custody.stages import stage_plan_extract
 
-    # A range that stalls (a stopped child process, a half-open connection without keepalives) is
-    # cut and retried; ranges are bounded by split_rows, so hours are far above a healthy run.
-    @task(execution_timeout=timedelta(hours=6))
-    def extract_range(part: dict, **context) -> dict:
-        from custody.extract import ExtractError
-        from custody.pipeline import stage_extract_part
+            rt = _runtime()
+            try:
+                src = rt.sources.source(name)
+            except ConfigError as exc:
+                raise _fail_without_retry(exc) from None
+            # The run's interval end bounds timestamp watermarks; manual runs have only run_after.
+            end = context.get("data_interval_end") or getattr(context.get("dag_run"), "run_after", None)
+            try:
+                with _SourceIO(src) as io:
+                    plan = stage_plan_extract(rt, io.engine, name, context["run_id"], landing=io.landing,
+                                              interval_end=end.isoformat() if end else None)
+            except ExtractError as exc:
+                raise _fail_without_retry(exc) from None
+            return plan["parts"]
 
-        rt = _runtime()
-        source = rt.sources.source(rt.staging.get_doc(part["plan_key"])["source"])
-        try:
-            with _SourceIO(source) as io:
-                return stage_extract_part(rt, io.engine, part, landing=io.landing)
-        except ExtractError as exc:
-            raise _fail_without_retry(exc) from None
+        # A part that stalls (a stopped child process, a half-open connection without keepalives)
+        # is cut and retried; parts are bounded by split_rows, so hours are far above a healthy run.
+        @task(execution_timeout=timedelta(hours=6), pool=source.pool_name)
+        def extract_part(part: dict) -> dict:
+            from custody.extract import ExtractError
+            from custody.stages import stage_extract_part
 
-    @task(outlets=[STAGED], trigger_rule="none_failed")
-    def extract(**context) -> dict:
-        from custody.extract import ExtractError
-        from custody.pipeline import plan_key_for, stage_commit_extract
+            rt = _runtime()
+            try:
+                with _SourceIO(rt.sources.source(name)) as io:
+                    return stage_extract_part(rt, io.engine, part, landing=io.landing)
+            except ExtractError as exc:
+                raise _fail_without_retry(exc) from None
 
-        try:
-            return stage_commit_extract(_runtime(), plan_key_for(context["params"]["source"], context["run_id"]))
-        except ExtractError as exc:
-            raise _fail_without_retry(exc) from None
+        @task(outlets=[STAGED])
+        def commit_extract(**context) -> dict:
+            from custody.extract import ExtractError
+            from custody.stages import stage_commit_extract
 
-    @task(outlets=[VALIDATED])
-    def validate(extracted: dict, classified: dict) -> dict:
-        # After classify: this run's inventory derives the identifier checks (a new ID column is
-        # checked in the same run that reports it).
-        from custody.pipeline import StageError, stage_validate
-        from custody.validation import ValidationThresholdExceeded
+            try:
+                return stage_commit_extract(_runtime(), name, _run_key(context))
+            except ExtractError as exc:
+                raise _fail_without_retry(exc) from None
 
-        try:
-            return stage_validate(_runtime(), extracted["manifest_key"])
-        except (ValidationThresholdExceeded, StageError) as exc:
-            raise _fail_without_retry(exc) from None
+        @task(outlets=[INSPECTED])
+        def classify_and_validate(**context) -> dict:
+            from custody.stages import StageError, stage_classify_and_validate
+            from custody.validation import ValidationThresholdExceeded
 
-    @task(outlets=[INVENTORY])
-    def classify(extracted: dict) -> dict:
-        from custody.pipeline import stage_classify
+            try:
+                return stage_classify_and_validate(_runtime(), name, _run_key(context))
+            except (ValidationThresholdExceeded, StageError) as exc:
+                raise _fail_without_retry(exc) from None
 
-        return stage_classify(_runtime(), extracted["manifest_key"])
+        @task
+        def drift_alert(**context) -> None:
+            """Fail loudly when the inventory drifted: new sensitive column, level change, vanished column."""
+            from custody.classification import DriftDetected
+            from custody.stages import stage_drift_alert
 
-    @task
-    def drift_alert(classified: dict) -> None:
-        """Fail loudly when the inventory drifted: new sensitive column, level change, vanished column."""
-        from custody.classification import DriftDetected, raise_for_drift
+            try:
+                stage_drift_alert(_runtime(), name, _run_key(context))
+            except DriftDetected as exc:
+                raise _fail_without_retry(exc) from None
 
-        doc = _runtime().staging.get_doc(classified["classification_key"])
-        try:
-            raise_for_drift(doc.get("drift"), source=doc["source"], run_key=doc["run_key"])
-        except DriftDetected as exc:
-            raise _fail_without_retry(exc) from None
+        @task(outlets=[SNAPSHOTS])
+        def back_up(**context) -> dict:
+            from custody.stages import stage_backup
 
-    @task(outlets=[SNAPSHOTS])
-    def back_up(extracted: dict, validated: dict, classified: dict) -> dict:
-        from custody.pipeline import stage_backup
+            rt = _runtime()
+            s3_client = None
+            if rt.sources.backup.s3_conn_id:
+                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        rt = _runtime()
-        s3_client = None
-        if rt.sources.backup.s3_conn_id:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+                s3_client = S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
+            return stage_backup(rt, name, _run_key(context), s3_client)
 
-            s3_client = S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
-        return stage_backup(rt, extracted["manifest_key"], s3_client)
+        @task(outlets=[REPORTS], trigger_rule="all_done", retries=0)
+        def report(**context) -> dict:
+            from custody.stages import stage_report
 
-    @task(outlets=[REPORTS], trigger_rule="all_done", retries=0)
-    def report(extracted: dict) -> dict:
-        from custody.pipeline import stage_report
+            return stage_report(_runtime(), name, _run_key(context))
 
-        return stage_report(_runtime(), extracted["manifest_key"])
+        parts = plan_extract()
+        committed = commit_extract()
+        extract_part.expand(part=parts) >> committed
+        inspected = classify_and_validate()
+        committed >> inspected
+        alert = drift_alert()
+        backed_up = back_up()
+        inspected >> [alert, backed_up]
+        [alert, backed_up] >> report()
 
-    extracted = extract()
-    for name, pool in _source_pools():
-        parts = plan_extract.override(task_id=f"plan_extract_{name}")(name)
-        extract_range.override(task_id=f"extract_range_{name}", pool=pool).expand(part=parts) >> extracted
-    classified = classify(extracted)
-    validated = validate(extracted, classified)
-    backed_up = back_up(extracted, validated, classified)
-    alert = drift_alert(classified)
-    reported = report(extracted)
-    [validated, classified, backed_up, alert] >> reported
+    return pipeline()
 
 
-custody_pipeline()
+for _source in _configured_sources():
+    globals()[f"custody_pipeline_{_source.name}"] = build_pipeline(_source)

@@ -31,7 +31,7 @@ SNAPSHOTS = Asset(name="custody_snapshots", uri="custody://snapshots/")
 
 
 def _runtime():
-    from custody.pipeline import Runtime
+    from custody.stages import Runtime
 
     return Runtime.from_env()
 

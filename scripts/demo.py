@@ -5,7 +5,7 @@
    (``CUSTODY_CHINOOK_DIR`` or ``../shared/data/chinook``).
 2. Starts a local S3 endpoint (moto server on 127.0.0.1) for the backups.
 3. Prepares Airflow on a SQLite metadata database in ``$AIRFLOW_HOME`` and runs the
-   ``custody_pipeline`` DAG once per source with ``dag.test()``.
+   ``custody_pipeline_<source>`` DAG of each source with ``dag.test()``.
 4. Prints where the reports and backups are.
 
 ``--prepare-only`` stops after steps 1 and 3's database set-up (used by ``make up``).
@@ -152,7 +152,6 @@ def _run_dag(urls: dict[str, str]) -> int:
     if bag.import_errors:
         print("DAG import errors:", bag.import_errors, file=sys.stderr)
         return 1
-    dag = bag.get_dag("custody_pipeline")
     settings = Settings.from_env()
     results = []
     log_dir = Path(os.environ["AIRFLOW_HOME"]) / "logs" / "demo"
@@ -160,9 +159,10 @@ def _run_dag(urls: dict[str, str]) -> int:
     for source in urls:
         t0 = time.perf_counter()
         log_path = log_dir / f"{source}.log"
-        print(f"running custody_pipeline for source {source!r} (Airflow log: {log_path}) ...", flush=True)
+        dag = bag.get_dag(f"custody_pipeline_{source}")
+        print(f"running custody_pipeline_{source} (Airflow log: {log_path}) ...", flush=True)
         with _stdout_to(log_path):
-            run = dag.test(run_conf={"source": source})
+            run = dag.test()
         state = str(getattr(run, "state", "unknown"))
         results.append((source, state, time.perf_counter() - t0))
     print("\n=== Custody demo summary ===")

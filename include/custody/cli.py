@@ -67,12 +67,12 @@ def snapshots(store: StoreOpt = StoreKind.local, source: str | None = None, endp
     _, keyring, st = _open(store, endpoint_url)
     docs = [load_snapshot(st, key, keyring) for key in list_snapshots(st, source)]
     # Snapshot ids are arguments of verify/restore: never cut or folded, whatever the width.
-    widest = max((len(d["snapshot_id"]) for d in docs), default=8)
+    widest = max((len(d.snapshot_id) for d in docs), default=8)
     table = Table(Column("snapshot", no_wrap=True, min_width=widest), "created (UTC)", "tables", "rows", "objects")
     for doc in docs:
-        tables = doc["manifest"]["tables"]
-        table.add_row(doc["snapshot_id"], doc["created_at"][:19].replace("T", " "), str(len(tables)),
-                      str(sum(t["extracted_rows"] for t in tables)), str(len(doc["objects"])))
+        tables = doc.manifest.tables
+        table.add_row(doc.snapshot_id, doc.created_at[:19].replace("T", " "), str(len(tables)),
+                      str(sum(t.extracted_rows for t in tables)), str(len(doc.objects)))
     out.print(table)
 
 
@@ -144,10 +144,10 @@ def restore(
         keys = parse_keys(key) if key else None
         snap = _resolve(st, keyring, snapshot, source)
         doc = load_snapshot(st, snap, keyring)
-        total = sum(t["extracted_rows"] for t in doc["manifest"]["tables"] if not table or t["table"] in table)
+        total = sum(t.extracted_rows for t in doc.manifest.tables if not table or t.table in table)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
-            bar = progress.add_task(f"restoring {doc['snapshot_id']}", total=total)
+            bar = progress.add_task(f"restoring {doc.snapshot_id}", total=total)
 
             def advance(n: int) -> None:
                 progress.advance(bar, n)

@@ -10,7 +10,7 @@ A backup that has never been restored is a hope, not a control. ``run_drill`` do
    every table into it (``custody.restore.restore_to_sql``), reads the rows back from the database,
    rebuilds Arrow with the manifest's schema and compares row counts and content hashes
    (``custody.hashing.table_hash``) with the manifest; it also checks that the reflected column
-   types map back (``custody.extract.arrow_type``) to the manifest types. The time from the start
+   types map back (``custody.sources.sqltypes.arrow_type``) to the manifest types. The time from the start
    of the restore to the end of this check is the recovery time (RTO, seconds);
 4. drops the schema (always), records the result in the catalog when given an engine, and raises
    ``DrillFailed`` with the numbers when a count or hash differs, or RTO or RPO passes its limit.
@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from custody import hashing
 from custody.crypto.keyring import Keyring
-from custody.manifest import RunManifest, TableManifest
+from custody.documents import TableManifest
 from custody.store.backends import ObjectStore, StoreError
 from custody.store.snapshots import SnapshotError, list_snapshots, load_snapshot
 
@@ -106,7 +106,7 @@ def _safe_error(exc: BaseException) -> str:
 def _restorable(store: ObjectStore, doc: dict[str, Any]) -> bool:
     """Every object of the snapshot is present at its recorded size (a HEAD per object, no download)."""
     try:
-        return all(store.size(item["key"]) == item["bytes"] for item in doc["objects"])
+        return all(store.size(item.key) == item.bytes for item in doc.objects)
     except StoreError:
         return False
 
@@ -114,7 +114,7 @@ def _restorable(store: ObjectStore, doc: dict[str, Any]) -> bool:
 def _read_back(engine: Any, tm: TableManifest, schema: str, batch_rows: int) -> dict[str, Any]:
     import sqlalchemy as sa
 
-    from custody.extract import arrow_type
+    from custody.sources.sqltypes import arrow_type
     from custody.restore import manifest_schema
 
     arrow = manifest_schema(tm)
@@ -185,23 +185,23 @@ def run_drill(
             except SnapshotError as exc:
                 result.problems.append(f"snapshot document {key} cannot be trusted: {exc}")
         result.snapshots_seen = len(docs)
-        docs.sort(key=lambda kd: (kd[1]["created_at"], kd[0]), reverse=True)
+        docs.sort(key=lambda kd: (kd[1].created_at, kd[0]), reverse=True)
         newest = next((d for _, d in docs if _restorable(store, d)), None)
         if newest is None:
             result.problems.append(
                 f"no restorable snapshot in {store.location}" + (f" for source {source}" if source else "")
             )
         else:
-            result.newest_snapshot_id = newest["snapshot_id"]
-            result.newest_created_at = newest["created_at"]
-            created = datetime.fromisoformat(newest["created_at"])
+            result.newest_snapshot_id = newest.snapshot_id
+            result.newest_created_at = newest.created_at
+            created = datetime.fromisoformat(newest.created_at)
             result.rpo_s = max(
                 0.0, (now - (created if created.tzinfo else created.replace(tzinfo=UTC))).total_seconds()
             )
         if docs:
             key, doc = rng.choice(docs)
-            result.snapshot_id = doc["snapshot_id"]
-            result.snapshot_created_at = doc["created_at"]
+            result.snapshot_id = doc.snapshot_id
+            result.snapshot_created_at = doc.created_at
             _drill_one(store, keyring, engine, key, doc, result, batch_rows, restore_to_sql, sa)
     except Exception as exc:  # a drill reports every failure as a result, with no values
         result.problems.append(f"drill error: {_safe_error(exc)}")
@@ -233,7 +233,7 @@ def run_drill(
 
 
 def _drill_one(store, keyring, engine, key, doc, result: DrillResult, batch_rows, restore_to_sql, sa) -> None:
-    manifest = RunManifest.model_validate(doc["manifest"])
+    manifest = doc.manifest
     schema = result.schema
     quoted = engine.dialect.identifier_preparer.quote_schema(schema)
     t0 = time.monotonic()
@@ -261,7 +261,7 @@ def _drill_one(store, keyring, engine, key, doc, result: DrillResult, batch_rows
         finally:
             result.rto_s = time.monotonic() - t0
     except Exception as exc:
-        result.problems.append(f"restore of {doc['snapshot_id']} failed: {_safe_error(exc)}")
+        result.problems.append(f"restore of {doc.snapshot_id} failed: {_safe_error(exc)}")
     finally:
         try:
             with engine.begin() as conn:

@@ -46,13 +46,21 @@ from sqlalchemy import types as st
 
 from custody import hashing, rowkeys
 from custody.config import SourceConfig, TableConfig
-from custody.manifest import (
+from custody.documents import (
     ColumnSchema,
     ExtractionInfo,
-    FileEntry,
+    ExtractPlan,
     ObjectEntry,
+    PartDocument,
+    PartSpec,
     RunManifest,
     TableManifest,
+    TablePlan,
+    WatermarkBounds,
+    chunk_number,
+    document_key,
+    extraction_prefixes,
+    object_id,
 )
 from custody.sources.quarantine import (
     POSITION,
@@ -79,18 +87,13 @@ __all__ = [
     "ExtractError",
     "SchemaError",
     "arrow_type",
-    "arrow_type_from_string",
     "commit_extract",
     "extract_part",
     "extract_table",
     "plan_extract",
-    "reconciliation",
     "reflect_table",
 ]
 
-PLAN_FORMAT = "custody-extract-plan"
-PART_FORMAT = "custody-extract-part"
-CHUNKS_PER_PART = 100_000  # chunk numbers are part * CHUNKS_PER_PART + n, unique within a table
 COPY_BLOCK_BYTES = 1 << 20  # 4 MiB parsed no faster and cost ~150 MiB more peak RSS (Arrow reads blocks ahead)
 STAGE_THREADS = 3  # chunks hashed, encrypted and written in parallel (Arrow, Parquet and AES-GCM release the GIL)
 ARROW_DECAY_MS = 5_000  # how long freed Arrow memory stays mapped for reuse (see prepare_process)
@@ -163,21 +166,6 @@ def _column(table: sa.Table, name: str, what: str) -> sa.Column:
         raise ExtractError(f"{table.name}: {what} column {name!r} not in table") from None
 
 
-def arrow_type_from_string(text: str) -> pa.DataType:
-    """Inverse of ``str(arrow_type(...))`` for the types ``arrow_type`` produces."""
-    import re
-
-    simple = {"int64": pa.int64(), "double": pa.float64(), "string": pa.string(), "bool": pa.bool_(),
-              "date32[day]": pa.date32(), "binary": pa.binary(), "time64[us]": pa.time64("us"),
-              "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC")}
-    if text in simple:
-        return simple[text]
-    m = re.fullmatch(r"decimal128\((\d+), (\d+)\)", text)
-    if m:
-        return pa.decimal128(int(m.group(1)), int(m.group(2)))
-    raise ValueError(f"unsupported Arrow type {text!r} in manifest")
-
-
 # -- sessions -------------------------------------------------------------------------------------
 def _isolated(conn: sa.Connection) -> sa.Connection:
     if conn.dialect.name in ("postgresql", "mysql", "mariadb"):
@@ -237,36 +225,36 @@ def _watermark_param(value: Any, plan: ColumnPlan | None, source_tz: str, dialec
     return value.astimezone(ZoneInfo(source_tz)).replace(tzinfo=None)
 
 
-def _conditions(table: sa.Table, tplan: dict[str, Any], part: dict[str, Any] | None,
+def _conditions(table: sa.Table, tplan: TablePlan, part: PartSpec | None,
                 plans: list[ColumnPlan], source_tz: str, dialect: str) -> list[sa.ColumnElement]:
     from custody.watermarks import decode
 
     conds: list[sa.ColumnElement] = []
-    wm = tplan.get("watermark")
+    wm = tplan.watermark
     if wm:
-        col = table.c[wm["column"]]
-        plan = next((p for p in plans if p.name == wm["column"]), None)
-        low, high = decode(wm["kind"], wm["low"]), decode(wm["kind"], wm["high"])
+        col = table.c[wm.column]
+        plan = next((p for p in plans if p.name == wm.column), None)
+        low, high = decode(wm.kind, wm.low), decode(wm.kind, wm.high)
         if low is not None:
             conds.append(col > _watermark_param(low, plan, source_tz, dialect))
         if high is not None:
             conds.append(col <= _watermark_param(high, plan, source_tz, dialect))
-        if wm["high"] is None and wm["kind"] == "integer":
+        if wm.high is None and wm.kind == "integer":
             conds.append(sa.false())  # empty table at plan time: nothing to extract in this run
     if part is not None:
-        key = table.c[tplan["primary_key"][0]]
-        if part.get("lo") is not None:
-            conds.append(key > part["lo"])
-        if part.get("hi") is not None:
-            conds.append(key <= part["hi"])
+        key = table.c[tplan.primary_key[0]]
+        if part.lo is not None:
+            conds.append(key > part.lo)
+        if part.hi is not None:
+            conds.append(key <= part.hi)
     return conds
 
 
 def _plan_ranges(conn: sa.Connection, table: sa.Table, pk: list[str], conds: list, split_rows: int,
-                 rows: int) -> list[dict[str, Any]]:
+                 rows: int) -> list[PartSpec]:
     """Key ranges of about ``split_rows`` rows: exact boundaries by walking the key index."""
     if rows <= split_rows or len(pk) != 1 or not isinstance(table.c[pk[0]].type, st.Integer):
-        return [{"part": 0, "lo": None, "hi": None}]
+        return [PartSpec(part=0)]
     key = table.c[pk[0]]
     bounds: list[int] = []
     last = None
@@ -280,7 +268,7 @@ def _plan_ranges(conn: sa.Connection, table: sa.Table, pk: list[str], conds: lis
         bounds.append(int(b))
         last = b
     edges = [None, *bounds, None]
-    return [{"part": i, "lo": lo, "hi": hi} for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+    return [PartSpec(part=i, lo=lo, hi=hi) for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
 
 
 def _schema_signature(plans: list[ColumnPlan]) -> list[str]:
@@ -288,7 +276,7 @@ def _schema_signature(plans: list[ColumnPlan]) -> list[str]:
 
 
 def _plan_sql_table(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, *, run_key: str, run_id: str,
-                    store: Any, interval_end: dt.datetime) -> dict[str, Any]:
+                    store: Any, interval_end: dt.datetime) -> TablePlan:
     table = reflect_table(engine, tcfg)
     check_column_names([c.name for c in table.columns], f"{source.name}.{tcfg.name}")
     pk = _primary_key(table, tcfg)
@@ -297,10 +285,8 @@ def _plan_sql_table(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, 
         zone, undo = _prepare_session(conn)
         try:
             plans = plan_columns(table, dialect, source.timezone, zone)
-            tplan: dict[str, Any] = {
-                "table": tcfg.name, "source_table": table.name, "kind": "sql", "primary_key": pk,
-                "columns": _schema_signature(plans), "mode": tcfg.mode, "watermark": None,
-            }
+            tplan = TablePlan(table=tcfg.name, source_table=table.name, kind="sql", primary_key=pk,
+                              columns=_schema_signature(plans), mode=tcfg.mode, parts=[])
             if tcfg.mode == "incremental":
                 if store is None:
                     raise ExtractError(f"{tcfg.name}: incremental extraction needs the catalog (watermark store)")
@@ -314,12 +300,12 @@ def _plan_sql_table(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, 
                     top = conn.execute(sa.select(sa.func.max(col))).scalar()
                     high = encode(int(top)) if top is not None else None
                 interval = store.plan(source.name, tcfg.name, run_key, run_id, kind=kind, column=col.name,
-                                      high=high, columns=tplan["columns"])
-                tplan["watermark"] = {"column": col.name, "kind": kind, "low": interval.low, "high": interval.high}
+                                      high=high, columns=tplan.columns)
+                tplan.watermark = WatermarkBounds(column=col.name, kind=kind, low=interval.low, high=interval.high)
             conds = _conditions(table, tplan, None, plans, source.timezone, dialect)
             rows = conn.execute(sa.select(sa.func.count()).select_from(table).where(*conds)).scalar_one()
-            tplan["planned_rows"] = rows
-            tplan["parts"] = _plan_ranges(conn, table, pk, conds, tcfg.split_rows or source.split_rows, rows)
+            tplan.planned_rows = rows
+            tplan.parts = _plan_ranges(conn, table, pk, conds, tcfg.split_rows or source.split_rows, rows)
         finally:
             if undo:
                 undo()
@@ -336,15 +322,14 @@ def plan_extract(
     store: Any = None,
     interval_end: dt.datetime | str | None = None,
     landing: Any = None,
-) -> dict[str, Any]:
+) -> ExtractPlan:
     """Plan one run of ``source``: per table its schema, interval and parts; write ``plan.json``.
 
     ``engine``: SQLAlchemy engine (SQL sources); ``landing``: a ``custody.sources.files.Landing``
     (file drops); ``store``: a ``custody.watermarks.WatermarkStore`` (needed by incremental
     tables); ``interval_end``: upper bound of timestamp watermarks (the Airflow data interval end,
-    default now, UTC). Returns the sealed plan document: ``{"plan_key", "plan_id", "source",
-    "run_key", "tables": [{"table", "parts": [{"part", "lo", "hi"} | {"part", "name", "bytes"}], ...}]}``.
-    Holds names, counts, surrogate integer keys and interval bounds only. Raises ``ExtractError``.
+    default now, UTC). Returns the plan as written (``ExtractPlan``; its parts are surrogate
+    integer key ranges or file names, never values). Raises ``ExtractError``.
     """
     end = _interval_end(interval_end)
     tables = []
@@ -356,31 +341,18 @@ def plan_extract(
         else:
             tables.append(_plan_sql_table(engine, source, tcfg, run_key=run_key, run_id=run_id, store=store,
                                           interval_end=end))
-    body = {"format": PLAN_FORMAT, "version": 1, "source": source.name, "run_key": run_key, "run_id": run_id,
-            "dialect": engine.dialect.name if engine is not None else "files",
-            "interval_end": end.isoformat(timespec="microseconds"), "tables": tables}
-    body["plan_id"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    key = f"{source.name}/{run_key}/plan.json"
-    staging.put_doc(key, body)
-    body["plan_key"] = key
-    log.info("planned %s: %d tables, %d parts", source.name, len(tables), sum(len(t["parts"]) for t in tables))
-    return body
-
-
-def plan_parts(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """The parts of a plan as small XCom-able dicts ``{"plan_key", "table", "part"}``."""
-    return [{"plan_key": plan["plan_key"], "table": t["table"], "part": p["part"]}
-            for t in plan["tables"] for p in t["parts"]]
+    plan = ExtractPlan(source=source.name, run_key=run_key, run_id=run_id,
+                       dialect=engine.dialect.name if engine is not None else "files",
+                       interval_end=end.isoformat(timespec="microseconds"), plan_id="", tables=tables)
+    body = plan.model_dump(mode="json", exclude={"seal", "plan_id"})
+    plan.plan_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    staging.put(plan)
+    log.info("planned %s: %d tables, %d parts", source.name, len(tables), sum(len(t.parts) for t in tables))
+    return plan
 
 
 # -- writing chunks -------------------------------------------------------------------------------
-# Object names of extraction by kind (validation writes "quarantine-*" into the same folders).
-_STEMS = {"chunk": "chunk", "rowkeys": "rowkeys", "quarantine": "xquarantine"}
-
-
-def part_folder(source: str, run_key: str, table: str, part: int) -> str:
-    """Staging folder (key prefix) of one extraction part: ``<source>/<run_key>/<table>/pNNNN``."""
-    return f"{source}/{run_key}/{table}/p{part:04d}"
+_OBJECT_KINDS = {"chunk": "chunk", "rowkeys": "rowkeys", "quarantine": "quarantine-extract"}
 
 
 @dataclass
@@ -423,9 +395,10 @@ class PartWriter:
         return f"{self.source.name}/{self.source.retention_class}"
 
     def _entry(self, kind: str, n: int, rows: int, content_hash: int) -> ObjectEntry:
-        oid = f"{part_folder(self.source.name, self.run_key, self.table, self.part)}/{_STEMS[kind]}-{n:05d}"
+        oid = object_id(_OBJECT_KINDS[kind], source=self.source.name, run_key=self.run_key, table=self.table,
+                        part=self.part, n=n)
         return ObjectEntry(object_id=oid, key=f"{oid}.cdy", kind=kind, source=self.source.name,
-                           run_key=self.run_key, table=self.table, chunk=self.part * CHUNKS_PER_PART + n,
+                           run_key=self.run_key, table=self.table, chunk=chunk_number(self.part, n),
                            rows=rows, content_hash=hashing.to_hex(content_hash), scope=self._scope)
 
     def add(self, table: pa.Table) -> None:
@@ -531,13 +504,11 @@ class PartWriter:
         self.quarantined += q.num_rows
 
     def result(self) -> dict[str, Any]:
-        """The part's figures and object entries (JSON-able)."""
+        """The part's figures and object entries (``PartDocument`` fields)."""
         return {
             "extracted_rows": self.extracted, "quarantined_rows": self.quarantined,
             "content_hash": hashing.to_hex(self.digest), "quarantine_reasons": dict(sorted(self.reasons.items())),
-            "chunks": [e.model_dump(mode="json") for e in self.chunks],
-            "row_keys": [e.model_dump(mode="json") for e in self.row_keys],
-            "quarantine": [e.model_dump(mode="json") for e in self.quarantine],
+            "chunks": list(self.chunks), "row_keys": list(self.row_keys), "quarantine": list(self.quarantine),
         }
 
 
@@ -863,13 +834,13 @@ def _cursor_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan
         yield converted.good
 
 
-def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, Any], part: dict[str, Any],
+def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, part: PartSpec,
                       run_key: str, staging: StagingStore, prefer_copy: bool = True) -> dict[str, Any]:
-    tcfg = TableConfig(name=tplan["source_table"], primary_key=tplan["primary_key"])
+    tcfg = TableConfig(name=tplan.source_table or tplan.table, primary_key=tplan.primary_key)
     table = reflect_table(engine, tcfg)
-    check_column_names([c.name for c in table.columns], f"{source.name}.{tplan['table']}")
+    check_column_names([c.name for c in table.columns], f"{source.name}.{tplan.table}")
     dialect = engine.dialect.name
-    writer = PartWriter(staging, source, run_key, tplan["table"], part["part"], tplan["primary_key"])
+    writer = PartWriter(staging, source, run_key, tplan.table, part.part, tplan.primary_key)
     attempts = ["copy", "cursor"] if prefer_copy else ["cursor"]
     for path in attempts:
         with _isolated(engine.connect()) as conn:
@@ -878,8 +849,8 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
                     zone, undo = _prepare_session(conn)
                     try:
                         plans = plan_columns(table, dialect, source.timezone, zone)
-                        if _schema_signature(plans) != tplan["columns"]:
-                            raise SchemaError(f"{source.name}.{tplan['table']}: the table's columns changed "
+                        if _schema_signature(plans) != tplan.columns:
+                            raise SchemaError(f"{source.name}.{tplan.table}: the table's columns changed "
                                               "between planning and extraction")
                         if path == "copy" and not _copy_eligible(conn, plans):
                             continue
@@ -887,7 +858,7 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
                         source_rows = conn.execute(
                             sa.select(sa.func.count()).select_from(table).where(*conds)).scalar_one()
                         stmt = sa.select(*select_list(table, plans)).where(*conds).order_by(
-                            *[table.c[k] for k in tplan["primary_key"]])
+                            *[table.c[k] for k in tplan.primary_key])
                         batches = (_copy_batches(conn, stmt, plans, table) if path == "copy"
                                    else _cursor_batches(conn, stmt, plans, source.chunk_rows, writer))
                         for batch in batches:
@@ -898,7 +869,7 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
                             undo()
             except FastPathUnavailable as exc:
                 log.warning("%s.%s part %d: COPY path unavailable (%s); using the cursor path",
-                            source.name, tplan["table"], part["part"], exc)
+                            source.name, tplan.table, part.part, exc)
                 conn.invalidate()
                 writer.discard()
                 continue
@@ -906,7 +877,7 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
                 # Driver messages quote offending values ("invalid input syntax ... 'x'", bytes of
                 # a bad encoding): report the error class and code only, without the chain.
                 writer.discard()
-                raise ExtractError(f"{source.name}.{tplan['table']} part {part['part']}: the database refused the "
+                raise ExtractError(f"{source.name}.{tplan.table} part {part.part}: the database refused the "
                                    f"read ({_db_error_code(exc)})") from None
             finally:
                 if path == "cursor" and dialect == "postgresql":
@@ -914,10 +885,10 @@ def _extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: dict[str, 
         break
     read = writer.extracted + writer.quarantined
     if read != source_rows:
-        raise ExtractError(f"{tplan['table']} part {part['part']}: COUNT(*) gave {source_rows} rows "
+        raise ExtractError(f"{tplan.table} part {part.part}: COUNT(*) gave {source_rows} rows "
                            f"but {read} were read ({writer.extracted} staged, {writer.quarantined} quarantined)")
     columns = [ColumnSchema(name=p.name, arrow_type=str(p.arrow), source_type=p.source_type, nullable=p.nullable,
-                            source_zone=p.source_zone).model_dump(mode="json") for p in plans]
+                            source_zone=p.source_zone) for p in plans]
     return {**writer.result(), "source_rows": source_rows, "path": path, "columns": columns, "files": []}
 
 
@@ -931,164 +902,127 @@ def _db_error_code(exc: sa.exc.DBAPIError) -> str:
 
 
 # -- parts and commit -----------------------------------------------------------------------------
-def _part_key(source: str, run_key: str, table: str, part: int) -> str:
-    return f"{source}/{run_key}/parts/{table}/part-{part:04d}.json"
-
-
-def _table_plan(plan: dict[str, Any], table: str) -> dict[str, Any]:
-    for t in plan["tables"]:
-        if t["table"] == table:
-            return t
-    raise ExtractError(f"table {table!r} is not in plan {plan.get('plan_key')}")
-
-
 def extract_part(
     engine: sa.Engine | None,
     *,
     source: SourceConfig,
-    plan: dict[str, Any],
+    plan: ExtractPlan,
     table: str,
     part: int,
     staging: StagingStore,
     landing: Any = None,
     prefer_copy: bool = True,
-) -> dict[str, Any]:
+) -> PartDocument:
     """Extract one part (key range or file) of ``table`` as planned; write its sealed part document.
 
-    Returns ``{"part_key", "table", "part", "source_rows", "extracted_rows", "quarantined_rows"}``
-    (the full document, with object entries, is in staging). Raises ``ExtractError`` (count
-    mismatch, schema drift, undecodable file) and ``SchemaError``.
+    Returns the part document as written. Raises ``ExtractError`` (count mismatch, schema drift,
+    undecodable file), ``SchemaError`` and ``DocumentError`` (part not in the plan).
     """
-    tplan = _table_plan(plan, table)
-    spec = next((p for p in tplan["parts"] if p["part"] == part), None)
-    if spec is None:
-        raise ExtractError(f"{table}: part {part} is not in the plan")
-    if tplan["kind"] == "files":
+    tplan = plan.table(table)
+    spec = tplan.part(part)
+    if tplan.kind == "files":
         from custody.sources.files import extract_file_part
 
-        doc = extract_file_part(landing, source, tplan, spec, run_key=plan["run_key"], staging=staging)
+        body = extract_file_part(landing, source, tplan, spec, run_key=plan.run_key, staging=staging)
     else:
-        doc = _extract_sql_part(engine, source, tplan, spec, plan["run_key"], staging, prefer_copy=prefer_copy)
-    doc.update({"format": PART_FORMAT, "plan_id": plan["plan_id"], "table": table, "part": part})
-    key = staging.put_doc(_part_key(source.name, plan["run_key"], table, part), doc)
-    swept = _sweep_part(staging, doc, part_folder(source.name, plan["run_key"], table, part))
+        body = _extract_sql_part(engine, source, tplan, spec, plan.run_key, staging, prefer_copy=prefer_copy)
+    doc = PartDocument(source=source.name, run_key=plan.run_key, plan_id=plan.plan_id, table=table, part=part,
+                       **body)
+    staging.put(doc)
+    swept = _sweep_part(staging, doc)
     if swept:
         log.info("%s.%s part %d: removed %d object(s) left by an earlier attempt", source.name, table, part, swept)
     log.info("extracted %s.%s part %d: %d staged, %d quarantined (%s)", source.name, table, part,
-             doc["extracted_rows"], doc["quarantined_rows"], doc.get("path"))
-    return {"part_key": key, "table": table, "part": part, "source_rows": doc["source_rows"],
-            "extracted_rows": doc["extracted_rows"], "quarantined_rows": doc["quarantined_rows"]}
+             doc.extracted_rows, doc.quarantined_rows, doc.path)
+    return doc
 
 
-_EXTRACTION_STEMS = tuple(f"{stem}-" for stem in _STEMS.values())  # PartWriter's object names
-
-
-def _sweep_part(staging: StagingStore, doc: dict[str, Any], prefix: str) -> int:
-    """Delete extraction objects under the part's folder that its document does not list.
+def _sweep_part(staging: StagingStore, doc: PartDocument) -> int:
+    """Delete extraction objects of the part that its document does not list.
 
     An earlier attempt of the same part may have staged more chunks (the table shrank) or died
     mid-write (``.tmp-*`` files of ``custody.fsio``); once the new part document is written those
-    files are unreferenced, so a rerun converges to exactly what the document lists. Only names
-    extraction writes (``_EXTRACTION_STEMS``) are touched: later stages keep their own objects in
-    the same folder (validation's ``quarantine-*``). Returns how many files were removed.
+    files are unreferenced, so a rerun converges to exactly what the document lists. Only the
+    part's own places are touched (``custody.documents.layout.extraction_prefixes``): its chunk
+    folder and its extraction-quarantine names. Returns how many files were removed.
     """
-    folder = staging.path(prefix)
-    if not folder.is_dir():
-        return 0
-    keep = {staging.path(e["key"]) for kind in ("chunks", "row_keys", "quarantine") for e in doc.get(kind, [])}
+    keep = {staging.path(e.key) for e in doc.objects()}
     removed = 0
-    for path in folder.iterdir():
-        name = path.name.removeprefix(".tmp-")
-        if path.is_file() and name.startswith(_EXTRACTION_STEMS) and path not in keep:
-            path.unlink(missing_ok=True)
-            removed += 1
+    for prefix in extraction_prefixes(doc.source, doc.run_key, doc.table, doc.part):
+        folder_key, _, stem = prefix.rpartition("/")
+        folder = staging.path(folder_key)
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and path.name.removeprefix(".tmp-").startswith(stem) and path not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
-def _merge_table(source: SourceConfig, tplan: dict[str, Any], docs: list[dict[str, Any]]) -> TableManifest:
-    source_rows = sum(d["source_rows"] for d in docs)
-    extracted = sum(d["extracted_rows"] for d in docs)
-    quarantined = sum(d["quarantined_rows"] for d in docs)
+def _merge_table(tplan: TablePlan, docs: list[PartDocument]) -> TableManifest:
+    source_rows = sum(d.source_rows for d in docs)
+    extracted = sum(d.extracted_rows for d in docs)
+    quarantined = sum(d.quarantined_rows for d in docs)
     if source_rows != extracted + quarantined:
-        raise ExtractError(f"{tplan['table']}: source {source_rows} != staged {extracted} + quarantined {quarantined}")
-    digest = hashing.combine(*[int(d["content_hash"], 16) for d in docs]) if docs else 0
+        raise ExtractError(f"{tplan.table}: source {source_rows} != staged {extracted} + quarantined {quarantined}")
+    digest = hashing.combine(*[int(d.content_hash, 16) for d in docs]) if docs else 0
     reasons: dict[str, int] = {}
     for d in docs:
-        for k, v in d["quarantine_reasons"].items():
+        for k, v in d.quarantine_reasons.items():
             reasons[k] = reasons.get(k, 0) + v
-    columns = docs[0]["columns"] if docs else tplan.get("column_schemas", [])
+    columns = docs[0].columns if docs else tplan.column_schemas
     for d in docs[1:]:
-        if [c["name"] for c in d["columns"]] != [c["name"] for c in columns]:
-            raise SchemaError(f"{tplan['table']}: parts have different columns")
-    wm = tplan.get("watermark") or {}
+        if [c.name for c in d.columns] != [c.name for c in columns]:
+            raise SchemaError(f"{tplan.table}: parts have different columns")
+    wm = tplan.watermark
     info = ExtractionInfo(
-        mode=tplan["mode"], path=",".join(sorted({d.get("path", "") for d in docs})) or "",
-        watermark_column=wm.get("column"), watermark_kind=wm.get("kind"),
-        watermark_from=wm.get("low"), watermark_to=wm.get("high"), parts=len(tplan["parts"]),
-        files=[FileEntry.model_validate(f) for d in docs for f in d.get("files", [])],
+        mode=tplan.mode, path=",".join(sorted({d.path for d in docs})),
+        watermark_column=wm.column if wm else None, watermark_kind=wm.kind if wm else None,
+        watermark_from=wm.low if wm else None, watermark_to=wm.high if wm else None, parts=len(tplan.parts),
+        files=[f for d in docs for f in d.files],
     )
     return TableManifest(
-        table=tplan["table"], source_table=tplan["source_table"], primary_key=tplan["primary_key"],
-        columns=[ColumnSchema.model_validate(c) for c in columns], source_rows=source_rows,
-        extracted_rows=extracted, content_hash=hashing.to_hex(digest),
-        chunks=[ObjectEntry.model_validate(e) for d in docs for e in d["chunks"]],
-        row_keys=[ObjectEntry.model_validate(e) for d in docs for e in d["row_keys"]],
-        quarantine=[ObjectEntry.model_validate(e) for d in docs for e in d["quarantine"]],
+        table=tplan.table, source_table=tplan.source_table, primary_key=tplan.primary_key,
+        columns=columns, source_rows=source_rows, extracted_rows=extracted, content_hash=hashing.to_hex(digest),
+        chunks=[e for d in docs for e in d.chunks], row_keys=[e for d in docs for e in d.row_keys],
+        quarantine=[e for d in docs for e in d.quarantine],
         quarantined_at_extract=quarantined, quarantine_reasons=dict(sorted(reasons.items())), extraction=info,
     )
 
 
-def commit_extract(
-    *, source: SourceConfig, plan: dict[str, Any], staging: StagingStore, store: Any = None
-) -> tuple[RunManifest, str]:
+def commit_extract(*, source: SourceConfig, plan: ExtractPlan, staging: StagingStore, store: Any = None) -> RunManifest:
     """Assemble the parts of a plan into the run manifest, seal and write it, then advance watermarks.
 
     Every planned part must have a part document from this plan (``plan_id``). The watermark of an
     incremental table (and the file list of a file-drop table) is committed only after
-    ``manifest.json`` is written. Returns ``(manifest, manifest_key)``. Raises ``ExtractError``
+    ``manifest.json`` is written. Returns the manifest as written. Raises ``ExtractError``
     (missing part, reconciliation mismatch), ``custody.watermarks.WatermarkConflict``.
     """
     tables = []
-    for tplan in plan["tables"]:
+    for tplan in plan.tables:
         docs = []
-        for p in tplan["parts"]:
-            key = _part_key(source.name, plan["run_key"], tplan["table"], p["part"])
-            if not staging.path(key).exists():
-                raise ExtractError(f"{tplan['table']}: part {p['part']} was not extracted")
-            doc = staging.get_doc(key)
-            if doc.get("plan_id") != plan["plan_id"]:
-                raise ExtractError(f"{tplan['table']}: part {p['part']} belongs to an earlier plan; rerun it")
+        for p in tplan.parts:
+            key = document_key("part", source=source.name, run_key=plan.run_key, table=tplan.table, part=p.part)
+            if not staging.exists(key):
+                raise ExtractError(f"{tplan.table}: part {p.part} was not extracted")
+            doc = staging.get(key, PartDocument)
+            if doc.plan_id != plan.plan_id:
+                raise ExtractError(f"{tplan.table}: part {p.part} belongs to an earlier plan; rerun it")
             docs.append(doc)
-        tables.append(_merge_table(source, tplan, docs))
-    manifest = RunManifest(source=source.name, run_key=plan["run_key"], run_id=plan["run_id"],
-                           dialect=plan["dialect"], tables=tables)
-    key = staging.put_doc(f"{source.name}/{plan['run_key']}/manifest.json", manifest.model_dump(mode="json"))
+        tables.append(_merge_table(tplan, docs))
+    manifest = RunManifest(source=source.name, run_key=plan.run_key, run_id=plan.run_id, dialect=plan.dialect,
+                           tables=tables)
+    staging.put(manifest)
     if store is not None:
-        for tplan, tm in zip(plan["tables"], tables):
-            if tplan.get("watermark"):
-                store.commit(source.name, tplan["table"], plan["run_key"], columns=tplan["columns"])
-            elif tplan["kind"] == "files" and tplan["mode"] == "incremental":
-                store.commit(source.name, tplan["table"], plan["run_key"],
+        for tplan, tm in zip(plan.tables, tables):
+            if tplan.watermark:
+                store.commit(source.name, tplan.table, plan.run_key, columns=tplan.columns)
+            elif tplan.kind == "files" and tplan.mode == "incremental":
+                store.commit(source.name, tplan.table, plan.run_key,
                              files=[{"name": f.name, "sha256": f.sha256, "bytes": f.bytes}
                                     for f in tm.extraction.files if f.sheet in (None, tm.extraction.files[0].sheet)])
-    return manifest, key
-
-
-def reconciliation(tm: TableManifest, validation: dict[str, Any] | None) -> dict[str, Any]:
-    """The run report's reconciliation row of one table: source = extracted = valid + quarantined.
-
-    ``extracted`` counts every row read (staged + quarantined at extraction); ``quarantined``
-    adds extraction-time and validation quarantine. ``validation``: the table's entry of
-    ``validation.json`` (``valid_rows``, ``quarantined_rows`` over the staged rows) or None.
-    """
-    read = tm.extracted_rows + tm.quarantined_at_extract
-    valid = validation["valid_rows"] if validation else None
-    quarantined = (validation["quarantined_rows"] + tm.quarantined_at_extract) if validation else None
-    return {
-        "table": tm.table, "source_rows": tm.source_rows, "extracted_rows": read, "valid_rows": valid,
-        "quarantined_rows": quarantined, "quarantined_at_extract": tm.quarantined_at_extract,
-        "reconciled": validation is not None and tm.source_rows == read == valid + quarantined,
-    }
+    return manifest
 
 
 def extract_table(
@@ -1108,6 +1042,7 @@ def extract_table(
     if table_cfg.mode != "full":
         raise ExtractError(f"{table_cfg.name}: extract_table does full snapshots; use plan/part/commit")
     tplan = _plan_sql_table(engine, source, table_cfg.model_copy(update={"split_rows": 1 << 62}), run_key=run_key,
-                            run_id=run_key, store=None, interval_end=None or dt.datetime.now(dt.UTC))
-    doc = _extract_sql_part(engine, source, tplan, tplan["parts"][0], run_key, staging, prefer_copy=prefer_copy)
-    return _merge_table(source, tplan, [doc])
+                            run_id=run_key, store=None, interval_end=dt.datetime.now(dt.UTC))
+    body = _extract_sql_part(engine, source, tplan, tplan.parts[0], run_key, staging, prefer_copy=prefer_copy)
+    doc = PartDocument(source=source.name, run_key=run_key, plan_id="", table=tplan.table, part=0, **body)
+    return _merge_table(tplan, [doc])

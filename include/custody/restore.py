@@ -30,7 +30,7 @@ from custody.crypto.envelope import IntegrityError, decrypt_stream
 from custody.crypto.keyring import Keyring
 from custody.exports import write_tables
 from custody.fsio import atomic_writer
-from custody.manifest import ObjectEntry, RunManifest, TableManifest
+from custody.documents import ObjectEntry, RunManifest, TableManifest
 from custody.staging import open_table
 from custody.store.backends import ObjectStore
 from custody.store.snapshots import load_snapshot, object_key
@@ -68,11 +68,7 @@ def iter_table(
 
 def manifest_schema(tm: TableManifest) -> pa.Schema:
     """Arrow schema of a table as recorded in its manifest (column order, types, nullability)."""
-    from custody.extract import arrow_type_from_string
-
-    return pa.schema(
-        [pa.field(c.name, arrow_type_from_string(c.arrow_type), nullable=c.nullable) for c in tm.columns]
-    )
+    return tm.schema()
 
 
 def _empty(tm: TableManifest) -> pa.Table:
@@ -198,7 +194,7 @@ def restore_table(
     The whole table is authenticated and checked against the manifest totals.
     Raises ``RestoreError``, ``IntegrityError``, ``SnapshotError``, keyring errors.
     """
-    manifest = RunManifest.model_validate(load_snapshot(store, snapshot_key, keyring)["manifest"])
+    manifest = load_snapshot(store, snapshot_key, keyring).manifest
     tm = _table(manifest, table)
     scan = _Scan(store, tm, keyring, None, KeyFilter(tm, keys) if keys is not None else None)
     chunks = list(scan)
@@ -236,7 +232,7 @@ def restore_snapshot(
 
     from custody.fsio import FolderBusyError, exclusive_dir
 
-    manifest = RunManifest.model_validate(load_snapshot(store, snapshot_key, keyring)["manifest"])
+    manifest = load_snapshot(store, snapshot_key, keyring).manifest
     filters = _filters(manifest, keys)
     wanted = list(_wanted(manifest, tables, keys))
     folder = Path(out_dir) / manifest.source
@@ -342,7 +338,7 @@ def restore_to_sql(
     """
     import sqlalchemy as sa
 
-    manifest = RunManifest.model_validate(load_snapshot(store, snapshot_key, keyring)["manifest"])
+    manifest = load_snapshot(store, snapshot_key, keyring).manifest
     filters = _filters(manifest, keys)
     out: dict[str, Any] = {}
     for tm in _wanted(manifest, tables, keys):

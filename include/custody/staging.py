@@ -1,11 +1,10 @@
 """Encrypted staging: Parquet chunks encrypted before they touch disk, and sealed JSON documents.
 
-Layout under the staging root (``CUSTODY_HOME/staging``)::
-
-    <source>/<run_key>/manifest.json                 sealed run manifest (no values)
-    <source>/<run_key>/<stage>.json                  sealed stage results (validation, classification, ...)
-    <source>/<run_key>/<table>/chunk-00000.cdy       encrypted Parquet (Custody object format)
-    <source>/<run_key>/<table>/quarantine-00000.cdy  encrypted Parquet of quarantined rows + reasons
+The layout under the staging root (``CUSTODY_HOME/staging``) is ``custody.documents.layout``'s:
+sealed documents (plan, parts, manifest, stage results) and encrypted Parquet objects
+(Custody object format, ``docs/format.md``). Documents go in and out only as their models
+(``put`` / ``get``), so each is sealed on write and checked on read: seal, schema version, and
+that the document found at a key is the one that belongs there.
 
 Plaintext Parquet exists only in memory. Every write is atomic (``custody.fsio``), so a rerun after
 a crash overwrites whole files and never exposes a half-written one.
@@ -16,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,7 +24,9 @@ from custody import hashing
 from custody.crypto.envelope import IntegrityError, decrypt_bytes, encrypt_stream
 from custody.crypto.keyring import Keyring
 from custody.fsio import atomic_write_bytes, atomic_writer
-from custody.manifest import ObjectEntry, seal, verify_seal
+from custody.documents import Document, DocumentError, ObjectEntry
+
+D = TypeVar("D", bound=Document)
 
 PARQUET_COMPRESSION = "zstd"
 
@@ -122,16 +123,34 @@ class StagingStore:
         """
         return open_table(self.read_object(entry), entry, self.keyring, check_content=check_content)
 
-    def put_doc(self, key: str, doc: dict[str, Any]) -> str:
-        """Seal and atomically write a JSON document (must hold no values); returns ``key``."""
-        atomic_write_bytes(self.path(key), json.dumps(seal(doc, self.keyring), indent=1).encode())
+    def put(self, doc: Document) -> str:
+        """Seal ``doc`` and write it atomically at its own key (``doc.key()``); returns the key."""
+        key = doc.key()
+        data = json.dumps(doc.sealed(self.keyring), indent=1, ensure_ascii=False).encode()
+        atomic_write_bytes(self.path(key), data)
         return key
 
-    def get_doc(self, key: str) -> dict[str, Any]:
-        """Read a sealed JSON document and verify its seal. Raises ``ManifestError``."""
-        doc = json.loads(self.path(key).read_bytes())
-        verify_seal(doc, self.keyring, name=key)
-        return doc
+    def get(self, key: str, model: type[D]) -> D:
+        """Read the document at ``key`` as ``model``: seal, schema version and place checked.
+
+        Raises ``DocumentError`` (missing, malformed, unknown version, seal, misplaced).
+        """
+        try:
+            raw = json.loads(self.path(key).read_bytes())
+        except FileNotFoundError:
+            raise DocumentError(f"{key}: no such document in staging (the stage that writes it did not run "
+                                "or did not finish)") from None
+        except ValueError:
+            raise DocumentError(f"{key}: not a JSON document") from None
+        return model.open_sealed(raw, self.keyring, name=key, key=key)
+
+    def exists(self, key: str) -> bool:
+        """True when something is stored at ``key``."""
+        return self.path(key).exists()
+
+    def find(self, key: str, model: type[D]) -> D | None:
+        """``get`` when a document is stored at ``key``, else None."""
+        return self.get(key, model) if self.exists(key) else None
 
 
 def open_table(blob: bytes, entry: ObjectEntry, keyring: Keyring, *, check_content: bool = True) -> pa.Table:

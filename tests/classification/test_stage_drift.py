@@ -1,4 +1,4 @@
-"""Drift and minors through ``stage_classify`` on a SQLite source, and into the run report.
+"""Drift and minors through ``stage_classify_and_validate`` on a SQLite source, and into the run report.
 
 Run 1 is the baseline. Before run 2 the source gains an ID-card column and loses ``gender``: the
 classification document's ``drift`` names both, ``raise_for_drift`` (the DAG's alert task) raises,
@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 from custody.classification import DriftDetected, raise_for_drift
 from custody.classification import inventory as inv
-from custody.pipeline import Runtime, stage_classify, stage_extract
+from custody.documents import ClassificationDocument
+from custody.stages import Runtime, stage_classify_and_validate, stage_extract
 from custody.reports import build_run_report, write_run_report
 from custody.sources import generate_crm
 from custody.sources.loaders import load_tables
@@ -39,9 +40,10 @@ def test_second_run_with_new_id_column_and_dropped_column(rt, crm, tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
     load_tables(engine, crm)
 
-    first = stage_classify(rt, stage_extract(rt, engine, "crm", "manual__run-1")["manifest_key"], as_of=AS_OF)
+    first = stage_classify_and_validate(rt, "crm", stage_extract(rt, engine, "crm", "manual__run-1")["run_key"],
+                                        as_of=AS_OF)
     assert first["drift"] == {"new_sensitive": 0, "level_changes": 0, "vanished": 0}
-    doc1 = rt.staging.get_doc(first["classification_key"])
+    doc1 = rt.staging.get(first["classification_key"], ClassificationDocument).model_dump(mode="json")
     assert doc1["drift"]["baseline"] is True and doc1["as_of"] == AS_OF
     raise_for_drift(doc1["drift"])  # the baseline never alerts
 
@@ -60,9 +62,10 @@ def test_second_run_with_new_id_column_and_dropped_column(rt, crm, tmp_path):
         conn.exec_driver_sql("ALTER TABLE contacts DROP COLUMN gender")
 
     extracted = stage_extract(rt, engine, "crm", "manual__run-2")
-    second = stage_classify(rt, extracted["manifest_key"], as_of=AS_OF)
+    second = stage_classify_and_validate(rt, "crm", extracted["run_key"], as_of=AS_OF)
     assert second["drift"] == {"new_sensitive": 1, "level_changes": 0, "vanished": 1}
-    doc2 = rt.staging.get_doc(second["classification_key"])
+    cdoc2 = rt.staging.get(second["classification_key"], ClassificationDocument)
+    doc2 = cdoc2.model_dump(mode="json")
     drift = doc2["drift"]
     assert drift["new_sensitive"] == [
         {"table": "contacts", "column": "id_card_no", "level": "sensitive", "pi_type": "resident_id"}
@@ -77,12 +80,12 @@ def test_second_run_with_new_id_column_and_dropped_column(rt, crm, tmp_path):
     assert "contacts.id_card_no" in str(err.value) and "contacts.gender" in str(err.value)
 
     # A retried classify task gives the same document and the same alert.
-    again = stage_classify(rt, extracted["manifest_key"], as_of=AS_OF)
-    assert rt.staging.get_doc(again["classification_key"])["drift"] == drift
+    again = stage_classify_and_validate(rt, "crm", extracted["run_key"], as_of=AS_OF)
+    assert rt.staging.get(again["classification_key"], ClassificationDocument).model_dump(mode="json")["drift"] == drift
 
     # The report carries the drift (and the minors) for the template to render.
-    manifest = rt.manifest(extracted["manifest_key"])
-    report = build_run_report(manifest, {"classification": doc2})
+    manifest = rt.manifest("crm", extracted["run_key"])
+    report = build_run_report(manifest, classification=cdoc2)
     assert report["classification"]["drift"]["new_sensitive"][0]["column"] == "id_card_no"
     assert report["classification"]["drift"]["vanished"][0]["column"] == "gender"
     paths = write_run_report(report, tmp_path / "report")

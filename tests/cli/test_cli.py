@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from custody import hashing
 from custody.cli import app
-from custody.pipeline import Runtime, stage_backup, stage_classify, stage_extract, stage_validate
+from custody.stages import Runtime, stage_backup, stage_classify_and_validate, stage_extract
 from custody.sources import generate_crm
 from custody.sources.loaders import load_tables
 from custody.store.snapshots import object_key
@@ -30,10 +30,9 @@ def run(tmp_path_factory):
     load_tables(engine, crm)
     rt = Runtime.from_env()
     extracted = stage_extract(rt, engine, "crm", "manual__cli")
-    stage_validate(rt, extracted["manifest_key"])
-    stage_classify(rt, extracted["manifest_key"])
-    stage_backup(rt, extracted["manifest_key"])
-    yield home, engine, crm, rt.manifest(extracted["manifest_key"])
+    stage_classify_and_validate(rt, "crm", extracted["run_key"])
+    stage_backup(rt, "crm", extracted["run_key"])
+    yield home, engine, crm, rt.manifest("crm", extracted["run_key"])
     mp.undo()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from custody import hashing
 from custody.crypto import LocalKeyring
-from custody.manifest import ObjectEntry, RunManifest, TableManifest
+from custody.documents import ObjectEntry, RunManifest, TableManifest
 from custody.staging import StagingStore
 from custody.store import LocalStore
 
@@ -101,7 +101,7 @@ def make_run() -> Callable[..., RunManifest]:
                 extracted_rows=rows, content_hash=hashing.to_hex(digest), chunks=entries,
             ))
         manifest = RunManifest(source=source, run_key=run_key, dialect="sqlite", tables=tms)
-        staging.put_doc(f"{source}/{run_key}/manifest.json", manifest.model_dump(mode="json"))
+        staging.put(manifest)
         return manifest
 
     return build

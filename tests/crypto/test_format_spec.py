@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from custody.crypto import encrypt_bytes
-from custody.manifest import seal
+from custody.documents import seal
 
 
 def _canonical(value) -> bytes:

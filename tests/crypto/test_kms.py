@@ -19,7 +19,7 @@ from custody.crypto import (
 )
 from custody.crypto.kms import KmsKeyring, encryption_context
 from custody.crypto.scopes import ScopedKeyring, crypto_key_wrap, key_context
-from custody.manifest import ManifestError, seal, verify_seal
+from custody.documents import DocumentError, seal, verify_seal
 from custody.restore import restore_table
 from custody.staging import StagingStore
 from custody.store import LocalStore, create_snapshot, list_snapshots
@@ -82,7 +82,7 @@ def test_seals_with_a_kms_hmac_key(kms_client):
     doc = seal({"format": "custody-run-manifest", "rows": 65, "note": "x" * 5000}, keyring)
     assert doc["seal"]["kek_id"] == _arn(kms_client, mac_key)
     verify_seal(doc, keyring, name="manifest")
-    with pytest.raises(ManifestError, match="does not verify"):
+    with pytest.raises(DocumentError, match="does not verify"):
         verify_seal({**doc, "rows": 64}, keyring, name="manifest")
     assert not keyring.verify_mac(doc["seal"]["kek_id"], b"x", "zz")
     with pytest.raises(KeyringError, match="no HMAC key"):
@@ -109,7 +109,7 @@ def test_scoped_keyring_over_kms_rotation_to_a_new_kms_key(tmp_path, kms_client,
     staging = StagingStore(tmp_path / "staging", first)
     manifest = make_run(staging, "r1", {"contacts": ("crm/customer_contract", [(0, 25)])})
     store = LocalStore(tmp_path / "backups")
-    create_snapshot([store], staging, manifest, {}, first)
+    create_snapshot([store], staging, manifest, None, first)
     # the scope key's wrap carries the key-store context in KMS
     with first.engine.connect() as conn:
         wrap = conn.execute(crypto_key_wrap.select()).first()

@@ -29,7 +29,7 @@ from custody.crypto.keystore import (
     restore_key_store,
 )
 from custody.crypto.scopes import ScopeDestroyedError, ScopedKeyring, crypto_key, crypto_key_wrap, metadata
-from custody.manifest import seal, verify_seal
+from custody.documents import seal, verify_seal
 from custody.restore import restore_table
 from custody.staging import StagingStore
 from custody.store import LocalStore, S3Store, create_snapshot, list_snapshots, verify_snapshot
@@ -79,7 +79,7 @@ def test_rotation_rewraps_scope_keys_only_and_every_snapshot_still_restores(
     store = LocalStore(tmp_path / "backups")
     manifests = [_two_scope_run(make_run, staging, f"r{i}") for i in (1, 2)]
     for m in manifests:
-        create_snapshot([store], staging, m, {}, scoped)
+        create_snapshot([store], staging, m, None, scoped)
     objects = {p: p.read_bytes() for p in (tmp_path / "backups" / "objects").rglob("*.cdy")}
     expected = {(m.run_key, t.table): staging.get_table(t.chunks[0]) for m in manifests for t in m.tables}
 
@@ -126,7 +126,7 @@ def test_destroyed_scope_is_unreadable_in_every_backup_while_other_scopes_restor
     s3 = S3Store(s3_client, f"shred-{uuid.uuid4().hex[:8]}", "custody")
     s3.ensure_bucket()
     stores = [LocalStore(tmp_path / "backups"), s3]
-    create_snapshot(stores, staging, manifest, {}, scoped)
+    create_snapshot(stores, staging, manifest, None, scoped)
     contacts = manifest.table("contacts")
 
     cert = scoped.destroy_scope(CONTACTS, who="dpo@buyer", why="retention class expired")
@@ -172,7 +172,7 @@ def test_key_store_backup_restores_keys_but_not_destroyed_ones(tmp_path, base_ke
     first = ScopedKeyring(base_keyring, f"sqlite:///{tmp_path / 'a.db'}")
     staging = StagingStore(tmp_path / "staging", first)
     manifest = _two_scope_run(make_run, staging)
-    create_snapshot([deletable_store], staging, manifest, {}, first)
+    create_snapshot([deletable_store], staging, manifest, None, first)
     summary = backup_key_store([deletable_store], first)
     blob = deletable_store.get_bytes(summary["key"])
     assert summary["keys"] == 3 and summary["key"].startswith("keystore/")

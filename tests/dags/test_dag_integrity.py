@@ -50,7 +50,7 @@ def dagbag_and_calls(airflow_env):
 def test_dagbag_imports_without_errors(dagbag_and_calls):
     bag, _ = dagbag_and_calls
     assert bag.import_errors == {}
-    assert "custody_pipeline" in bag.dag_ids
+    assert {"custody_pipeline_crm", "custody_pipeline_chinook", "custody_restore_drill"} <= set(bag.dag_ids)
 
 
 def test_parsing_makes_no_lookup_query_or_connection(dagbag_and_calls):
@@ -69,24 +69,38 @@ def test_every_dag_is_tagged_documented_and_retries(dagbag_and_calls):
                 assert t.retries >= 2, f"{dag_id}.{t.task_id}"
 
 
-def test_pipeline_shape(dagbag_and_calls):
+def test_one_pipeline_per_source_touching_only_that_source(dagbag_and_calls):
     bag, _ = dagbag_and_calls
-    dag = bag.dags["custody_pipeline"]
-    assert {t.task_id for t in dag.tasks} == {
-        "plan_extract_crm", "extract_range_crm", "plan_extract_chinook", "extract_range_chinook",
-        "extract", "classify", "validate", "drift_alert", "back_up", "report",
-    }
-    assert dag.get_task("validate").upstream_task_ids == {"extract", "classify"}
-    assert dag.get_task("extract_range_crm").pool == "custody_crm"
-    assert dag.get_task("extract_range_crm").execution_timeout.total_seconds() == 6 * 3600
-    assert dag.get_task("back_up").upstream_task_ids == {"extract", "validate", "classify"}
-    assert dag.get_task("report").trigger_rule == "all_done"
-    outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
-    assert outlets == {
-        "extract": ["custody_staging"], "validate": ["custody_validated"], "classify": ["custody_inventory"],
-        "back_up": ["custody_snapshots"], "report": ["custody_reports"],
-    }
-    assert set(dag.params.get_param("source").schema["enum"]) >= {"crm", "chinook"}
+    for name, pool in (("crm", "custody_crm"), ("chinook", "custody_chinook")):
+        dag = bag.dags[f"custody_pipeline_{name}"]
+        assert f"source:{name}" in dag.tags and name in dag.dag_display_name
+        assert {t.task_id for t in dag.tasks} == {
+            "plan_extract", "extract_part", "commit_extract", "classify_and_validate", "drift_alert", "back_up",
+            "report",
+        }
+        assert dag.get_task("extract_part").pool == pool
+        assert dag.get_task("extract_part").execution_timeout.total_seconds() == 6 * 3600
+        assert dag.get_task("commit_extract").upstream_task_ids == {"extract_part"}
+        assert dag.get_task("classify_and_validate").upstream_task_ids == {"commit_extract"}
+        assert dag.get_task("back_up").upstream_task_ids == {"classify_and_validate"}
+        assert dag.get_task("report").upstream_task_ids == {"back_up", "drift_alert"}
+        assert dag.get_task("report").trigger_rule == "all_done"
+        outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
+        assert outlets == {"commit_extract": ["custody_staging"], "classify_and_validate": ["custody_inventory"],
+                           "back_up": ["custody_snapshots"], "report": ["custody_reports"]}
+        assert "source" not in dag.params
+
+
+def test_a_broken_sources_file_is_an_import_error_not_a_smaller_dag(airflow_env, tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    (tmp_path / "sources.yaml").write_text("version: 1\nsources:\n  - name: crm\n    kind: sql\n", encoding="utf-8")
+    monkeypatch.setenv("CUSTODY_CONFIG_DIR", str(tmp_path))
+    bag = DagBag(dag_folder=str(ROOT / "dags" / "custody_pipeline.py"))
+    assert not any(d.startswith("custody_pipeline") for d in bag.dag_ids)
+    (path, error), = bag.import_errors.items()
+    assert path.endswith("custody_pipeline.py")
+    assert "sources.yaml" in error and "sources.0.lawful_basis: Field required" in error
 
 
 def test_no_heavy_imports_at_dag_top_level():

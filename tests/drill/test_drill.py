@@ -57,7 +57,7 @@ def backups(tmp_path):
     store = LocalStore(tmp_path / "backups")
     for i, sizes in enumerate(([300, 200], [120])):
         m = stage_run(staging, run_key=f"r{i}", tables={"contacts": sizes, "accounts": [50]}, offset=1000 * i)
-        create_snapshot([store], staging, m, {}, keyring)
+        create_snapshot([store], staging, m, None, keyring)
     return keyring, store
 
 
@@ -105,7 +105,7 @@ def test_drill_fails_on_a_corrupt_object_and_names_it(tmp_path, engine):
     keyring, staging = setup(tmp_path)
     store = LocalStore(tmp_path / "backups")
     m = stage_run(staging, tables={"contacts": [30, 30]})
-    create_snapshot([store], staging, m, {}, keyring)
+    create_snapshot([store], staging, m, None, keyring)
     path = store.root / object_key(m.tables[0].chunks[1].sha256)
     data = bytearray(path.read_bytes())
     data[-40] ^= 1
@@ -183,7 +183,7 @@ def test_restore_drill_dag(airflow_env, scratch_url, tmp_path, monkeypatch, moto
     )
     s3.ensure_bucket()
     m = stage_run(staging, tables={"contacts": [200, 100]})
-    create_snapshot([LocalStore(settings.backup_dir), s3], staging, m, {}, keyring)
+    create_snapshot([LocalStore(settings.backup_dir), s3], staging, m, None, keyring)
 
     dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).get_dag(
         "custody_restore_drill"

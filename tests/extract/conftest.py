@@ -9,7 +9,7 @@ import pytest
 
 from custody.config import SourceConfig, TableConfig
 from custody.crypto.keyring import open_keyring
-from custody.extract import commit_extract, extract_part, plan_extract, plan_parts
+from custody.extract import commit_extract, extract_part, plan_extract
 from custody.sources.files import LocalLanding
 from custody.staging import StagingStore
 from custody.watermarks import WatermarkStore
@@ -32,11 +32,10 @@ def run_source(source: SourceConfig, staging: StagingStore, *, engine=None, land
     """Plan, extract every part and commit one run; returns the run manifest."""
     plan = plan_extract(engine, source=source, run_key=run_id, run_id=run_id, staging=staging, store=store,
                         interval_end=interval_end, landing=landing)
-    for p in plan_parts(plan):
-        extract_part(engine, source=source, plan=plan, table=p["table"], part=p["part"], staging=staging,
+    for p in plan.part_refs():
+        extract_part(engine, source=source, plan=plan, table=p.table, part=p.part, staging=staging,
                      landing=landing, prefer_copy=prefer_copy)
-    manifest, _ = commit_extract(source=source, plan=plan, staging=staging, store=store)
-    return manifest
+    return commit_extract(source=source, plan=plan, staging=staging, store=store)
 
 
 class FileDrop:

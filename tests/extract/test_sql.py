@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from custody import hashing
 from custody.config import SourceConfig, TableConfig
 from custody.extract import ExtractError, SchemaError, extract_table
-from custody.manifest import ObjectEntry
+from custody.documents import PartDocument
 from custody.sources import generate_crm
 from custody.sources.loaders import drop_database, ensure_database, load_tables
 from extract.conftest import run_source
@@ -100,14 +100,14 @@ def test_incremental_extracts_exactly_changed_rows_and_reruns_are_idempotent(ser
 
 
 def test_watermark_advances_only_on_commit(server, staging, store):
-    from custody.extract import plan_extract, plan_parts, extract_part
+    from custody.extract import extract_part, plan_extract
 
     kind, engine = server
     load_tables(engine, {"enterprise_customers": generate_crm(contacts=50)["enterprise_customers"]})
     src = source([TableConfig(name="enterprise_customers", mode="incremental", watermark_column="customer_id")])
     plan = plan_extract(engine, source=src, run_key="r1", run_id="r1", staging=staging, store=store)
-    for p in plan_parts(plan):
-        extract_part(engine, source=src, plan=plan, table=p["table"], part=p["part"], staging=staging)
+    for p in plan.part_refs():
+        extract_part(engine, source=src, plan=plan, table=p.table, part=p.part, staging=staging)
     assert store.current("crm", "enterprise_customers") is None  # extracted but not committed
     m = run_source(src, staging, engine=engine, store=store, run_id="r1")
     assert m.tables[0].extracted_rows == 10
@@ -123,8 +123,8 @@ def test_large_tables_split_into_key_ranges_that_reconcile(server, staging):
     load_tables(engine, {"enterprise_customers": crm["enterprise_customers"], "contacts": crm["contacts"]})
     src = source([TableConfig(name="contacts", split_rows=100)], chunk_rows=40)
     plan = plan_extract(engine, source=src, run_key="r", run_id="r", staging=staging)
-    parts = plan["tables"][0]["parts"]
-    assert len(parts) == 5 and parts[0]["lo"] is None and parts[-1]["hi"] is None
+    parts = plan.tables[0].parts
+    assert len(parts) == 5 and parts[0].lo is None and parts[-1].hi is None
     m = run_source(src, staging, engine=engine, run_id="r")
     tm = m.tables[0]
     assert tm.source_rows == tm.extracted_rows == 450 and tm.extraction.parts == 5
@@ -248,8 +248,8 @@ def test_rerun_of_a_part_leaves_only_the_objects_its_document_lists(tmp_path, st
     # First attempt stages 5 chunks; the table then shrinks and a crashed write left a temporary
     # file. The rerun of the same part stages 2 chunks and removes the 3 stale chunks, their row
     # key companions and the temporary file, so the folder holds exactly what the document lists
-    # (plus what later stages wrote there, which is theirs to manage).
-    from custody.extract import extract_part, plan_extract, plan_parts
+    # (what other stages write lives elsewhere in the layout and is not touched).
+    from custody.extract import extract_part, plan_extract
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
     with engine.begin() as conn:
@@ -257,20 +257,23 @@ def test_rerun_of_a_part_leaves_only_the_objects_its_document_lists(tmp_path, st
         conn.exec_driver_sql("INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(50)))
     src = source([TableConfig(name="t")], chunk_rows=10)
     plan = plan_extract(engine, source=src, run_key="r", run_id="r", staging=staging)
-    (p,) = plan_parts(plan)
-    first = extract_part(engine, source=src, plan=plan, table=p["table"], part=p["part"], staging=staging)
-    folder = staging.path("crm/r/t/p0000")
-    assert first["extracted_rows"] == 50 and len(list(folder.glob("*.cdy"))) == 10
+    (p,) = plan.part_refs()
+    first = extract_part(engine, source=src, plan=plan, table=p.table, part=p.part, staging=staging)
+    folder = staging.path("crm/r/tables/t/p0000")
+    assert first.extracted_rows == 50 and len(list(folder.glob("*.cdy"))) == 10
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM t WHERE id >= 20")
     (folder / ".tmp-chunk-00001.cdy.dead").write_bytes(b"partial")
-    (folder / "quarantine-00000.cdy").write_bytes(b"a later stage's object")  # validation's, not ours
-    again = extract_part(engine, source=src, plan=plan, table=p["table"], part=p["part"], staging=staging)
-    doc = staging.get_doc(again["part_key"])
-    listed = {staging.path(e["key"]) for kind in ("chunks", "row_keys", "quarantine") for e in doc[kind]}
-    assert again["extracted_rows"] == 20 and len(listed) == 4
-    assert set(folder.iterdir()) == listed | {folder / "quarantine-00000.cdy"}
-    assert sum(staging.get_table(ObjectEntry(**e)).num_rows for e in doc["chunks"]) == 20
+    validation_q = staging.path("crm/r/quarantine/t/validate/c000000000.cdy")
+    validation_q.parent.mkdir(parents=True)
+    validation_q.write_bytes(b"a later stage's object")  # validation's, not extraction's
+    again = extract_part(engine, source=src, plan=plan, table=p.table, part=p.part, staging=staging)
+    doc = staging.get(again.key(), PartDocument)
+    listed = {staging.path(e.key) for e in doc.objects()}
+    assert again.extracted_rows == 20 and len(listed) == 4
+    assert set(folder.iterdir()) == listed
+    assert validation_q.exists()
+    assert sum(staging.get_table(e).num_rows for e in doc.chunks) == 20
 
 
 def test_copy_path_reads_the_table_the_session_sees_and_survives_an_idle_timeout(pg_server_url, staging, monkeypatch):

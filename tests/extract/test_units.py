@@ -128,14 +128,18 @@ def test_xlsx_export_neutralises_formulas_and_keeps_long_numbers(tmp_path):
 
 
 def test_stage_functions_run_a_file_drop_source_end_to_end(tmp_path, monkeypatch):
-    from custody.pipeline import Runtime, stage_extract, stage_validate
+    import shutil
+
+    from custody.settings import DEFAULT_CONFIG_DIR
     from custody.sources.files import LocalLanding
+    from custody.stages import Runtime, stage_classify_and_validate, stage_extract
 
     landing = tmp_path / "landing"
     landing.mkdir()
     (landing / "a.csv").write_text("id,mobile\n1,13800138000\n2,1.38001E+10\n3,1390013\n", encoding="utf-8")
     config = tmp_path / "config"
     config.mkdir()
+    shutil.copy(DEFAULT_CONFIG_DIR / "policy.yaml", config / "policy.yaml")
     (config / "sources.yaml").write_text(
         "version: 1\nsources:\n  - name: drop\n    kind: files\n    landing: " + str(landing) + "\n"
         "    lawful_basis: contract\n    retention_class: partner_drop\n    tables:\n"
@@ -148,7 +152,7 @@ def test_stage_functions_run_a_file_drop_source_end_to_end(tmp_path, monkeypatch
     rt = Runtime.from_env()
     out = stage_extract(rt, None, "drop", "manual__1", landing=LocalLanding(landing))
     assert out["rows"] == {"people": 2} and out["quarantined_at_extract"] == {"people": 1}
-    v = stage_validate(rt, out["manifest_key"])
+    v = stage_classify_and_validate(rt, "drop", out["run_key"])
     assert v["valid_rows"] + v["quarantined_rows"] == 2
     # The file is committed: the next run finds nothing new, a new file is picked up.
     assert stage_extract(rt, None, "drop", "manual__2", landing=LocalLanding(landing))["rows"] == {"people": 0}

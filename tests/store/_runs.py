@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from custody import hashing
 from custody.crypto import LocalKeyring
-from custody.manifest import ObjectEntry, RunManifest, TableManifest
+from custody.documents import ObjectEntry, RunManifest, TableManifest
 from custody.staging import StagingStore
 
 COLUMNS = [
@@ -92,7 +92,7 @@ def stage_run(
             )
         )
     manifest = RunManifest(source=source, run_key=run_key, dialect="sqlite", tables=tms)
-    staging.put_doc(f"{source}/{run_key}/manifest.json", manifest.model_dump(mode="json"))
+    staging.put(manifest)
     return manifest
 
 

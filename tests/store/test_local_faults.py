@@ -60,11 +60,11 @@ def test_full_disk_gives_a_clear_error_and_no_partial_file(tmp_path, monkeypatch
 
     monkeypatch.setattr(fsio.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
     with pytest.raises(StoreError, match=r"cannot write objects/.*: disk full \(ENOSPC\); no partial file"):
-        create_snapshot([store], staging, manifest, {}, keyring)
+        create_snapshot([store], staging, manifest, None, keyring)
     monkeypatch.undo()
     assert _no_partial(store.root) == [] and store.list_keys("snapshots/") == []
     # Space back: the rerun completes.
-    create_snapshot([store], staging, manifest, {}, keyring)
+    create_snapshot([store], staging, manifest, None, keyring)
     assert store.size(object_key(entry.sha256)) == entry.ciphertext_bytes
 
 
@@ -103,7 +103,7 @@ def test_flipped_bit_is_found_by_verify_and_repaired_by_the_next_backup(tmp_path
     keyring, staging = setup(tmp_path)
     manifest = stage_run(staging)
     store = LocalStore(tmp_path / "backups")
-    create_snapshot([store], staging, manifest, {}, keyring)
+    create_snapshot([store], staging, manifest, None, keyring)
     victim = manifest.tables[0].chunks[1]
     path = store.root / object_key(victim.sha256)
     data = bytearray(path.read_bytes())
@@ -114,7 +114,7 @@ def test_flipped_bit_is_found_by_verify_and_repaired_by_the_next_backup(tmp_path
             verify_snapshot(store, "snapshots/crm/r1.json", keyring, deep=deep)
         assert [oid for oid, _ in err.value.failures] == [victim.object_id]
     assert not verify_store(store, keyring, raise_on_failure=False).ok
-    summary = create_snapshot([store], staging, manifest, {}, keyring)
+    summary = create_snapshot([store], staging, manifest, None, keyring)
     counts = summary["stores"][0]
     assert (counts["repaired"], counts["reused"], counts["uploaded"]) == (1, 1, 0)
     assert verify_store(store, keyring).ok
@@ -124,7 +124,7 @@ def test_sampled_verify_reads_a_seeded_share(tmp_path):
     keyring, staging = setup(tmp_path)
     manifest = stage_run(staging, tables={"contacts": [5] * 20})
     store = LocalStore(tmp_path / "backups")
-    create_snapshot([store], staging, manifest, {}, keyring)
+    create_snapshot([store], staging, manifest, None, keyring)
     a = verify_store(store, keyring, sample=0.1, seed=42)
     b = verify_store(store, keyring, sample=0.1, seed=42)
     assert (a.total, a.checked, a.snapshots) == (20, 2, 1) and a.bytes_read == b.bytes_read

@@ -28,7 +28,7 @@ def snap(tmp_path):
     keyring, staging = setup(tmp_path)
     manifest = stage_run(staging, tables={"contacts": [40, 25], "accounts": [30]})
     store = LocalStore(tmp_path / "backups")
-    create_snapshot([store], staging, manifest, {}, keyring)
+    create_snapshot([store], staging, manifest, None, keyring)
     return keyring, store, manifest
 
 

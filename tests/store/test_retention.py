@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from custody.catalog import Catalog
-from custody.manifest import RunManifest
+from custody.documents import RunManifest
 from custody.store import (
     LocalStore,
     RetentionError,
@@ -123,7 +123,7 @@ def _runs(tmp_path, monkeypatch, store, n=5):
                 }
             )
         _at(monkeypatch, datetime(2026, 5, 1 + i, 23, 0, tzinfo=UTC))
-        create_snapshot([store], staging, m, {}, keyring)
+        create_snapshot([store], staging, m, None, keyring)
         manifests.append(m)
     monkeypatch.undo()
     return keyring, manifests

@@ -98,7 +98,7 @@ def test_multipart_with_part_checksums_sse_and_path_style(proxy, big_run):
     keyring, staging, manifest, entry = big_run
     proxy.reset()
     store = _store(proxy.url, sse="AES256")
-    summary = create_snapshot([store], staging, manifest, {}, keyring)
+    summary = create_snapshot([store], staging, manifest, None, keyring)
     assert summary["stores"][0]["uploaded"] == 1
     assert proxy.counts["UploadPart"] == 3 and proxy.counts["CompleteMultipartUpload"] == 1
     head = store.client.head_object(Bucket=store.bucket, Key=store._key(object_key(entry.sha256)))
@@ -168,20 +168,20 @@ KILLED_BACKUP = textwrap.dedent("""
     import sys
     from pathlib import Path
     from custody.crypto import LocalKeyring
-    from custody.manifest import RunManifest
+    from custody.documents import RunManifest
     from custody.staging import StagingStore
     from custody.store import S3Store, S3StoreOptions, create_snapshot, make_s3_client
 
     tmp, endpoint, bucket = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     keyring = LocalKeyring(tmp / "keys" / "kek.json", create=False)
     staging = StagingStore(tmp / "staging", keyring)
-    manifest = RunManifest.model_validate(staging.get_doc("crm/r1/manifest.json"))
+    manifest = staging.get("crm/r1/manifest.json", RunManifest)
     opts = S3StoreOptions(bucket=bucket, prefix="backups", endpoint_url=endpoint, region_name="us-east-1",
                           addressing_style="path", checksum_calculation="when_required",
                           multipart_threshold=5 << 20, part_size=5 << 20)
     store = S3Store(make_s3_client(opts, aws_access_key_id="t", aws_secret_access_key="s"), options=opts)
     print("started", flush=True)
-    create_snapshot([store], staging, manifest, {}, keyring)
+    create_snapshot([store], staging, manifest, None, keyring)
     print("finished", flush=True)
 """)
 
@@ -220,7 +220,7 @@ def test_sigkill_mid_upload_then_rerun_converges(proxy, tmp_path, moto_s3_endpoi
 
     # Rerun: the stale upload of the same key is aborted, the object uploaded once, then verified.
     rerun = _store(moto_s3_endpoint, bucket=store.bucket, stale_upload_s=0)
-    create_snapshot([rerun], staging, manifest, {}, keyring)
+    create_snapshot([rerun], staging, manifest, None, keyring)
     assert _uploads(rerun) == []
     assert rerun.list_keys("objects/") == [object_key(entry.sha256)]  # no duplicate
     assert _read_back_ok(rerun, entry)  # no loss

@@ -13,7 +13,7 @@ import pytest
 from custody import hashing
 from custody.crypto import LocalKeyring
 from custody.crypto.keyring import KeyringError
-from custody.manifest import ManifestError, ObjectEntry, RunManifest, TableManifest
+from custody.documents import DocumentError, ObjectEntry, RunManifest, TableManifest
 from custody.restore import RestoreError, restore_snapshot, restore_table
 from custody.staging import StagingStore
 from custody.store import (
@@ -74,7 +74,7 @@ def staged(tmp_path):
         chunks=chunks,
     )
     manifest = RunManifest(source="crm", run_key="r1", dialect="sqlite", tables=[tm])
-    staging.put_doc("crm/r1/manifest.json", manifest.model_dump(mode="json"))
+    staging.put(manifest)
     return keyring, staging, manifest
 
 
@@ -87,14 +87,14 @@ def test_manifest_seal_detects_edits(staged):
     keyring, staging, _ = staged
     path = staging.path("crm/r1/manifest.json")
     path.write_text(path.read_text().replace('"extracted_rows": 65', '"extracted_rows": 64'))
-    with pytest.raises(ManifestError, match="seal does not verify"):
-        staging.get_doc("crm/r1/manifest.json")
+    with pytest.raises(DocumentError, match="seal does not verify"):
+        staging.get("crm/r1/manifest.json", RunManifest)
 
 
 def test_local_snapshot_verify_restore_and_flipped_byte(staged, tmp_path):
     keyring, staging, manifest = staged
     store = LocalStore(tmp_path / "backups")
-    summary = create_snapshot([store], staging, manifest, {}, keyring)
+    summary = create_snapshot([store], staging, manifest, None, keyring)
     assert summary["stores"][0]["uploaded"] == 2
     key = latest_snapshot(store, keyring, "crm")
     assert verify_snapshot(store, key, keyring).checked == 2
@@ -104,7 +104,7 @@ def test_local_snapshot_verify_restore_and_flipped_byte(staged, tmp_path):
     assert restored.column("amount").to_pylist()[3] == Decimal("3.25")
 
     # a rerun reuses the content-addressed objects
-    assert create_snapshot([store], staging, manifest, {}, keyring)["stores"][0]["reused"] == 2
+    assert create_snapshot([store], staging, manifest, None, keyring)["stores"][0]["reused"] == 2
 
     victim = manifest.tables[0].chunks[1]
     path = tmp_path / "backups" / object_key(victim.sha256)
@@ -123,7 +123,7 @@ def test_local_snapshot_verify_restore_and_flipped_byte(staged, tmp_path):
 def test_restore_to_files_csv_and_parquet(staged, tmp_path):
     keyring, staging, manifest = staged
     store = LocalStore(tmp_path / "backups")
-    create_snapshot([store], staging, manifest, {}, keyring)
+    create_snapshot([store], staging, manifest, None, keyring)
     key = latest_snapshot(store, keyring)
     res = restore_snapshot(store, key, keyring, tmp_path / "out", fmt="parquet")
     table = pq.read_table(res["contacts"]["path"])
@@ -138,7 +138,7 @@ def test_restore_to_files_csv_and_parquet(staged, tmp_path):
 def test_wrong_keyring_restores_nothing(staged, tmp_path):
     keyring, staging, manifest = staged
     store = LocalStore(tmp_path / "backups")
-    create_snapshot([store], staging, manifest, {}, keyring)
+    create_snapshot([store], staging, manifest, None, keyring)
     other = LocalKeyring(tmp_path / "other" / "kek.json")
     with pytest.raises((SnapshotError, KeyringError)):
         restore_snapshot(store, "snapshots/crm/r1.json", other, tmp_path / "out")
@@ -149,7 +149,7 @@ def test_s3_snapshot_over_http(staged, s3_client, tmp_path):
     keyring, staging, manifest = staged
     store = S3Store(s3_client, f"custody-{uuid.uuid4().hex[:8]}", "backups")
     store.ensure_bucket()
-    summary = create_snapshot([store], staging, manifest, {}, keyring)
+    summary = create_snapshot([store], staging, manifest, None, keyring)
     assert summary["stores"][0]["location"].startswith("s3://")
     key = "snapshots/crm/r1.json"
     assert verify_snapshot(store, key, keyring).checked == 2

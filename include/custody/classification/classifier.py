@@ -74,7 +74,6 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
 
 from custody.classification.detectors import (
     Detector,
@@ -86,7 +85,8 @@ from custody.classification.detectors import (
 )
 from custody.classification import minors as _minors
 from custody.classification.minors import MinorBasis, MinorsCount
-from custody.classification.policy import FREE_TEXT, Level, Policy, PolicyError
+from custody.classification.policy import FREE_TEXT, Policy, PolicyError
+from custody.documents import ColumnClassification, Evidence, OverrideRecord
 
 SampleMethod = Literal["head", "random"]
 
@@ -96,60 +96,6 @@ _FREE_TEXT_CONFIDENCE = 0.7
 _FREE_TEXT_HEADER_CONFIDENCE = 0.85
 _ROUND = 4
 _EPS = 1e-9  # rates are sums of float qualities: 40 x 0.8 / 50 may land just under 0.8
-
-
-class OverrideRecord(BaseModel):
-    """Who decided a column by hand, and why (copied from the policy override)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    who: str
-    why: str
-
-
-class Evidence(BaseModel):
-    """Why a column got its classification. Counts, rates and rule names only, never values.
-
-    ``header_rule``: ``"<detector>/<rule>"`` of the header rule that matched, or None.
-    ``detector``: name of the deciding detector (``free_text`` for free text), None for non-PI.
-    ``match_rate``: share of the sample matching the detector's value shape (0..1).
-    ``validated_rate``: share of those matches its validator passed (None: no validator / no match).
-    ``sample_size``: non-null values in the sample. ``embedded_counts``: values (rows) of a free-text
-    column embedding each PI type, from a full scan of ``scanned_rows`` values.
-    ``reason``: the decision rule, e.g. ``header+values``, ``values``, ``context:postal_address:Address``,
-    ``not_pi:header_without_value_support:email``, ``business_data:hr_dates``.
-    ``override``: set when a policy override decided the column.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    header_rule: str | None = None
-    detector: str | None = None
-    match_rate: float = 0.0
-    validated_rate: float | None = None
-    sample_size: int = 0
-    embedded_counts: dict[str, int] = Field(default_factory=dict)
-    scanned_rows: int = 0
-    reason: str
-    override: OverrideRecord | None = None
-
-
-class ColumnClassification(BaseModel):
-    """Classification of one column; JSON-serialisable with ``.model_dump()``.
-
-    ``pi_type`` is None for columns that are not PI. ``level`` is ``public < internal < sensitive``.
-    ``confidence`` (0..1) is the confidence in ``pi_type`` (for non-PI columns, that no detector
-    applies). ``policy_version``/``policy_standard`` name the rule set; ``policy_ref`` is the article
-    or clause behind the level (e.g. ``PIPL Art 28; GB/T 35273-2020 Annex B``).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    column: str
-    pi_type: str | None
-    level: Level
-    confidence: float = Field(ge=0.0, le=1.0)
-    evidence: Evidence
-    policy_version: str
-    policy_standard: str
-    policy_ref: str
 
 
 @dataclass

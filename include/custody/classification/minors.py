@@ -30,9 +30,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
-
-from custody.classification.policy import Level
+from custody.documents import MinorBasis, MinorsCount
 
 BasisType = Literal["birth_date", "resident_id"]
 
@@ -146,37 +144,4 @@ def minor_positions(births: np.ndarray, as_of: datetime.date, under_age: int) ->
     return np.flatnonzero(_plausible(births) & (births > lo) & (births <= hi))
 
 
-class MinorBasis(BaseModel):
-    """One column the minors count read birth dates from, and the rows of minors it found there."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    column: str
-    pi_type: BasisType
-    rows: int = Field(ge=0)
-
-
-class MinorsCount(BaseModel):
-    """Records of minors in one table (counts and column names only; JSON via ``model_dump``).
-
-    ``under_age``: the policy's age (14 under PIPL). ``as_of``: ISO date the ages are computed on
-    (the run date). ``rows``: records of individuals under that age, each counted once whatever the
-    number of basis columns saying so. ``rows_scanned``: rows read (every row of the table).
-    ``counted``: False when the table has no birth-date or resident-ID column, so minors cannot be
-    told apart (``rows`` is then 0, which does NOT mean there are none). ``basis``: the columns used.
-    ``level`` and ``ref``: the record-level escalation and the rule behind it (PIPL Art 28, 31).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    under_age: int
-    as_of: str
-    rows: int = Field(ge=0)
-    rows_scanned: int = Field(ge=0)
-    counted: bool
-    basis: list[MinorBasis]
-    level: Level
-    ref: str
-
-    def document(self) -> dict:
-        """The keys a classification document carries per table:
-        ``{"minors_under_<age>": rows, "minors": {...this model...}}``."""
-        return {f"minors_under_{self.under_age}": self.rows, "minors": self.model_dump(mode="json")}
+__all__ = ["BasisType", "MinorBasis", "MinorsCount", "cutoff_ymd", "minor_positions", "ymd"]

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from custody.canonical import canonical_json
 from custody.crypto.keyring import Keyring
 
 MAGIC = b"CSTD"
@@ -59,11 +60,6 @@ class IntegrityError(Exception):
 
     The message names the object id; no plaintext is released.
     """
-
-
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON bytes (sorted keys, no whitespace, UTF-8) used for headers and MACs."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass(frozen=True)

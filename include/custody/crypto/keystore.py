@@ -23,10 +23,10 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from custody.canonical import canonical_json
 from custody.crypto.envelope import (
     CustodyFormatError,
     IntegrityError,
-    canonical_json,
     decrypt_bytes,
     encrypt_bytes,
     read_header,

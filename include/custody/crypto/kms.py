@@ -48,7 +48,7 @@ def encryption_context(context: bytes) -> dict[str, str]:
     Raises ``KeyringError`` for anything else (KMS contexts are string-to-string maps, and a
     non-canonical encoding would let two byte strings name one context).
     """
-    from custody.crypto.envelope import canonical_json
+    from custody.canonical import canonical_json
 
     try:
         doc = json.loads(context)

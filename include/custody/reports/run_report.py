@@ -10,7 +10,14 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from custody.fsio import atomic_write_bytes
-from custody.manifest import RunManifest
+from custody.documents import (
+    BackupDocument,
+    ClassificationDocument,
+    RunManifest,
+    TableManifest,
+    TableValidation,
+    ValidationDocument,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -82,42 +89,58 @@ LABELS = {
 }
 
 
-def build_run_report(manifest: RunManifest, docs: dict[str, Any]) -> dict[str, Any]:
-    """Assemble the report document from the run manifest and stage documents.
+def reconciliation(tm: TableManifest, validation: TableValidation | None) -> dict[str, Any]:
+    """The report's reconciliation row of one table: source = extracted = valid + quarantined.
 
-    ``docs`` may hold ``validation``, ``classification`` and ``backup`` (sealed stage documents,
-    already verified); a missing one is reported as not run. Returns a JSON-serialisable dict.
+    ``extracted`` counts every row read (staged + quarantined at extraction); ``quarantined``
+    adds extraction-time and validation quarantine. ``validation``: the table's entry of the
+    validation document (``valid_rows``, ``quarantined_rows`` over the staged rows) or None.
     """
-    from custody.extract import reconciliation
+    read = tm.extracted_rows + tm.quarantined_at_extract
+    valid = validation.valid_rows if validation else None
+    quarantined = (validation.quarantined_rows + tm.quarantined_at_extract) if validation else None
+    return {
+        "table": tm.table, "source_rows": tm.source_rows, "extracted_rows": read, "valid_rows": valid,
+        "quarantined_rows": quarantined, "quarantined_at_extract": tm.quarantined_at_extract,
+        "reconciled": validation is not None and tm.source_rows == read == valid + quarantined,
+    }
 
-    validation = {t["table"]: t for t in (docs.get("validation") or {}).get("tables", [])}
+
+def build_run_report(
+    manifest: RunManifest,
+    *,
+    validation: ValidationDocument | None = None,
+    classification: ClassificationDocument | None = None,
+    backup: BackupDocument | None = None,
+) -> dict[str, Any]:
+    """Assemble the report document from the run manifest and the stage documents.
+
+    A stage document that is None is reported as not run. Returns a JSON-serialisable dict
+    (canonical JSON, no values).
+    """
     recon = []
     for tm in manifest.tables:
-        v = validation.get(tm.table)
+        v = validation.table(tm.table) if validation else None
         row = reconciliation(tm, v)
         row.update(
-            failing_share=v["failing_share"] if v else None,
-            max_failing_share=v["max_failing_share"] if v else None,
-            passed=bool(v) and v["passed"],
-            mode=tm.extraction.mode if getattr(tm, "extraction", None) else "full",
+            failing_share=v.failing_share if v else None,
+            max_failing_share=v.max_failing_share if v else None,
+            passed=bool(v) and v.passed,
+            mode=tm.extraction.mode,
         )
         recon.append(row)
+    entries = [*manifest.objects(), *(validation.objects() if validation else [])]
     objects = [
         {"object_id": e.object_id, "kind": e.kind, "rows": e.rows, "bytes": e.ciphertext_bytes,
          "sha256": e.sha256, "kek_id": e.kek_id, "scope": e.scope}
-        for e in manifest.objects()
+        for e in entries
     ]
-    for t in validation.values():
-        for q in t.get("quarantine", []):
-            objects.append({"object_id": q["object_id"], "kind": "quarantine", "rows": q["rows"],
-                            "bytes": q["ciphertext_bytes"], "sha256": q["sha256"], "kek_id": q["kek_id"],
-                            "scope": q["scope"]})
-    classification = docs.get("classification")
     levels: dict[str, int] = {}
     if classification:
-        for t in classification["tables"]:
-            for c in t["columns"]:
-                levels[c["level"]] = levels.get(c["level"], 0) + 1
+        for t in classification.tables:
+            for c in t.columns:
+                levels[c.level] = levels.get(c.level, 0) + 1
+    encrypted = sum(1 for o in objects if o["sha256"] and o["kek_id"])
     return {
         "format": "custody-run-report",
         "version": 1,
@@ -128,19 +151,19 @@ def build_run_report(manifest: RunManifest, docs: dict[str, Any]) -> dict[str, A
         "dialect": manifest.dialect,
         "references": REFERENCES,
         "reconciliation": recon,
-        "validation": docs.get("validation"),
-        "datadocs": (docs.get("validation") or {}).get("datadocs"),
-        "classification": classification,
+        "validation": validation.model_dump(mode="json") if validation else None,
+        "datadocs": validation.datadocs if validation else None,
+        "classification": classification.model_dump(mode="json") if classification else None,
         "levels": levels,
         "encryption": {
             "algorithm": "AES-256-GCM (streaming, key-committing), per-object data keys",
             "objects": len(objects),
-            "encrypted_objects": sum(1 for o in objects if o["sha256"] and o["kek_id"]),
-            "coverage": (sum(1 for o in objects if o["sha256"] and o["kek_id"]) / len(objects)) if objects else 1.0,
+            "encrypted_objects": encrypted,
+            "coverage": (encrypted / len(objects)) if objects else 1.0,
             "kek_ids": sorted({o["kek_id"] for o in objects if o["kek_id"]}),
             "objects_list": objects,
         },
-        "backup": docs.get("backup"),
+        "backup": backup.model_dump(mode="json") if backup else None,
     }
 
 

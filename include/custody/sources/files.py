@@ -45,7 +45,7 @@ from typing import Any, BinaryIO, Protocol
 import pyarrow as pa
 
 from custody.config import SourceConfig, TableConfig
-from custody.manifest import ColumnSchema, FileEntry
+from custody.documents import ColumnSchema, FileEntry, PartSpec, TablePlan
 from custody.sources.quarantine import (
     POSITION,
     ExtractError,
@@ -659,7 +659,7 @@ def staged_columns(header: list[str], tcfg: TableConfig) -> list[str]:
 
 
 def plan_file_table(landing: Landing, source: SourceConfig, tcfg: TableConfig, *, run_key: str, run_id: str,
-                    store: Any) -> dict[str, Any]:
+                    store: Any) -> TablePlan:
     """Plan a file-drop table: its files (one part each) and its columns.
 
     Incremental tables skip files committed by earlier runs (same name and size); a rerun of the
@@ -688,16 +688,15 @@ def plan_file_table(landing: Landing, source: SourceConfig, tcfg: TableConfig, *
     pk = list(tcfg.primary_key or [])
     if pk and header and any(k not in header for k in pk):
         raise SchemaError(f"{source.name}.{tcfg.name}: primary key column(s) not in the header")
-    schemas = [ColumnSchema(name=n, arrow_type="string", source_type="text", nullable=True).model_dump(mode="json")
-               for n in names]
-    return {
-        "table": tcfg.name, "source_table": tcfg.files, "kind": "files", "primary_key": pk, "header": header,
-        "columns": [f"{n}:string" for n in names], "column_schemas": schemas, "mode": tcfg.mode, "watermark": None,
-        "planned_rows": None, "parts": [{"part": i, **f} for i, f in enumerate(files)],
-    }
+    schemas = [ColumnSchema(name=n, arrow_type="string", source_type="text", nullable=True) for n in names]
+    return TablePlan(
+        table=tcfg.name, source_table=tcfg.files, kind="files", primary_key=pk, header=header,
+        columns=[f"{n}:string" for n in names], column_schemas=schemas, mode=tcfg.mode,
+        parts=[PartSpec(part=i, name=f["name"], bytes=f["bytes"]) for i, f in enumerate(files)],
+    )
 
 
-def extract_file_part(landing: Landing, source: SourceConfig, tplan: dict[str, Any], spec: dict[str, Any], *,
+def extract_file_part(landing: Landing, source: SourceConfig, tplan: TablePlan, spec: PartSpec, *,
                       run_key: str, staging: Any) -> dict[str, Any]:
     """Extract one landed file (all its sections) into staging; returns the part document body.
 
@@ -706,12 +705,12 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: dict[str, A
     """
     from custody.extract import PartWriter
 
-    tcfg = next(t for t in source.tables if t.name == tplan["table"])
-    header: list[str] = tplan["header"]
-    name = spec["name"]
+    tcfg = next(t for t in source.tables if t.name == tplan.table)
+    header: list[str] = tplan.header or []
+    name = spec.name or ""
     identifiers = {i.column: i.width for i in tcfg.identifiers}
-    writer = PartWriter(staging, source, run_key, tplan["table"], spec["part"],
-                        tplan["primary_key"] or None, key_prefix=name)
+    writer = PartWriter(staging, source, run_key, tplan.table, spec.part,
+                        tplan.primary_key or None, key_prefix=name)
     entries: list[dict[str, Any]] = []
     with landing.open(name) as raw:
         hashed = _Hashing(raw)
@@ -762,13 +761,13 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: dict[str, A
     fmt = detect_format(name, tcfg.format)
     files = [FileEntry(name=name, sheet=e["sheet"], sha256=hashed.sha.hexdigest(), bytes=hashed.bytes, format=fmt,
                        encoding=e["encoding"], delimiter=e["delimiter"], rows=e["rows"], quarantined=e["quarantined"],
-                       note=e["note"]).model_dump(mode="json") for e in entries]
+                       note=e["note"]) for e in entries]
     source_rows = sum(e["rows"] for e in entries)
     if source_rows != writer.extracted + writer.quarantined:
         raise ExtractError(f"{name}: parsed {source_rows} rows but staged {writer.extracted} "
                            f"+ quarantined {writer.quarantined}")
     return {**writer.result(), "source_rows": source_rows, "path": "files",
-            "columns": tplan["column_schemas"], "files": files}
+            "columns": tplan.column_schemas, "files": files}
 
 
 def _push(builder: RowBuilder, writer: Any) -> None:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from custody.crypto.keyring import Keyring
-from custody.manifest import seal
+from custody.documents import RetentionDecision, RetentionPlanDocument
 from custody.store.backends import ObjectStore, StoreError
 from custody.store.snapshots import (
     SnapshotError,
@@ -45,8 +45,6 @@ from custody.store.snapshots import (
 
 log = logging.getLogger(__name__)
 
-PLAN_FORMAT = "custody-retention-plan"
-PLAN_PREFIX = "retention/"
 OBJECT_PREFIX = "objects/"
 
 
@@ -122,27 +120,15 @@ class RetentionPlan:
         """Decisions to forget."""
         return [d for d in self.decisions if d.action == "forget"]
 
-    def to_doc(self) -> dict[str, Any]:
-        """JSON-able document (unsealed) of the plan."""
-        return {
-            "format": PLAN_FORMAT,
-            "version": 1,
-            "plan_id": self.plan_id,
-            "location": self.location,
-            "created_at": self.created_at,
-            "policy": self.policy.model_dump(),
-            "decisions": [
-                {
-                    "snapshot_key": d.snapshot_key,
-                    "snapshot_id": d.snapshot_id,
-                    "source": d.source,
-                    "created_at": d.created_at,
-                    "action": d.action,
-                    "reasons": list(d.reasons),
-                }
-                for d in self.decisions
-            ],
-        }
+    def to_doc(self) -> RetentionPlanDocument:
+        """The plan as its sealed-document model (``retention/<plan_id>.json``)."""
+        return RetentionPlanDocument(
+            plan_id=self.plan_id, location=self.location, created_at=self.created_at,
+            policy=self.policy.model_dump(),
+            decisions=[RetentionDecision(snapshot_key=d.snapshot_key, snapshot_id=d.snapshot_id, source=d.source,
+                                         created_at=d.created_at, action=d.action, reasons=list(d.reasons))
+                       for d in self.decisions],
+        )
 
     def render(self) -> str:
         """Plain-text table of the plan for logs and the CLI (ids, dates, reasons; never values)."""
@@ -212,7 +198,7 @@ def plan_retention(
             doc = load_snapshot(store, key, keyring)
         except SnapshotError as exc:
             raise RetentionError(f"cannot plan retention: {exc}") from None
-        rows.append((key, doc["snapshot_id"], doc["source"], doc["created_at"]))
+        rows.append((key, doc.snapshot_id, doc.source, doc.created_at))
     now = datetime.now(UTC)
     return RetentionPlan(
         plan_id=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",
@@ -228,8 +214,9 @@ def record_plan(store: ObjectStore, plan: RetentionPlan, keyring: Keyring) -> st
 
     Raises ``StoreError`` / ``RetentionError`` if it cannot be stored intact.
     """
-    key = f"{PLAN_PREFIX}{plan.plan_id}.json"
-    data = json.dumps(seal(plan.to_doc(), keyring), indent=1, ensure_ascii=False).encode()
+    doc = plan.to_doc()
+    key = doc.key()
+    data = json.dumps(doc.sealed(keyring), indent=1, ensure_ascii=False).encode()
     store.put_bytes(key, data)
     if store.get_bytes(key) != data:
         raise RetentionError(f"{store.location}: retention plan {key} read back differently")
@@ -247,7 +234,7 @@ def referenced_objects(store: ObjectStore, keyring: Keyring) -> set[str]:
             doc = load_snapshot(store, key, keyring)
         except SnapshotError as exc:
             raise RetentionError(f"prune stopped, a snapshot cannot be read: {exc}") from None
-        refs.update(item["key"] for item in doc["objects"])
+        refs.update(item.key for item in doc.objects)
     return refs
 
 
@@ -316,11 +303,11 @@ def apply_retention(
             forgotten_refs: set[str] = set()
             for d in plan.forget:
                 forgotten_refs.update(
-                    i["key"] for i in load_snapshot(store, d.snapshot_key, keyring)["objects"]
+                    i.key for i in load_snapshot(store, d.snapshot_key, keyring).objects
                 )
             kept_refs: set[str] = set()
             for d in plan.keep:
-                kept_refs.update(i["key"] for i in load_snapshot(store, d.snapshot_key, keyring)["objects"])
+                kept_refs.update(i.key for i in load_snapshot(store, d.snapshot_key, keyring).objects)
             pruned["unreferenced"] += len(forgotten_refs - kept_refs)
             return RetentionResult(plan, "", 0, pruned)
         plan_key = record_plan(store, plan, keyring)

@@ -31,14 +31,20 @@ from typing import Any, BinaryIO, Literal
 
 from custody.crypto.envelope import IntegrityError, decrypt_stream
 from custody.crypto.keyring import Keyring
-from custody.manifest import ManifestError, ObjectEntry, RunManifest, seal, verify_seal
+from custody.documents import (
+    DocumentError,
+    ObjectEntry,
+    RunManifest,
+    SnapshotDocument,
+    SnapshotObject,
+    SnapshotStageDocs,
+    document_key,
+)
 from custody.staging import StagingStore
 from custody.store.backends import READ_BLOCK, ObjectStore, StoreError, read_back
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = "custody-snapshot"
-SNAPSHOT_VERSION = 1
 LOCK_PREFIX = "locks/"
 LOCK_STALE_S = 24 * 3600
 _LOCK_RE = re.compile(r"locks/(backup|prune)-(\d{8}T\d{6}Z)-[0-9a-f]+\.json$")
@@ -66,16 +72,7 @@ def object_key(sha256: str) -> str:
 
 def snapshot_key(source: str, run_key: str) -> str:
     """Key of the snapshot document of one run."""
-    return f"snapshots/{source}/{run_key}.json"
-
-
-def snapshot_objects(manifest: RunManifest, documents: dict[str, Any]) -> list[ObjectEntry]:
-    """All objects a snapshot must hold: extracted chunks and quarantine objects."""
-    entries = list(manifest.objects())
-    validation = documents.get("validation") or {}
-    for table in validation.get("tables", []):
-        entries.extend(ObjectEntry.model_validate(q) for q in table.get("quarantine", []))
-    return entries
+    return document_key("snapshot", source=source, run_key=run_key)
 
 
 # -- locks -----------------------------------------------------------------------------------------
@@ -160,7 +157,7 @@ def create_snapshot(
     stores: list[ObjectStore],
     staging: StagingStore,
     manifest: RunManifest,
-    documents: dict[str, Any],
+    documents: SnapshotStageDocs | None,
     keyring: Keyring,
 ) -> dict[str, Any]:
     """Copy a run's objects and documents to every store, read each copy back, then seal the snapshot.
@@ -175,42 +172,27 @@ def create_snapshot(
     ``SnapshotError`` (read-back hash mismatch, naming the object). GDPR Art 32(1)(c): ability to
     restore; PIPL Art 51(3): backup of personal information.
     """
-    entries = snapshot_objects(manifest, documents)
+    snapshot = SnapshotDocument(
+        snapshot_id=f"{manifest.source}/{manifest.run_key}", source=manifest.source, run_key=manifest.run_key,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), manifest=manifest,
+        documents=documents or SnapshotStageDocs(), objects=[],
+    )
+    entries = snapshot.entries()
     listing = [
-        {
-            "object_id": e.object_id,
-            "kind": e.kind,
-            "table": e.table,
-            "rows": e.rows,
-            "sha256": e.sha256,
-            "bytes": e.ciphertext_bytes,
-            "key": object_key(e.sha256),
-        }
+        SnapshotObject(object_id=e.object_id, kind=e.kind, table=e.table, rows=e.rows, sha256=e.sha256,
+                       bytes=e.ciphertext_bytes, key=object_key(e.sha256))
         for e in entries
     ]
-    doc = seal(
-        {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "snapshot_id": f"{manifest.source}/{manifest.run_key}",
-            "source": manifest.source,
-            "run_key": manifest.run_key,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "manifest": manifest.model_dump(mode="json"),
-            "documents": documents,
-            "objects": listing,
-        },
-        keyring,
-    )
-    doc_bytes = json.dumps(doc, indent=1, ensure_ascii=False).encode()
-    key = snapshot_key(manifest.source, manifest.run_key)
+    snapshot.objects = listing
+    doc_bytes = json.dumps(snapshot.sealed(keyring), indent=1, ensure_ascii=False).encode()
+    key = snapshot.key()
     summary: dict[str, Any] = {"snapshot_key": key, "objects": len(entries), "stores": []}
     for store in stores:
         counts = {"uploaded": 0, "reused": 0, "repaired": 0}
         nbytes = 0
         with store_lock(store, "backup"):
             for entry, item in zip(entries, listing):
-                action, n = _store_object(store, staging, entry, item["key"])
+                action, n = _store_object(store, staging, entry, item.key)
                 counts[action] += 1
                 nbytes += n
             store.put_bytes(key, doc_bytes)
@@ -236,18 +218,19 @@ def list_snapshots(store: ObjectStore, source: str | None = None) -> list[str]:
     ]
 
 
-def load_snapshot(store: ObjectStore, key: str, keyring: Keyring) -> dict[str, Any]:
-    """Read a snapshot document and verify its seal. Raises ``SnapshotError``."""
+def load_snapshot(store: ObjectStore, key: str, keyring: Keyring) -> SnapshotDocument:
+    """Read a snapshot document: seal, schema version, and that it is the snapshot that belongs at
+    ``key`` (a document copied over another's key is refused). Raises ``SnapshotError``."""
+    name = f"{store.location}/{key}"
     try:
-        doc = json.loads(store.get_bytes(key))
-        verify_seal(doc, keyring, name=f"{store.location}/{key}")
-    except (StoreError, ManifestError, ValueError) as exc:
+        raw = json.loads(store.get_bytes(key))
+        return SnapshotDocument.open_sealed(raw, keyring, name=name, key=key)
+    except (StoreError, DocumentError) as exc:
         raise SnapshotError(str(exc)) from None
+    except ValueError:
+        raise SnapshotError(f"{name}: not a JSON document") from None
     except Exception as exc:  # unknown KEK and the like: the document cannot be trusted
-        raise SnapshotError(f"{store.location}/{key}: {type(exc).__name__}: {exc}") from None
-    if doc.get("format") != SNAPSHOT_FORMAT:
-        raise SnapshotError(f"{store.location}/{key}: not a Custody snapshot document")
-    return doc
+        raise SnapshotError(f"{name}: {type(exc).__name__}: {exc}") from None
 
 
 def latest_snapshot(store: ObjectStore, keyring: Keyring, source: str | None = None) -> str:
@@ -255,7 +238,7 @@ def latest_snapshot(store: ObjectStore, keyring: Keyring, source: str | None = N
     keys = list_snapshots(store, source)
     if not keys:
         raise SnapshotError(f"{store.location}: no snapshot" + (f" of source {source}" if source else ""))
-    dated = [(load_snapshot(store, k, keyring)["created_at"], k) for k in keys]
+    dated = [(load_snapshot(store, k, keyring).created_at, k) for k in keys]
     return max(dated)[1]
 
 
@@ -326,7 +309,7 @@ class _Discard(io.RawIOBase):
 
 def verify_object(
     store: ObjectStore,
-    item: dict[str, Any],
+    item: SnapshotObject,
     entry: ObjectEntry | None,
     keyring: Keyring,
     *,
@@ -338,8 +321,8 @@ def verify_object(
     ``item``: a snapshot document's object listing. Returns bytes read. Raises ``IntegrityError``
     (hash or authentication), ``StoreError`` (missing), keyring errors.
     """
-    oid = item["object_id"]
-    with store.open_read(item["key"]) as fh, _HashingReader(fh) as reader:
+    oid = item.object_id
+    with store.open_read(item.key) as fh, _HashingReader(fh) as reader:
         problem: Exception | None = None
         if deep and entry is not None:
             try:
@@ -348,7 +331,7 @@ def verify_object(
                 problem = exc
         while reader.read(READ_BLOCK):  # the rest, if decryption stopped early
             pass
-    if reader.hexdigest() != item["sha256"]:
+    if reader.hexdigest() != item.sha256:
         raise IntegrityError(f"object {oid}: SHA-256 differs from the snapshot ({reader.n} bytes read)")
     if problem is not None:
         raise problem
@@ -365,14 +348,13 @@ def _sample(items: list[Any], sample: float, seed: int | None) -> list[Any]:
     return [x for i, x in enumerate(items) if i in picked]
 
 
-def _entries_of(doc: dict[str, Any]) -> dict[str, ObjectEntry]:
-    manifest = RunManifest.model_validate(doc["manifest"])
-    return {e.object_id: e for e in snapshot_objects(manifest, doc.get("documents") or {})}
+def _entries_of(doc: SnapshotDocument) -> dict[str, ObjectEntry]:
+    return {e.object_id: e for e in doc.entries()}
 
 
 def _check(store, items, entries, keyring, report: VerifyReport, deep: bool) -> None:
     for item in items:
-        oid = item["object_id"]
+        oid = item.object_id
         report.checked += 1
         try:
             report.bytes_read += verify_object(store, item, entries.get(oid), keyring, deep=deep)
@@ -411,8 +393,8 @@ def verify_snapshot(
     """
     doc = load_snapshot(store, key, keyring)
     entries = _entries_of(doc)
-    report = VerifyReport(snapshot_key=key, location=store.location, total=len(doc["objects"]), snapshots=1)
-    _check(store, _sample(doc["objects"], sample, seed), entries, keyring, report, deep)
+    report = VerifyReport(snapshot_key=key, location=store.location, total=len(doc.objects), snapshots=1)
+    _check(store, _sample(doc.objects, sample, seed), entries, keyring, report, deep)
     if report.failures and raise_on_failure:
         _raise(report, f"{store.location}/{key}")
     return report
@@ -435,7 +417,7 @@ def verify_store(
     ``SnapshotError`` on any failure unless ``raise_on_failure`` is False.
     """
     report = VerifyReport(snapshot_key="*", location=store.location)
-    items: dict[str, dict[str, Any]] = {}
+    items: dict[str, SnapshotObject] = {}
     entries: dict[str, ObjectEntry] = {}
     for key in list_snapshots(store, source):
         try:
@@ -445,8 +427,8 @@ def verify_store(
             continue
         report.snapshots += 1
         entries.update(_entries_of(doc))
-        for item in doc["objects"]:
-            items.setdefault(item["key"], item)
+        for item in doc.objects:
+            items.setdefault(item.key, item)
     ordered = [items[k] for k in sorted(items)]
     report.total = len(ordered)
     _check(store, _sample(ordered, sample, seed), entries, keyring, report, deep)

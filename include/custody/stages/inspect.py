@@ -1,0 +1,232 @@
+"""Classification and validation of a run's staged rows, in one decrypting pass per table.
+
+Per table, every chunk is decrypted once and handed to the classifier (PI type, level, evidence;
+free-text and minors scans read every row) and to validation (GX Core suites; failing rows to an
+encrypted quarantine). Validation checks come from ``sources.yaml`` plus the checks the run's
+own classification implies (an identifier column gets its format check in the run that first
+finds it), so they are known only once the classifier has seen the column: they are derived from
+the classification after the first chunk (the classifier's head sample of each column is then
+normally full) and compared with the final classification at the end of the table. When the two
+differ, the table's validation is done again in a second pass with the final checks, so the
+result never depends on the shortcut (``docs/architecture.md``, "One pass"); the validation
+document records the passes taken.
+
+Chunks are authenticated by AES-GCM under a header that binds their row count and content hash
+(``docs/format.md`` section 2), so this pass does not hash the rows again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from custody import hashing
+from custody.documents import (
+    ClassificationDocument,
+    ColumnClassification,
+    Drift,
+    ObjectEntry,
+    PolicyRef,
+    RunManifest,
+    TableClassification,
+    TableManifest,
+    TableValidation,
+    ValidationDocument,
+    document_key,
+    object_id,
+)
+from custody.stages.runtime import Runtime, StageError
+
+log = logging.getLogger(__name__)
+
+
+class _TableValidation:
+    """Validation state of one table during a pass: tracker, chunk summaries, quarantine objects."""
+
+    def __init__(self, rules: Any, tm: TableManifest) -> None:
+        from custody.validation import KeyTracker
+
+        self.rules = rules
+        self.tm = tm
+        self.tracker = KeyTracker(tm.table)
+        self.summaries: list[Any] = []
+        self.reasons: dict[str, int] = dict(tm.quarantine_reasons)
+        self.quarantine: list[ObjectEntry] = []
+
+    def step(self, rt: Runtime, entry: ObjectEntry, chunk: Any) -> None:
+        from custody.validation import QUARANTINE_REASONS_COLUMN, validate_chunk
+
+        outcome = validate_chunk(chunk, self.rules, tracker=self.tracker)
+        self.summaries.append(outcome.summary())
+        q = outcome.quarantine
+        if not q.num_rows:
+            return
+        for row_reasons in q.column(QUARANTINE_REASONS_COLUMN).to_pylist():
+            for reason in row_reasons:
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        oid = object_id("quarantine-validate", source=entry.source, run_key=entry.run_key, table=entry.table,
+                        chunk=entry.chunk)
+        qentry = ObjectEntry(object_id=oid, key=f"{oid}.cdy", kind="quarantine", source=entry.source,
+                             run_key=entry.run_key, table=entry.table, chunk=entry.chunk, rows=q.num_rows,
+                             content_hash=hashing.to_hex(hashing.table_hash(q)), scope=entry.scope)
+        self.quarantine.append(rt.staging.put_table(qentry, q))
+
+
+def _clear_validation_quarantine(rt: Runtime, manifest: RunManifest, table: str) -> None:
+    """Remove a table's validation quarantine objects (a rerun or a second pass writes them anew)."""
+    probe = object_id("quarantine-validate", source=manifest.source, run_key=manifest.run_key, table=table, chunk=0)
+    folder = rt.staging.path(probe.rpartition("/")[0])
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
+
+def _derive(cfg_checks: list[dict[str, Any]], columns: list[ColumnClassification], tm: TableManifest,
+            share: float) -> Any:
+    from custody.validation import derive_rules
+
+    return derive_rules(cfg_checks, [c.model_dump(mode="json") for c in columns], tm.primary_key, share,
+                        table=tm.table)
+
+
+def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: str | None = None) -> dict[str, Any]:
+    """Classify every column and validate every row of a run, decrypting each chunk once.
+
+    Writes ``classification.json`` (per table: columns with PI type, level, confidence and
+    evidence; ``minors_under_<age>`` and ``minors``; at the top ``drift``), updates the inventory
+    in the catalog (drift is computed against the previous inventory BEFORE the update), then
+    writes ``validation.json`` (per table: counts, expectation results, quarantine reasons and
+    objects) and the GX Data Docs. Ages for the minors count are as of ``as_of`` (ISO date;
+    default the manifest's creation date, UTC).
+
+    Returns ``{"classification_key", "validation_key", "columns_by_level", "minors": {table: rows},
+    "drift": {kind: n}, "valid_rows", "quarantined_rows", "passes": {table: 1|2}}``.
+    Raises ``StageError`` when ``extracted != valid + quarantined`` or the manifest does not
+    reconcile, and ``custody.validation.ValidationThresholdExceeded`` (after both documents are
+    written) when a table's failing share passes its limit. Drift does not raise here.
+    """
+    from custody.catalog import Catalog
+    from custody.classification import TableClassifier, load_policy, record_drift
+    from custody.classification.inventory import drift_counts
+    from custody.validation import (
+        ValidationThresholdExceeded,
+        build_data_docs,
+        enforce_threshold,
+        summarize,
+    )
+
+    manifest = rt.manifest(source, run_key)
+    src = rt.sources.source(manifest.source)
+    by_name = {t.name: t for t in src.tables}
+    policy = load_policy(rt.settings.config_dir / "policy.yaml")
+    run_date = date.fromisoformat(as_of) if as_of else datetime.fromisoformat(manifest.created_at).date()
+
+    classified: list[TableClassification] = []
+    validated: list[TableValidation] = []
+    rules_by_table: dict[str, Any] = {}
+    failures: list[ValidationThresholdExceeded] = []
+    passes: dict[str, int] = {}
+    for tm in manifest.tables:
+        if tm.source_rows != tm.extracted_rows + tm.quarantined_at_extract:
+            raise StageError(f"{tm.table}: source {tm.source_rows} != staged {tm.extracted_rows} "
+                             f"+ quarantined at extraction {tm.quarantined_at_extract}")
+        cfg = by_name[tm.table]
+        cfg_checks = [c.model_dump() for c in cfg.checks]
+        share = src.failing_share(cfg)
+        classifier = TableClassifier(policy, source=manifest.source, table=tm.table, as_of=run_date)
+        _clear_validation_quarantine(rt, manifest, tm.table)
+        state: _TableValidation | None = None
+        for entry in tm.chunks:
+            chunk = rt.staging.get_table(entry, check_content=False)
+            classifier.observe(chunk)
+            if state is None:
+                state = _TableValidation(_derive(cfg_checks, classifier.result(), tm, share), tm)
+            state.step(rt, entry, chunk)
+            del chunk
+        columns = classifier.result()
+        rules = _derive(cfg_checks, columns, tm, share)
+        passes[tm.table] = 1
+        if state is None or state.rules != rules:
+            # The first chunk did not settle the checks (or the table is empty): validate again.
+            passes[tm.table] = 2 if state is not None else 1
+            if state is not None:
+                log.info("%s.%s: checks changed after the first chunk; validating in a second pass",
+                         manifest.source, tm.table)
+                _clear_validation_quarantine(rt, manifest, tm.table)
+            state = _TableValidation(rules, tm)
+            if passes[tm.table] == 2:
+                for entry in tm.chunks:
+                    state.step(rt, entry, rt.staging.get_table(entry, check_content=False))
+        rules_by_table[tm.table] = rules
+
+        table_doc = TableClassification(table=tm.table, rows=tm.extracted_rows, columns=columns)
+        counted = classifier.minors(columns)
+        if counted is not None:
+            table_doc = TableClassification.model_validate({**table_doc.model_dump(), **counted.document()})
+        classified.append(table_doc)
+
+        report = summarize(state.summaries, table=tm.table)
+        if report.rows_in != tm.extracted_rows or report.rows_valid + report.rows_quarantined != tm.extracted_rows:
+            raise StageError(f"{tm.table}: extracted {tm.extracted_rows} != valid {report.rows_valid} "
+                             f"+ quarantined {report.rows_quarantined}")
+        try:
+            enforce_threshold(report, rules)
+            passed = True
+        except ValidationThresholdExceeded as exc:
+            failures.append(exc)
+            passed = False
+        validated.append(TableValidation(
+            table=tm.table, source_rows=tm.source_rows, extracted_rows=tm.extracted_rows,
+            valid_rows=report.rows_valid, quarantined_rows=report.rows_quarantined,
+            quarantined_at_extract=tm.quarantined_at_extract, failing_share=report.failing_share,
+            max_failing_share=rules.max_failing_share, passed=passed,
+            results=[c.model_dump(mode="json") for c in report.checks],
+            quarantine_reasons=dict(sorted(state.reasons.items())), quarantine=state.quarantine,
+        ))
+
+    # Classification first: the inventory and its drift are recorded even when validation fails.
+    catalog = Catalog(rt.settings.catalog_url)
+    tables_json = [t.model_dump(mode="json") for t in classified]
+    drift = record_drift(catalog.engine, manifest.source, manifest.run_key, tables_json,
+                         policy_version=policy.version)
+    cdoc = ClassificationDocument(source=manifest.source, run_key=manifest.run_key,
+                                  policy=PolicyRef(standard=policy.standard, version=policy.version),
+                                  as_of=run_date.isoformat(), tables=classified, drift=Drift.model_validate(drift))
+    ckey = rt.staging.put(cdoc)
+    catalog.record_inventory(manifest.source, manifest.run_key, tables_json)
+
+    vdoc = ValidationDocument(source=manifest.source, run_key=manifest.run_key, tables=validated)
+    # GX Data Docs from counts only (no unexpected values), linked from the run report.
+    build_data_docs(vdoc.model_dump(mode="json"),
+                    rt.settings.report_dir / manifest.source / manifest.run_key / "datadocs", rules=rules_by_table)
+    vdoc.datadocs = "datadocs/index.html"
+    vkey = rt.staging.put(vdoc)
+
+    levels: dict[str, int] = {}
+    for t in classified:
+        for c in t.columns:
+            levels[c.level] = levels.get(c.level, 0) + 1
+    if failures:
+        raise failures[0]
+    return {
+        "classification_key": ckey,
+        "validation_key": vkey,
+        "columns_by_level": levels,
+        "minors": {t.table: t.minors.rows for t in classified if t.minors is not None},
+        "drift": drift_counts(drift),
+        "valid_rows": sum(t.valid_rows for t in validated),
+        "quarantined_rows": sum(t.quarantined_rows for t in validated),
+        "passes": passes,
+    }
+
+
+def stage_drift_alert(rt: Runtime, source: str, run_key: str) -> None:
+    """Raise ``custody.classification.DriftDetected`` when the run's classification recorded drift
+    (a new sensitive column, a level change, a vanished column); names and levels only."""
+    from custody.classification import raise_for_drift
+
+    doc = rt.staging.get(document_key("classification", source=source, run_key=run_key), ClassificationDocument)
+    raise_for_drift(doc.drift.model_dump(mode="json") if doc.drift else None, source=doc.source,
+                    run_key=doc.run_key)
