@@ -6,7 +6,9 @@ mounted at ``/custody``). Reports hold counts, hashes and classifications only.
 
 from __future__ import annotations
 
-import html
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException
@@ -15,6 +17,19 @@ from fastapi.responses import FileResponse, HTMLResponse
 from airflow.api_fastapi.core_api.security import requires_authenticated
 
 app = FastAPI(title="Custody reports", dependencies=[Depends(requires_authenticated())])
+
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@cache
+def _templates():
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    # A path segment in a link: percent-encoded (quote), then HTML-escaped by autoescape.
+    env.filters["urlpart"] = lambda value: quote(str(value), safe="")
+    return env
 
 
 def _report_dir():
@@ -27,25 +42,7 @@ def _report_dir():
 def index() -> str:
     from custody.reports.index import list_reports
 
-    rows = []
-    for r in list_reports(_report_dir()):
-        base = f"reports/{html.escape(r['source'])}/{html.escape(r['run_key'])}"
-        levels = ", ".join(f"{k} {v}" for k, v in sorted(r["levels"].items()))
-        rows.append(
-            f"<tr><td>{html.escape(r['generated_at'])}</td><td>{html.escape(r['source'])}</td>"
-            f"<td><code>{html.escape(r['run_key'])}</code></td><td>{r['tables']}</td><td>{r['rows']}</td>"
-            f"<td>{r['quarantined']}</td><td>{'OK' if r['ok'] else 'FAILED'}</td><td>{html.escape(levels)}</td>"
-            f"<td><a href='{base}/report.en.html'>en</a> · <a href='{base}/report.zh-CN.html'>中文</a> · "
-            f"<a href='{base}/report.json'>json</a></td></tr>"
-        )
-    body = "".join(rows) or "<tr><td colspan=9>No reports yet: trigger custody_pipeline.</td></tr>"
-    return (
-        "<!doctype html><meta charset=utf-8><title>Custody reports</title>"
-        "<style>body{font:14px system-ui;margin:1.5rem}td,th{border:1px solid #ccd;padding:.2rem .5rem}"
-        "table{border-collapse:collapse}</style><h1>Custody run reports</h1><table><tr><th>generated</th>"
-        "<th>source</th><th>run</th><th>tables</th><th>rows</th><th>quarantined</th><th>status</th>"
-        f"<th>columns by level</th><th>report</th></tr>{body}</table>"
-    )
+    return _templates().get_template("reports_index.html.j2").render(reports=list_reports(_report_dir()))
 
 
 @app.get("/reports/{source}/{run_key}/datadocs/{rel:path}")

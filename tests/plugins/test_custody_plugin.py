@@ -49,6 +49,22 @@ def test_login_required(plugin):
     assert _client(plugin, authenticated=False).get("/").status_code in (401, 403)
 
 
+def test_index_is_a_template_with_quoted_links_and_escaped_text(plugin, tmp_path):
+    odd = tmp_path / "reports" / "crm" / "run a&b"
+    odd.mkdir(parents=True)
+    (odd / "report.json").write_text(json.dumps({
+        "source": "crm", "run_key": "run a&b<x>", "generated_at": "2026-11-30T11:00:00+00:00",
+        "reconciliation": [{"extracted_rows": 3, "quarantined_rows": 0, "reconciled": True, "passed": False}],
+        "levels": {}}))
+    page = _client(plugin, authenticated=True).get("/").text
+    assert page.startswith("<!doctype html>")
+    # Link: percent-encoded path segment; text: HTML-escaped; never raw.
+    assert 'href="reports/crm/run%20a%26b%3Cx%3E/report.en.html"' in page
+    assert "<code>run a&amp;b&lt;x&gt;</code>" in page and "run a&b<x>" not in page
+    assert page.index("run a&amp;b") < page.index("run-1")  # newest first
+    assert '<td class="failed">FAILED</td>' in page
+
+
 def test_lists_reports_and_serves_files(plugin):
     client = _client(plugin, authenticated=True)
     page = client.get("/")

@@ -151,9 +151,9 @@ def build_run_report(
         "dialect": manifest.dialect,
         "references": REFERENCES,
         "reconciliation": recon,
-        "validation": validation.model_dump(mode="json") if validation else None,
+        "validation": validation.body() if validation else None,
         "datadocs": validation.datadocs if validation else None,
-        "classification": classification.model_dump(mode="json") if classification else None,
+        "classification": classification.body() if classification else None,
         "levels": levels,
         "encryption": {
             "algorithm": "AES-256-GCM (streaming, key-committing), per-object data keys",
@@ -163,7 +163,7 @@ def build_run_report(
             "kek_ids": sorted({o["kek_id"] for o in objects if o["kek_id"]}),
             "objects_list": objects,
         },
-        "backup": backup.model_dump(mode="json") if backup else None,
+        "backup": backup.body() if backup else None,
     }
 
 

@@ -1,0 +1,169 @@
+"""Classification + validation benchmark: one decrypting pass against two, on the CRM ``contacts``.
+
+Not a test: a script that prints figures. ``make bench-inspect`` or::
+
+    .venv/bin/python bench/inspect.py [--size 1000000] [--server URL]
+
+It builds (or reuses) the PostgreSQL scratch database of ``bench/extract.py`` with ``contacts`` at
+``--size`` rows, extracts it into a temporary ``CUSTODY_HOME`` with the demo's checks for
+``contacts`` (``include/config/sources.yaml``), then times, each in a fresh subprocess:
+
+- **one pass**: ``custody.stages.stage_classify_and_validate`` (what the DAG runs): every chunk
+  decrypted once and fed to both the classifier and validation;
+- **two passes**: the former design, re-created from the same building blocks: a classification
+  pass (decrypt, observe), then a validation pass (decrypt again, re-hash the rows, validate).
+
+Printed: seconds, rows/s and peak RSS of each, and the ratio. The validation and classification
+results of both are compared (they must be equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SERVER = os.environ.get("CUSTODY_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+SOURCES = """version: 1
+backup: {{local: true, s3_conn_id: null}}
+sources:
+  - name: bench
+    conn_id: bench
+    lawful_basis: contract
+    retention_class: bench
+    chunk_rows: 50000
+    split_rows: 100000000
+    tables:
+      - name: contacts
+        checks:
+{checks}
+"""
+
+ONE_PASS = r"""
+import json, sys, time
+from custody.stages import Runtime, stage_classify_and_validate
+rt = Runtime.from_env()
+t0 = time.perf_counter()
+out = stage_classify_and_validate(rt, "bench", sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - t0, "valid": out["valid_rows"],
+                  "quarantined": out["quarantined_rows"], "levels": out["columns_by_level"],
+                  "passes": out["passes"]}))
+"""
+
+TWO_PASSES = r"""
+import json, sys, time
+from custody.classification import TableClassifier, load_policy
+from custody.stages import Runtime
+from custody.validation import KeyTracker, derive_rules, summarize, validate_chunk
+rt = Runtime.from_env()
+manifest = rt.manifest("bench", sys.argv[1])
+(tm,) = manifest.tables
+cfg = rt.sources.source("bench").tables[0]
+t0 = time.perf_counter()
+clf = TableClassifier(load_policy(rt.settings.config_dir / "policy.yaml"), source="bench", table=tm.table)
+for entry in tm.chunks:
+    clf.observe(rt.staging.get_table(entry, check_content=False))
+columns = clf.result()
+t1 = time.perf_counter()
+rules = derive_rules([c.model_dump() for c in cfg.checks], [c.model_dump(mode="json") for c in columns],
+                     tm.primary_key, 0.05, table=tm.table)
+tracker = KeyTracker(tm.table)
+summaries = [validate_chunk(rt.staging.get_table(entry), rules, tracker=tracker).summary() for entry in tm.chunks]
+report = summarize(summaries, table=tm.table)
+levels = {}
+for c in columns:
+    levels[c.level] = levels.get(c.level, 0) + 1
+print(json.dumps({"seconds": time.perf_counter() - t0, "classify_seconds": t1 - t0,
+                  "validate_seconds": time.perf_counter() - t1, "valid": report.rows_valid,
+                  "quarantined": report.rows_quarantined, "levels": levels}))
+"""
+
+
+def _run_child(code: str, env: dict[str, str], run_key: str) -> tuple[dict, float]:
+    """Run ``code`` in a fresh interpreter; return its JSON line and its peak RSS in MiB."""
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-c", code, run_key], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        p = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                peak = max(peak, p.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed with exit code {proc.returncode}")
+    return json.loads(out.strip().splitlines()[-1]), peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--server", default=DEFAULT_SERVER)
+    parser.add_argument("--block", type=int, default=100_000, help="contacts generated before replication")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import yaml
+    from extract import prepare  # bench/extract.py: the shared scratch database
+
+    import sqlalchemy as sa
+
+    url = prepare(args.server, args.size, args.block)
+    demo = yaml.safe_load((ROOT / "include" / "config" / "sources.yaml").read_text(encoding="utf-8"))
+    checks = next(t for t in demo["sources"][0]["tables"] if t["name"] == "contacts")["checks"]
+    with tempfile.TemporaryDirectory(prefix="custody-bench-inspect-") as home:
+        config = Path(home) / "config"
+        config.mkdir()
+        (config / "sources.yaml").write_text(
+            SOURCES.format(checks="\n".join(f"          - {json.dumps(c)}" for c in checks)), encoding="utf-8")
+        shutil.copy(ROOT / "include" / "config" / "policy.yaml", config / "policy.yaml")
+        env = {**os.environ, "CUSTODY_HOME": home, "CUSTODY_CONFIG_DIR": str(config)}
+        env.pop("CUSTODY_KEYRING", None)
+        env.pop("CUSTODY_CATALOG_URL", None)
+        os.environ.update({"CUSTODY_HOME": home, "CUSTODY_CONFIG_DIR": str(config)})
+        from custody.catalog import migrate
+        from custody.stages import Runtime, stage_extract
+
+        rt = Runtime.from_env()
+        migrate(sa.create_engine(rt.settings.catalog_url))
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        t0 = time.perf_counter()
+        out = stage_extract(rt, engine, "bench", "bench__inspect")
+        engine.dispose()
+        rows = out["rows"]["contacts"]
+        print(f"[{rows:,} rows] extracted in {time.perf_counter() - t0:.1f} s", flush=True)
+
+        two, two_rss = _run_child(TWO_PASSES, env, out["run_key"])
+        one, one_rss = _run_child(ONE_PASS, env, out["run_key"])
+    same = (one["valid"], one["quarantined"], one["levels"]) == (two["valid"], two["quarantined"], two["levels"])
+    print(f"two passes (classify {two['classify_seconds']:.1f} s + validate {two['validate_seconds']:.1f} s): "
+          f"{two['seconds']:.1f} s, {rows / two['seconds']:,.0f} rows/s, peak RSS {two_rss:.0f} MiB")
+    print(f"one pass (classify and validate):  {one['seconds']:.1f} s, {rows / one['seconds']:,.0f} rows/s, "
+          f"peak RSS {one_rss:.0f} MiB, passes {one['passes']}")
+    print(f"one pass / two passes time: {one['seconds'] / two['seconds']:.2f}; results equal: {same}")
+
+
+if __name__ == "__main__":
+    main()
