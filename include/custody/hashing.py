@@ -1,8 +1,10 @@
 """Row and table content hashes, independent of chunking and row order.
 
 Row hash: SHA-256 over a canonical, length-prefixed rendering of the row's values in schema
-order (``N`` for null, ``<length>:<text>`` otherwise, joined by ``,``), where text is Arrow's own
-cast to string (decimals keep their scale, timestamps are ISO with zone, binary is hex).
+order (``N`` for null, ``<length>:<text>`` otherwise, joined by ``,``). The text of each Arrow
+type is specified in docs/format.md section 3 (Arrow's own cast to string for scalars: decimals
+keep their scale, timestamps ISO with ``Z``, shortest round-trip floats; binary as hex; lists and
+structs element by element), so a second implementation can recompute every hash.
 
 Table hash: the sum of all row hashes read as 256-bit integers, modulo 2^256 (a multiset hash,
 "AdHash", Bellare & Micciancio 1997): equal for the same multiset of rows whatever the order or
@@ -30,12 +32,50 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _HEX_PAIRS = (_HEX[np.arange(256) >> 4].astype(np.uint16) | (_HEX[np.arange(256) & 15].astype(np.uint16) << 8))
 
 
+def _field(text: str | None) -> str:
+    return "N" if text is None else f"{len(text)}:{text}"
+
+
+def _nested_text(column: pa.Array) -> pa.Array:
+    """Text of list, struct and map values (docs/format.md section 3.2), element by element.
+
+    ``[<field>,<field>,...]`` for a list (each element rendered as a field of the row: ``N`` or
+    ``<chars>:<text>``), ``{<field of name>=<field of value>,...}`` for a struct in field order, and a
+    map as the list of its ``{key, value}`` entries. Only quarantine objects hold nested columns
+    (their reason lists), so a Python loop over the elements is cheap enough.
+    """
+    t = column.type
+    valid = column.is_valid().to_pylist()
+    if pa.types.is_struct(t):
+        children = [_as_text(column.field(i)).to_pylist() for i in range(t.num_fields)]
+        names = [_field(t.field(i).name) for i in range(t.num_fields)]
+        rows = ["{" + ",".join(f"{n}={_field(c[r])}" for n, c in zip(names, children)) + "}"
+                for r in range(len(column))]
+    else:  # list, large list, fixed-size list, map
+        flat = column.flatten() if not pa.types.is_map(t) else pa.StructArray.from_arrays(
+            [column.keys, column.items], names=["key", "value"])
+        texts = _as_text(flat).to_pylist()
+        if pa.types.is_fixed_size_list(t):
+            size = t.list_size
+            bounds = [(r * size, r * size + size) for r in range(len(column))]
+        else:
+            offsets = column.offsets.to_pylist()
+            base = offsets[0]
+            bounds = [(a - base, b - base) for a, b in zip(offsets[:-1], offsets[1:])]
+        rows = ["[" + ",".join(_field(x) for x in texts[a:b]) + "]" for a, b in bounds]
+    return pa.array([row if ok else None for row, ok in zip(rows, valid)], pa.string())
+
+
 def _text_fallback(column: pa.Array) -> pa.Array:
     t = column.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return column.cast(pa.string())
+    if pa.types.is_dictionary(t):
+        return _as_text(column.dictionary_decode())
+    if pa.types.is_null(t):
+        return pa.nulls(len(column), pa.string())
     if pa.types.is_nested(t):
-        return pa.array([None if v is None else repr(v) for v in column.to_pylist()], pa.string())
+        return _nested_text(column)
     return pc.cast(column, pa.string())
 
 
