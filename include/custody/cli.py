@@ -38,7 +38,7 @@ EndpointOpt = Annotated[
 
 
 def _open(store: StoreKind, endpoint_url: str | None):
-    from custody.crypto.keyring import open_keyring
+    from custody.crypto.open import open_keyring
     from custody.settings import Settings
     from custody.store import LocalStore, S3Store
     from custody.store.backends import S3StoreOptions, make_s3_client

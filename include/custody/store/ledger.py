@@ -6,19 +6,22 @@ dates, counts, hashes and durations, never values. They answer an auditor's ques
 snapshot X deleted (which plan, which rules kept the others), and when was restoring last tested,
 how long it took (RTO) and how old the newest restorable copy was (RPO). GDPR Art 5(2)
 accountability and Art 32(1)(d) regular testing; PIPL Art 54 compliance audits.
+
+The writers take plain values (a plan document, a drill result mapping), so this module depends
+on neither ``custody.drill`` nor ``custody.store.retention``, which call it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
-    from custody.drill import DrillResult
-    from custody.store.retention import RetentionPlan
+    from custody.documents import RetentionPlanDocument
 
 metadata = sa.MetaData()
 
@@ -74,9 +77,14 @@ def _ready(engine: sa.Engine) -> None:
     migrate(engine)
 
 
-def record_retention_plan(engine: sa.Engine, plan: RetentionPlan, plan_key: str) -> None:
-    """Insert a plan and one row per decision (status ``recorded``), migrating the catalog first."""
+def record_retention_plan(engine: sa.Engine, plan: RetentionPlanDocument, plan_key: str) -> None:
+    """Insert a plan and one row per decision (status ``recorded``).
+
+    ``plan``: the plan's sealed-document model (``RetentionPlan.to_doc()``); ``plan_key``: where
+    it was written in the store. Migrates the catalog first.
+    """
     _ready(engine)
+    keep = sum(1 for d in plan.decisions if d.action == "keep")
     with engine.begin() as conn:
         conn.execute(
             sa.insert(retention_plan).values(
@@ -84,9 +92,9 @@ def record_retention_plan(engine: sa.Engine, plan: RetentionPlan, plan_key: str)
                 location=plan.location,
                 plan_key=plan_key,
                 created_at=datetime.fromisoformat(plan.created_at),
-                policy=json.dumps(plan.policy.model_dump()),
-                kept=len(plan.keep),
-                forgotten=len(plan.forget),
+                policy=json.dumps(plan.policy),
+                kept=keep,
+                forgotten=len(plan.decisions) - keep,
                 status="recorded",
             )
         )
@@ -123,25 +131,32 @@ def mark_plan_applied(engine: sa.Engine, plan_id: str, forgotten: int, objects_d
         )
 
 
-def record_drill(engine: sa.Engine, result: DrillResult) -> None:
-    """Insert one restore drill result (passed or not), migrating the catalog first."""
+def record_drill(engine: sa.Engine, result: Mapping[str, Any]) -> None:
+    """Insert one restore drill result (passed or not).
+
+    ``result``: the drill result as a JSON-able mapping (``custody.drill.DrillResult.to_dict()``):
+    ``drill_id``, ``started_at`` (ISO-8601), ``location``, ``snapshot_id``, ``tables``
+    (``{table: {"rows", ...}}``), ``rto_s`` / ``rpo_s`` / ``rto_limit_s`` / ``rpo_limit_s``
+    (seconds), ``passed``, ``problems`` (list of text); stored whole in ``result``. Migrates the
+    catalog first. Raises ``KeyError`` for a missing field.
+    """
     _ready(engine)
     with engine.begin() as conn:
         conn.execute(
             sa.insert(restore_drill).values(
-                drill_id=result.drill_id,
-                started_at=datetime.fromisoformat(result.started_at),
-                location=result.location,
-                snapshot_id=result.snapshot_id,
-                tables=len(result.tables),
-                rows=sum(t["rows"] for t in result.tables.values()),
-                rto_s=result.rto_s,
-                rpo_s=result.rpo_s,
-                rto_limit_s=result.rto_limit_s,
-                rpo_limit_s=result.rpo_limit_s,
-                passed=result.passed,
-                failure="; ".join(result.problems) or None,
-                result=json.dumps(result.to_dict(), sort_keys=True),
+                drill_id=result["drill_id"],
+                started_at=datetime.fromisoformat(result["started_at"]),
+                location=result["location"],
+                snapshot_id=result["snapshot_id"],
+                tables=len(result["tables"]),
+                rows=sum(t["rows"] for t in result["tables"].values()),
+                rto_s=result["rto_s"],
+                rpo_s=result["rpo_s"],
+                rto_limit_s=result["rto_limit_s"],
+                rpo_limit_s=result["rpo_limit_s"],
+                passed=bool(result["passed"]),
+                failure="; ".join(result["problems"]) or None,
+                result=json.dumps(dict(result), sort_keys=True),
             )
         )
 
