@@ -21,8 +21,8 @@ def staging(tmp_path) -> StagingStore:
 
 
 @pytest.fixture
-def store(tmp_path) -> WatermarkStore:
-    s = WatermarkStore(f"sqlite:///{tmp_path / 'catalog.db'}")
+def store(catalog_url) -> WatermarkStore:
+    s = WatermarkStore(catalog_url)
     yield s
     s.close()
 

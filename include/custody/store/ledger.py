@@ -1,11 +1,11 @@
 """Catalog records of the snapshot store: retention plans, their decisions, and restore drills.
 
-The tables live in the catalog database (``CUSTODY_CATALOG_URL``), created by the Alembic
-migration ``0002_snapshots``; the ``sa.Table`` objects here mirror it for queries. They hold ids,
-dates, counts, hashes and durations, never values. They answer an auditor's questions: why was
-snapshot X deleted (which plan, which rules kept the others), and when was restoring last tested,
-how long it took (RTO) and how old the newest restorable copy was (RPO). GDPR Art 5(2)
-accountability and Art 32(1)(d) regular testing; PIPL Art 54 compliance audits.
+The tables live in the catalog database (``CUSTODY_CATALOG_URL``), defined in
+``custody.catalog.schema`` (migration ``0002_snapshots``). They hold ids, dates, counts, hashes and
+durations, never values. They answer an auditor's questions: why was snapshot X deleted (which
+plan, which rules kept the others), and when was restoring last tested, how long it took (RTO) and
+how old the newest restorable copy was (RPO). GDPR Art 5(2) accountability and Art 32(1)(d)
+regular testing; PIPL Art 54 compliance audits.
 
 The writers take plain values (a plan document, a drill result mapping), so this module depends
 on neither ``custody.drill`` nor ``custody.store.retention``, which call it.
@@ -20,70 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from custody.catalog import require_head
+from custody.catalog.schema import restore_drill
+from custody.catalog.schema import snapshot_retention_decision as retention_decision
+from custody.catalog.schema import snapshot_retention_plan as retention_plan
+
 if TYPE_CHECKING:
     from custody.documents import RetentionPlanDocument
-
-metadata = sa.MetaData()
-
-retention_plan = sa.Table(
-    "snapshot_retention_plan",
-    metadata,
-    sa.Column("plan_id", sa.String(64), primary_key=True),
-    sa.Column("location", sa.String(512), nullable=False),
-    sa.Column("plan_key", sa.String(256), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("policy", sa.Text, nullable=False),
-    sa.Column("kept", sa.Integer, nullable=False),
-    sa.Column("forgotten", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("objects_deleted", sa.Integer, nullable=True),
-)
-
-retention_decision = sa.Table(
-    "snapshot_retention_decision",
-    metadata,
-    sa.Column("plan_id", sa.String(64), primary_key=True),
-    sa.Column("snapshot_id", sa.String(256), primary_key=True),
-    sa.Column("snapshot_key", sa.String(300), nullable=False),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("snapshot_created_at", sa.String(40), nullable=False),
-    sa.Column("action", sa.String(8), nullable=False),
-    sa.Column("reasons", sa.Text, nullable=False),
-)
-
-restore_drill = sa.Table(
-    "restore_drill",
-    metadata,
-    sa.Column("drill_id", sa.String(64), primary_key=True),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("location", sa.String(512), nullable=False),
-    sa.Column("snapshot_id", sa.String(256), nullable=True),
-    sa.Column("tables", sa.Integer, nullable=False),
-    sa.Column("rows", sa.BigInteger, nullable=False),
-    sa.Column("rto_s", sa.Float, nullable=False),
-    sa.Column("rpo_s", sa.Float, nullable=True),
-    sa.Column("rto_limit_s", sa.Float, nullable=False),
-    sa.Column("rpo_limit_s", sa.Float, nullable=False),
-    sa.Column("passed", sa.Boolean, nullable=False),
-    sa.Column("failure", sa.Text, nullable=True),
-    sa.Column("result", sa.Text, nullable=False),
-)
-
-
-def _ready(engine: sa.Engine) -> None:
-    from custody.catalog import migrate
-
-    migrate(engine)
 
 
 def record_retention_plan(engine: sa.Engine, plan: RetentionPlanDocument, plan_key: str) -> None:
     """Insert a plan and one row per decision (status ``recorded``).
 
     ``plan``: the plan's sealed-document model (``RetentionPlan.to_doc()``); ``plan_key``: where
-    it was written in the store. Migrates the catalog first.
+    it was written in the store. Raises ``custody.catalog.CatalogNotMigrated`` when the catalog is
+    not at head, SQLAlchemy errors (ids only in messages) otherwise.
     """
-    _ready(engine)
+    require_head(engine)
     keep = sum(1 for d in plan.decisions if d.action == "keep")
     with engine.begin() as conn:
         conn.execute(
@@ -137,10 +90,11 @@ def record_drill(engine: sa.Engine, result: Mapping[str, Any]) -> None:
     ``result``: the drill result as a JSON-able mapping (``custody.drill.DrillResult.to_dict()``):
     ``drill_id``, ``started_at`` (ISO-8601), ``location``, ``snapshot_id``, ``tables``
     (``{table: {"rows", ...}}``), ``rto_s`` / ``rpo_s`` / ``rto_limit_s`` / ``rpo_limit_s``
-    (seconds), ``passed``, ``problems`` (list of text); stored whole in ``result``. Migrates the
-    catalog first. Raises ``KeyError`` for a missing field.
+    (seconds), ``passed``, ``problems`` (list of text); stored whole in ``result``. Raises
+    ``KeyError`` for a missing field, ``custody.catalog.CatalogNotMigrated`` when the catalog is
+    not at head.
     """
-    _ready(engine)
+    require_head(engine)
     with engine.begin() as conn:
         conn.execute(
             sa.insert(restore_drill).values(
