@@ -120,7 +120,7 @@ def copy_baseline(url: str) -> tuple[int, float]:
 CHILD = r"""
 import json, os, sys, time
 from custody.config import SourceConfig, TableConfig
-from custody.crypto.keyring import open_keyring
+from custody.crypto.open import open_keyring
 from custody.staging import StagingStore
 import sqlalchemy as sa
 from custody.extract import extract_table

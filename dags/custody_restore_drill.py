@@ -133,7 +133,7 @@ def custody_restore_drill():
         rt = _runtime()
         store = _store(rt, params["store"])
         engine = BaseHook.get_connection(params["drill_conn_id"]).get_hook().get_sqlalchemy_engine()
-        catalog = Catalog(rt.settings.catalog_url).engine  # created and migrated on first use
+        catalog = Catalog(rt.settings.catalog_url).engine  # migrated at deployment; refused otherwise
         try:
             result = run_drill(
                 store,

@@ -1,5 +1,7 @@
 """Run the main job end to end on embedded defaults: ``make demo``.
 
+0. Migrates Custody's catalog (``custody.catalog.migrate``, what ``custody catalog migrate``
+   does): pipeline tasks never migrate it and refuse a catalog that is not at head.
 1. Generates the Chinese CRM (Faker zh_CN, fixed seed) into a SQLite source under
    ``$CUSTODY_HOME/sources``; uses the Chinook SQLite file too when it is available
    (``CUSTODY_CHINOOK_DIR`` or ``../shared/data/chinook``).
@@ -88,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--s3-port", type=int, default=0, help="port of the local S3 endpoint (0: any free port)")
     args = parser.parse_args(argv)
     _env_defaults()
+    from custody.catalog import migrate
+    from custody.settings import Settings
+
+    migrate(Settings.from_env().catalog_url)
 
     urls = prepare_sources(args.contacts)
     for name, url in urls.items():

@@ -1,4 +1,4 @@
-"""Shared fixtures: database servers and the Chinook sample.
+"""Shared fixtures: database servers, migrated catalogs and the Chinook sample.
 
 A missing service skips the tests that need it locally, but fails them when ``CI=true`` so a CI
 run cannot pass by silently skipping. Server URLs can be overridden with
@@ -8,7 +8,9 @@ run cannot pass by silently skipping. Server URLs can be overridden with
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,40 @@ def pg_server_url() -> str:
 def mariadb_server_url() -> str:
     """URL of the MariaDB server (no database selected, utf8mb4 connection)."""
     return _server_url("CUSTODY_TEST_MARIADB_URL", DEFAULT_MARIADB_URL, "MariaDB")
+
+
+@pytest.fixture(scope="session")
+def migrated_catalog_file(tmp_path_factory) -> Path:
+    """A SQLite catalog migrated to head once per session (``custody.catalog.migrate``); copy it, never write it."""
+    from custody.catalog import migrate
+
+    path = tmp_path_factory.mktemp("catalog-template") / "catalog.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def new_catalog(migrated_catalog_file) -> Callable[[Path], str]:
+    """``new_catalog(path)``: a migrated SQLite catalog at ``path``; returns its URL.
+
+    Stage code never migrates (``custody catalog migrate`` is a deployment step), so a test that
+    runs stages or opens a catalog reader gets its catalog here: a copy of the session's migrated
+    file, which is much faster than running the migrations per test.
+    """
+
+    def make(path: Path) -> str:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_catalog_file, path)
+        return f"sqlite:///{path}"
+
+    return make
+
+
+@pytest.fixture
+def catalog_url(new_catalog, tmp_path) -> str:
+    """URL of a migrated SQLite catalog (``tmp_path / "catalog.db"``)."""
+    return new_catalog(tmp_path / "catalog.db")
 
 
 @pytest.fixture(scope="session")

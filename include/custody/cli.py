@@ -1,9 +1,11 @@
-"""The ``custody`` command line: list, verify and restore snapshots.
+"""The ``custody`` command line: list, verify and restore snapshots; migrate the catalog.
 
 Stores: ``--store local`` (default, ``CUSTODY_HOME/backups``) or ``--store s3`` (bucket
 ``CUSTODY_S3_BUCKET``, prefix ``CUSTODY_S3_PREFIX``; endpoint from ``--endpoint-url`` or
-``AWS_ENDPOINT_URL``, credentials from the usual AWS variables). Exit codes: 0 success,
-1 verification or restore failure, 2 usage error.
+``AWS_ENDPOINT_URL``, credentials from the usual AWS variables). ``custody catalog migrate``
+brings the catalog database to the schema this version needs (run once per deployment);
+``custody catalog status`` reports its revision. Exit codes: 0 success, 1 verification or restore
+failure (or a catalog not at head), 2 usage error.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ EndpointOpt = Annotated[
 
 
 def _open(store: StoreKind, endpoint_url: str | None):
-    from custody.crypto.keyring import open_keyring
+    from custody.crypto.open import open_keyring
     from custody.settings import Settings
     from custody.store import LocalStore, S3Store
     from custody.store.backends import S3StoreOptions, make_s3_client
@@ -222,6 +224,70 @@ def cleanup_uploads(
     """Abort stale incomplete multipart uploads in the S3 store (orphaned parts cost storage)."""
     _, _, st = _open(StoreKind.s3, endpoint_url)
     out.print(f"aborted {st.abort_uploads(older_than_s=older_than)} stale upload(s) in {st.location}")
+
+
+catalog_app = typer.Typer(no_args_is_help=True, help="The catalog database (CUSTODY_CATALOG_URL): schema revision.")
+app.add_typer(catalog_app, name="catalog")
+
+
+def _catalog_url(url: str | None) -> str:
+    from custody.settings import Settings
+
+    return url or Settings.from_env().catalog_url
+
+
+def _shown(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+CatalogUrlOpt = Annotated[
+    str | None, typer.Option("--url", help="Catalog SQLAlchemy URL (default: CUSTODY_CATALOG_URL).")]
+
+
+@catalog_app.command("migrate")
+def catalog_migrate(url: CatalogUrlOpt = None) -> None:
+    """Bring the catalog to the schema revision this Custody needs (idempotent).
+
+    Run once per deployment, before any pipeline task: tasks and readers never migrate, they
+    refuse a catalog that is not at this revision.
+    """
+    import sqlalchemy as sa
+
+    from custody.catalog import migrate, revisions
+
+    target = _catalog_url(url)
+    engine = sa.create_engine(target)
+    try:
+        before = revisions(engine)
+        after = migrate(engine)
+    finally:
+        engine.dispose()
+    was = ", ".join(before) or "none"
+    change = "already at" if before == (after,) else f"migrated from {was} to"
+    out.print(f"catalog {_shown(target)}: {change} revision {after}", soft_wrap=True)
+
+
+@catalog_app.command("status")
+def catalog_status(url: CatalogUrlOpt = None) -> None:
+    """Print the catalog's schema revision; exit 1 when it is not the one this Custody needs."""
+    import sqlalchemy as sa
+
+    from custody.catalog import SCHEMA_REVISION, revisions
+
+    target = _catalog_url(url)
+    engine = sa.create_engine(target)
+    try:
+        current = revisions(engine)
+    finally:
+        engine.dispose()
+    shown = ", ".join(current) or "none"
+    if current != (SCHEMA_REVISION,):
+        console.print(f"catalog {_shown(target)} at revision {shown}, this Custody needs {SCHEMA_REVISION}: "
+                      "run `custody catalog migrate`", soft_wrap=True)
+        raise typer.Exit(1)
+    out.print(f"catalog {_shown(target)} at revision {shown} (head)", soft_wrap=True)
 
 
 def _user_error(exc: Exception) -> bool:

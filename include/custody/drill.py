@@ -216,7 +216,7 @@ def run_drill(
         from custody.store.ledger import record_drill
 
         try:
-            record_drill(catalog_engine, result)
+            record_drill(catalog_engine, result.to_dict())
         except Exception as exc:
             result.problems.append(f"cannot record the drill in the catalog: {_safe_error(exc)}")
     log.info(

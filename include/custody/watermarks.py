@@ -1,6 +1,6 @@
 """Incremental extraction state in Custody's catalog database (never in Airflow Variables).
 
-Three tables (migration ``0002_watermarks``):
+Three tables (``custody.catalog.schema``, migration ``0002_watermarks``):
 
 - ``extract_watermark``: per (source, table) the committed watermark: the upper bound of the last
   committed incremental run (ISO-8601 UTC timestamp or integer, as text; for file drops a commit
@@ -26,59 +26,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from custody.catalog.schema import extract_file as file_table
+from custody.catalog.schema import extract_run as run_table
+from custody.catalog.schema import extract_watermark as watermark_table
 from custody.sources.quarantine import ExtractError
 
 WatermarkKind = Literal["timestamp", "integer", "files"]
-
-metadata = sa.MetaData()
-
-watermark_table = sa.Table(
-    "extract_watermark",
-    metadata,
-    sa.Column("source", sa.String(64), primary_key=True),
-    sa.Column("table_name", sa.String(128), primary_key=True),
-    sa.Column("column_name", sa.String(128), nullable=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("value", sa.String(64), nullable=True),
-    sa.Column("columns_json", sa.Text, nullable=True),
-    sa.Column("run_key", sa.String(160), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-run_table = sa.Table(
-    "extract_run",
-    metadata,
-    sa.Column("source", sa.String(64), primary_key=True),
-    sa.Column("table_name", sa.String(128), primary_key=True),
-    sa.Column("run_key", sa.String(160), primary_key=True),
-    sa.Column("run_id", sa.String(250), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("column_name", sa.String(128), nullable=True),
-    sa.Column("low", sa.String(64), nullable=True),
-    sa.Column("high", sa.String(64), nullable=True),
-    sa.Column("files_json", sa.Text, nullable=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("planned_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True),
-)
-
-file_table = sa.Table(
-    "extract_file",
-    metadata,
-    sa.Column("source", sa.String(64), primary_key=True),
-    sa.Column("table_name", sa.String(128), primary_key=True),
-    sa.Column("name", sa.String(512), primary_key=True),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Column("run_key", sa.String(160), nullable=False),
-    sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
-)
-
 
 class WatermarkConflict(ExtractError):
     """Another run committed the same table's watermark after this run planned its interval."""
@@ -129,15 +86,16 @@ def _later(kind: WatermarkKind, a: str | None, b: str | None) -> bool:
 
 
 class WatermarkStore:
-    """Watermarks, planned intervals and committed files in the catalog at ``url`` (migrated on open)."""
+    """Watermarks, planned intervals and committed files in the catalog at ``url``.
+
+    Raises ``custody.catalog.CatalogNotMigrated`` unless the catalog is migrated to head.
+    """
 
     def __init__(self, url: str) -> None:
-        from custody.catalog import migrate
+        from custody.catalog import require_head
 
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url)
-        migrate(self.engine)
+        require_head(self.engine)
 
     def close(self) -> None:
         """Release the catalog connections."""

@@ -29,11 +29,13 @@ def crm():
 
 
 @pytest.fixture
-def rt(tmp_path, monkeypatch) -> Runtime:
+def rt(tmp_path, monkeypatch, new_catalog) -> Runtime:
     monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "custody"))
     for var in ("CUSTODY_KEYRING", "CUSTODY_CATALOG_URL", "CUSTODY_CONFIG_DIR"):
         monkeypatch.delenv(var, raising=False)
-    return Runtime.from_env()
+    rt = Runtime.from_env()
+    new_catalog(rt.settings.home / "catalog.db")
+    return rt
 
 
 def test_second_run_with_new_id_column_and_dropped_column(rt, crm, tmp_path):

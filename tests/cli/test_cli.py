@@ -20,11 +20,13 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, new_catalog):
     home = tmp_path_factory.mktemp("custody")
     mp = pytest.MonkeyPatch()
     mp.setenv("CUSTODY_HOME", str(home))
     mp.delenv("CUSTODY_KEYRING", raising=False)
+    mp.delenv("CUSTODY_CATALOG_URL", raising=False)
+    new_catalog(home / "catalog.db")
     engine = sa.create_engine(f"sqlite:///{home / 'crm.sqlite'}")
     crm = generate_crm(contacts=800)
     load_tables(engine, crm)
@@ -186,11 +188,12 @@ def test_file_restore_is_all_or_nothing_private_and_never_overwrites_silently(en
     assert pq.read_table(contacts).num_rows == 1
 
 
-def test_console_script_prints_custody_errors_in_one_line(tmp_path, monkeypatch, capsys):
+def test_console_script_prints_custody_errors_in_one_line(tmp_path, monkeypatch, capsys, catalog_url):
     # No credentials, no reachable endpoint: a StoreError, shown as one line with exit code 1.
     from custody.cli import main
 
     monkeypatch.setenv("CUSTODY_HOME", str(tmp_path))
+    monkeypatch.setenv("CUSTODY_CATALOG_URL", catalog_url)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))

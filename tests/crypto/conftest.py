@@ -21,12 +21,6 @@ def base_keyring(tmp_path):
 
 
 @pytest.fixture
-def catalog_url(tmp_path):
-    """SQLite catalog (key store) URL in the test's folder."""
-    return f"sqlite:///{tmp_path / 'catalog.db'}"
-
-
-@pytest.fixture
 def scoped(base_keyring, catalog_url):
     """A ScopedKeyring over the local key file, key store in the SQLite catalog."""
     from custody.crypto.scopes import ScopedKeyring

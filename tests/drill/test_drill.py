@@ -61,9 +61,9 @@ def backups(tmp_path):
     return keyring, store
 
 
-def test_drill_restores_checks_and_drops_its_schema(backups, engine, tmp_path):
+def test_drill_restores_checks_and_drops_its_schema(backups, engine, catalog_url):
     keyring, store = backups
-    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}").engine
+    catalog = Catalog(catalog_url).engine
     result = run_drill(
         store,
         keyring,
@@ -131,7 +131,7 @@ def test_drill_without_snapshots_fails(tmp_path, engine):
 
 
 @pytest.mark.slow
-def test_restore_drill_dag(airflow_env, scratch_url, tmp_path, monkeypatch, moto_s3_endpoint):
+def test_restore_drill_dag(airflow_env, scratch_url, tmp_path, monkeypatch, moto_s3_endpoint, new_catalog):
     from airflow.dag_processing.dagbag import DagBag
 
     from custody.settings import Settings
@@ -168,6 +168,7 @@ def test_restore_drill_dag(airflow_env, scratch_url, tmp_path, monkeypatch, moto
         ),
     )
     settings = Settings.from_env()
+    new_catalog(settings.home / "catalog.db")  # the deployment's `custody catalog migrate`
     keyring = open_keyring(settings.keyring)
     staging = StagingStore(settings.staging_dir, keyring)
     s3 = S3Store(

@@ -68,7 +68,7 @@ def source_db(request, crm, chinook_dir):
 
 
 @pytest.fixture
-def custody_home(tmp_path, monkeypatch, moto_s3_endpoint):
+def custody_home(tmp_path, monkeypatch, moto_s3_endpoint, new_catalog):
     monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "custody"))
     monkeypatch.delenv("CUSTODY_KEYRING", raising=False)
     monkeypatch.delenv("CUSTODY_CATALOG_URL", raising=False)
@@ -76,7 +76,9 @@ def custody_home(tmp_path, monkeypatch, moto_s3_endpoint):
     monkeypatch.setenv("AIRFLOW_CONN_CUSTODY_S3", json.dumps(
         {"conn_type": "aws", "login": "test", "password": "test-secret",
          "extra": {"endpoint_url": moto_s3_endpoint, "region_name": "us-east-1"}}))
-    return Settings.from_env()
+    settings = Settings.from_env()
+    new_catalog(settings.home / "catalog.db")  # the deployment's `custody catalog migrate`
+    return settings
 
 
 def _source_hash(engine: sa.Engine, name: str) -> tuple[int, str]:

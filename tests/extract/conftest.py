@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from custody.config import SourceConfig, TableConfig
-from custody.crypto.keyring import open_keyring
+from custody.crypto.open import open_keyring
 from custody.extract import commit_extract, extract_part, plan_extract
 from custody.sources.files import LocalLanding
 from custody.staging import StagingStore
@@ -21,8 +21,8 @@ def staging(tmp_path) -> StagingStore:
 
 
 @pytest.fixture
-def store(tmp_path) -> WatermarkStore:
-    s = WatermarkStore(f"sqlite:///{tmp_path / 'catalog.db'}")
+def store(catalog_url) -> WatermarkStore:
+    s = WatermarkStore(catalog_url)
     yield s
     s.close()
 

@@ -135,10 +135,10 @@ def _hash(*entries) -> str:
     return hashing.to_hex(hashing.combine(*(int(e.content_hash, 16) for e in entries)))
 
 
-def test_plan_is_recorded_before_deletion_and_kept_objects_survive(tmp_path, monkeypatch):
+def test_plan_is_recorded_before_deletion_and_kept_objects_survive(tmp_path, monkeypatch, catalog_url):
     store = Recorder(tmp_path / "backups")
     keyring, manifests = _runs(tmp_path, monkeypatch, store)
-    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    catalog = Catalog(catalog_url)
     store.ops.clear()
     printed = []
     result = apply_retention(

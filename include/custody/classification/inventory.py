@@ -27,7 +27,7 @@ Shape of the drift document (``classification.json`` key ``drift``; report and X
      "previous_run_key": str | None, "baseline": bool,
      "counts": {"new_sensitive": n, "level_changes": n, "vanished": n}}
 
-Tables mirror migration ``0002_inventory_drift``; a test checks that the two agree.
+Tables: ``custody.catalog.schema`` (migration ``0002_inventory_drift``).
 """
 
 from __future__ import annotations
@@ -38,49 +38,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from custody.catalog import inventory as inventory_column
-
-metadata = sa.MetaData()
-
-inventory_run = sa.Table(
-    "inventory_run",
-    metadata,
-    sa.Column("source", sa.String(64), primary_key=True),
-    sa.Column("run_key", sa.String(160), primary_key=True),
-    sa.Column("previous_run_key", sa.String(160), nullable=True),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("policy_version", sa.String(64), nullable=False),
-    sa.Column("columns", sa.Integer, nullable=False),
-    sa.Column("baseline", sa.Boolean, nullable=False),
-    sa.Column("drift", sa.Text, nullable=False),
-)
-
-inventory_event = sa.Table(
-    "inventory_event",
-    metadata,
-    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("run_key", sa.String(160), nullable=False),
-    sa.Column("table_name", sa.String(128), nullable=False),
-    sa.Column("column_name", sa.String(128), nullable=False),
-    sa.Column("kind", sa.String(24), nullable=False),
-    sa.Column("pi_type", sa.String(64), nullable=True),
-    sa.Column("old_level", sa.String(16), nullable=True),
-    sa.Column("new_level", sa.String(16), nullable=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-)
-
-inventory_vanished = sa.Table(
-    "inventory_vanished",
-    metadata,
-    sa.Column("source", sa.String(64), primary_key=True),
-    sa.Column("table_name", sa.String(128), primary_key=True),
-    sa.Column("column_name", sa.String(128), primary_key=True),
-    sa.Column("pi_type", sa.String(64), nullable=True),
-    sa.Column("old_level", sa.String(16), nullable=False),
-    sa.Column("last_run_key", sa.String(160), nullable=False),
-    sa.Column("vanished_run_key", sa.String(160), nullable=False),
-    sa.Column("vanished_at", sa.DateTime(timezone=True), nullable=False),
+from custody.catalog.schema import (
+    inventory_column,
+    inventory_event,
+    inventory_run,
+    inventory_vanished,
 )
 
 EVENT_KINDS = ("new_column", "level_change", "pi_type_change", "vanished", "reappeared")

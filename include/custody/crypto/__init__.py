@@ -27,8 +27,8 @@ from custody.crypto.keyring import (
     LocalKeyring,
     UnknownKeyError,
     WrongKeyError,
-    open_keyring,
 )
+from custody.crypto.open import open_keyring
 
 _LAZY = {
     "KmsKeyring": "custody.crypto.kms",

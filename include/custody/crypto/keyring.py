@@ -13,8 +13,9 @@ Implementations of ``Keyring``:
 - ``custody.crypto.scopes.ScopedKeyring``: per-scope keys in the key store, wrapped by one of the
   above; what the pipeline uses (crypto-shredding by scope, rotation without rewriting objects).
 
-``open_keyring`` builds any of them from ``CUSTODY_KEYRING``; ``docs/format.md`` section 1 is the
-specification.
+This module holds the protocol, the errors and ``LocalKeyring`` and imports neither of the other
+two (they import it). ``custody.crypto.open.open_keyring`` builds any of them from
+``CUSTODY_KEYRING``; ``docs/format.md`` section 1 is the specification.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -227,54 +228,3 @@ class LocalKeyring:
         """Constant-time check of a tag made by ``mac``. Raises ``UnknownKeyError`` for a missing KEK."""
         expected = hmac.new(self._mac_key(kek_id), data, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, tag)
-
-
-_KMS_OPTIONS = {"endpoint_url", "region", "mac_key", "retired"}
-
-
-def open_keyring(spec: str, *, key_store: Any = None) -> Keyring:
-    """Open a keyring from a spec string (``CUSTODY_KEYRING``).
-
-    - ``local:<path to key file>``: ``LocalKeyring`` (created on first use).
-    - ``kms:<key id | key ARN | alias>[?endpoint_url=<url>&region=<region>&mac_key=<HMAC key>&retired=<id>,<id>]``:
-      ``custody.crypto.kms.KmsKeyring`` through a boto3 KMS client (credentials from the usual
-      boto3 chain: environment, profile or instance role, never from the spec). Query values are
-      URL-encoded.
-
-    ``key_store``: a SQLAlchemy URL or engine of the key store (the catalog database). When given,
-    the keyring above becomes the KEK layer of a ``custody.crypto.scopes.ScopedKeyring`` (scope keys,
-    crypto-shredding, seal key; ``docs/format.md`` section 1). Raises ``KeyringError`` for an
-    unknown scheme or option.
-    """
-    scheme, _, rest = spec.partition(":")
-    base: Keyring
-    if scheme == "local" and rest:
-        base = LocalKeyring(rest)
-    elif scheme == "kms" and rest:
-        base = _open_kms(rest)
-    else:
-        raise KeyringError(
-            f"unknown keyring spec {spec.split(':')[0]!r}; expected 'local:<path>' or 'kms:<key id>[?options]'"
-        )
-    if key_store is None:
-        return base
-    from custody.crypto.scopes import ScopedKeyring
-
-    return ScopedKeyring(base, key_store)
-
-
-def _open_kms(rest: str) -> Keyring:
-    from urllib.parse import parse_qs
-
-    from custody.crypto.kms import KmsKeyring
-
-    key_id, _, query = rest.partition("?")
-    options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=False, strict_parsing=bool(query)).items()}
-    unknown = sorted(set(options) - _KMS_OPTIONS)
-    if unknown or not key_id:
-        raise KeyringError(f"kms keyring spec: unknown option(s) {unknown} or no key id; known: {sorted(_KMS_OPTIONS)}")
-    import boto3
-
-    client = boto3.client("kms", region_name=options.get("region"), endpoint_url=options.get("endpoint_url"))
-    retired = [r for r in options.get("retired", "").split(",") if r]
-    return KmsKeyring(client, key_id, retired=retired, mac_key_id=options.get("mac_key"))

@@ -19,9 +19,10 @@ header's ``key.kek_id`` then names the scope key (``sk-…``), ``key.keyring`` i
   store, wrapped by the KEK like a scope key, so seals survive KEK rotation.
 - **Deal keys** (``dk-…``): per-deal keys for pseudonymisation (``custody.crypto.pseudonym``).
 
-The key store lives in the catalog database (tables ``crypto_key`` and ``crypto_key_wrap``,
-migration ``0002_key_registry``), shared by every task process. Its backups are encrypted objects
-with a retention shorter than the data's (``custody.crypto.keystore``).
+The key store lives in the catalog database (tables ``crypto_key`` and ``crypto_key_wrap`` of
+``custody.catalog.schema``, migration ``0002_key_registry``), shared by every task process. Its
+backups are encrypted objects with a retention shorter than the data's
+(``custody.crypto.keystore``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from custody.catalog.schema import crypto_key, crypto_key_wrap
 from custody.crypto.keyring import Keyring, KeyringError, UnknownKeyError, WrongKeyError
 
 KEY_BYTES = 32
@@ -52,36 +54,6 @@ CERTIFICATE_FORMAT = "custody-key-destruction"
 KEY_STORE_FORMAT = "custody-key-store"
 
 PURPOSES = {"scope": "sk", "seal": "mk", "deal": "dk"}
-
-metadata = sa.MetaData()
-
-crypto_key = sa.Table(
-    "crypto_key",
-    metadata,
-    sa.Column("key_id", sa.String(64), primary_key=True),
-    sa.Column("purpose", sa.String(16), nullable=False),
-    sa.Column("scope", sa.String(255), nullable=False),
-    sa.Column("generation", sa.Integer, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("data_keys", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("destroyed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("destroyed_by", sa.String(128), nullable=True),
-    sa.Column("destroy_reason", sa.Text, nullable=True),
-    sa.UniqueConstraint("purpose", "scope", "generation", name="uq_crypto_key_generation"),
-    sa.Index("ix_crypto_key_scope_state", "purpose", "scope", "state"),
-)
-
-crypto_key_wrap = sa.Table(
-    "crypto_key_wrap",
-    metadata,
-    sa.Column("key_id", sa.String(64), sa.ForeignKey("crypto_key.key_id"), primary_key=True),
-    sa.Column("kek_id", sa.String(255), primary_key=True),
-    sa.Column("keyring", sa.String(16), nullable=False),
-    sa.Column("wrapped", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
 
 class ScopeDestroyedError(UnknownKeyError):
     """The object's scope key was destroyed (crypto-shredded): its data can no longer be decrypted.
@@ -129,10 +101,6 @@ def _parse_context(context: bytes) -> dict[str, Any]:
 def _engine(store: str | sa.Engine) -> sa.Engine:
     engine = sa.create_engine(store) if isinstance(store, str) else store
     if engine.dialect.name == "sqlite":
-        if isinstance(store, str) and store.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(store.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -149,8 +117,9 @@ class ScopedKeyring:
     """A ``Keyring`` whose data keys are wrapped by per-scope keys kept in the key store.
 
     ``base``: the KEK layer (``LocalKeyring``, ``KmsKeyring``); it wraps only key-store keys.
-    ``store``: SQLAlchemy URL or engine of the key store (normally ``CUSTODY_CATALOG_URL``); it is
-    migrated on construction (``custody.catalog.migrate``, all heads). SQLite connections get
+    ``store``: SQLAlchemy URL or engine of the key store (normally ``CUSTODY_CATALOG_URL``); it must
+    be migrated (``custody catalog migrate``), else ``custody.catalog.CatalogNotMigrated`` is
+    raised on construction (one query; nothing is created here). SQLite connections get
     ``PRAGMA secure_delete=ON`` (deleted wraps are zeroed) and a 30 s busy timeout.
     ``key_store_retention_days``: how long key-store backups are kept (default 30); printed on
     destruction certificates as the bound on residual copies.
@@ -169,14 +138,14 @@ class ScopedKeyring:
     def __init__(
         self, base: Keyring, store: str | sa.Engine, *, key_store_retention_days: int = KEY_STORE_RETENTION_DAYS
     ) -> None:
-        from custody.catalog import migrate
+        from custody.catalog import require_head
 
         if key_store_retention_days < 1:
             raise ValueError("key_store_retention_days must be at least 1")
         self.base = base
         self.engine = _engine(store)
         self.key_store_retention_days = key_store_retention_days
-        migrate(self.engine)
+        require_head(self.engine)
         self._cache: dict[str, bytes] = {}
         self._lock = threading.Lock()
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from custody.config import SourcesFile, load_sources
-from custody.crypto.keyring import Keyring, open_keyring
+from custody.crypto.keyring import Keyring
+from custody.crypto.open import open_keyring
 from custody.documents import RunManifest, document_key
 from custody.settings import Settings
 from custody.staging import StagingStore

@@ -314,7 +314,7 @@ def apply_retention(
         if catalog_engine is not None:
             from custody.store.ledger import record_retention_plan
 
-            record_retention_plan(catalog_engine, plan, plan_key)
+            record_retention_plan(catalog_engine, plan.to_doc(), plan_key)
         log.info("%s", plan.render())
         if on_plan:
             on_plan(plan)

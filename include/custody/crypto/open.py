@@ -1,0 +1,64 @@
+"""Open a keyring from its spec string (``CUSTODY_KEYRING``): local file, AWS KMS, scoped key store.
+
+The factory lives apart from ``custody.crypto.keyring`` because it builds every implementation:
+``custody.crypto.kms`` and ``custody.crypto.scopes`` import the protocol and errors from
+``keyring``, and this module imports them (lazily, so a local keyring needs neither boto3 nor
+SQLAlchemy), which keeps the imports of ``custody.crypto`` free of cycles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from custody.crypto.keyring import Keyring, KeyringError, LocalKeyring
+
+_KMS_OPTIONS = {"endpoint_url", "region", "mac_key", "retired"}
+
+
+def open_keyring(spec: str, *, key_store: Any = None) -> Keyring:
+    """Open a keyring from a spec string (``CUSTODY_KEYRING``).
+
+    - ``local:<path to key file>``: ``LocalKeyring`` (created on first use).
+    - ``kms:<key id | key ARN | alias>[?endpoint_url=<url>&region=<region>&mac_key=<HMAC key>&retired=<id>,<id>]``:
+      ``custody.crypto.kms.KmsKeyring`` through a boto3 KMS client (credentials from the usual
+      boto3 chain: environment, profile or instance role, never from the spec). Query values are
+      URL-encoded.
+
+    ``key_store``: a SQLAlchemy URL or engine of the key store (the catalog database). When given,
+    the keyring above becomes the KEK layer of a ``custody.crypto.scopes.ScopedKeyring`` (scope keys,
+    crypto-shredding, seal key; ``docs/format.md`` section 1). Raises ``KeyringError`` for an
+    unknown scheme or option, ``custody.catalog.CatalogNotMigrated`` when ``key_store`` is not
+    migrated to the schema this Custody needs.
+    """
+    scheme, _, rest = spec.partition(":")
+    base: Keyring
+    if scheme == "local" and rest:
+        base = LocalKeyring(rest)
+    elif scheme == "kms" and rest:
+        base = _open_kms(rest)
+    else:
+        raise KeyringError(
+            f"unknown keyring spec {spec.split(':')[0]!r}; expected 'local:<path>' or 'kms:<key id>[?options]'"
+        )
+    if key_store is None:
+        return base
+    from custody.crypto.scopes import ScopedKeyring
+
+    return ScopedKeyring(base, key_store)
+
+
+def _open_kms(rest: str) -> Keyring:
+    from urllib.parse import parse_qs
+
+    from custody.crypto.kms import KmsKeyring
+
+    key_id, _, query = rest.partition("?")
+    options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=False, strict_parsing=bool(query)).items()}
+    unknown = sorted(set(options) - _KMS_OPTIONS)
+    if unknown or not key_id:
+        raise KeyringError(f"kms keyring spec: unknown option(s) {unknown} or no key id; known: {sorted(_KMS_OPTIONS)}")
+    import boto3
+
+    client = boto3.client("kms", region_name=options.get("region"), endpoint_url=options.get("endpoint_url"))
+    retired = [r for r in options.get("retired", "").split(",") if r]
+    return KmsKeyring(client, key_id, retired=retired, mac_key_id=options.get("mac_key"))
