@@ -68,8 +68,8 @@ def mariadb_server_url() -> str:
 
 @pytest.fixture(scope="session")
 def chinook_dir() -> Path:
-    """Folder with the Chinook scripts (see ``custody.sources.loaders.chinook_dir``)."""
-    from custody.sources import loaders
+    """Folder with the Chinook scripts (see ``custody.demo.loaders.chinook_dir``)."""
+    from custody.demo import loaders
 
     found = loaders.chinook_dir()
     if found is None:

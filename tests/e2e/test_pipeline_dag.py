@@ -21,8 +21,8 @@ from custody.extract import arrow_type, reflect_table
 from custody.config import TableConfig
 from custody.restore import restore_table
 from custody.settings import Settings
-from custody.sources import generate_crm
-from custody.sources.loaders import drop_database, ensure_database, load_chinook, load_tables
+from custody.demo import generate_crm
+from custody.demo.loaders import drop_database, ensure_database, load_chinook, load_tables
 from custody.store import LocalStore, S3Store, latest_snapshot, verify_snapshot
 
 CONTACTS = 1500

@@ -14,8 +14,8 @@ from custody import hashing
 from custody.config import SourceConfig, TableConfig
 from custody.extract import ExtractError, SchemaError, extract_table
 from custody.documents import PartDocument
-from custody.sources import generate_crm
-from custody.sources.loaders import drop_database, ensure_database, load_tables
+from custody.demo import generate_crm
+from custody.demo.loaders import drop_database, ensure_database, load_tables
 from extract.conftest import run_source
 
 DB = f"custody_extract_{os.getpid()}"
