@@ -12,7 +12,7 @@ def _mirrors() -> list[sa.MetaData]:
     from custody.classification import inventory
     from custody.crypto import scopes
     from custody.store import ledger
-    from custody import watermarks
+    from custody.extract import watermarks
 
     return [metadata, inventory.metadata, scopes.metadata, ledger.metadata, watermarks.metadata]
 

@@ -12,7 +12,7 @@ from custody.crypto.keyring import open_keyring
 from custody.extract import commit_extract, extract_part, plan_extract
 from custody.sources.files import LocalLanding
 from custody.staging import StagingStore
-from custody.watermarks import WatermarkStore
+from custody.extract.watermarks import WatermarkStore
 
 
 @pytest.fixture

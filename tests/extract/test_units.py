@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from custody import hashing, rowkeys
 from custody.config import SourceConfig, TableConfig
-from custody.watermarks import WatermarkConflict, metadata
+from custody.extract.watermarks import WatermarkConflict, metadata
 
 
 def sample_table() -> pa.Table:

@@ -663,7 +663,7 @@ def plan_file_table(landing: Landing, source: SourceConfig, tcfg: TableConfig, *
     """Plan a file-drop table: its files (one part each) and its columns.
 
     Incremental tables skip files committed by earlier runs (same name and size); a rerun of the
-    same run keeps its file list (``custody.watermarks``). The header comes from ``columns`` or
+    same run keeps its file list (``custody.extract.watermarks``). The header comes from ``columns`` or
     the first file. Raises ``ExtractError`` / ``SchemaError``.
     """
     if landing is None:

@@ -9,7 +9,7 @@ from custody.stages.runtime import Runtime
 
 
 def _watermark_store(rt: Runtime) -> Any:
-    from custody.watermarks import WatermarkStore
+    from custody.extract.watermarks import WatermarkStore
 
     return WatermarkStore(rt.settings.catalog_url)
 

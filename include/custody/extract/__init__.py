@@ -7,7 +7,7 @@ A run of one source is three steps, each a plain function (the DAG maps the midd
     manifest = commit_extract(...)        # parts -> sealed manifest, then watermarks advance
 
 Per table the run is a **full snapshot** or **incremental** (``low < watermark column <= high``,
-``custody.watermarks``). Tables above ``split_rows`` rows with a single-column integer primary
+``custody.extract.watermarks``). Tables above ``split_rows`` rows with a single-column integer primary
 key are cut into key ranges ``(lo, hi]`` of about ``split_rows`` rows (exact boundaries from a
 keyset walk over the key index); other tables are one range. Range bounds are surrogate integer
 keys, the only values allowed in XCom (docs/contracts.md).
@@ -227,7 +227,7 @@ def _watermark_param(value: Any, plan: ColumnPlan | None, source_tz: str, dialec
 
 def _conditions(table: sa.Table, tplan: TablePlan, part: PartSpec | None,
                 plans: list[ColumnPlan], source_tz: str, dialect: str) -> list[sa.ColumnElement]:
-    from custody.watermarks import decode
+    from custody.extract.watermarks import decode
 
     conds: list[sa.ColumnElement] = []
     wm = tplan.watermark
@@ -290,7 +290,7 @@ def _plan_sql_table(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, 
             if tcfg.mode == "incremental":
                 if store is None:
                     raise ExtractError(f"{tcfg.name}: incremental extraction needs the catalog (watermark store)")
-                from custody.watermarks import encode
+                from custody.extract.watermarks import encode
 
                 col = _column(table, tcfg.watermark_column or "", "watermark")
                 kind = _watermark_kind(col)
@@ -326,7 +326,7 @@ def plan_extract(
     """Plan one run of ``source``: per table its schema, interval and parts; write ``plan.json``.
 
     ``engine``: SQLAlchemy engine (SQL sources); ``landing``: a ``custody.sources.files.Landing``
-    (file drops); ``store``: a ``custody.watermarks.WatermarkStore`` (needed by incremental
+    (file drops); ``store``: a ``custody.extract.watermarks.WatermarkStore`` (needed by incremental
     tables); ``interval_end``: upper bound of timestamp watermarks (the Airflow data interval end,
     default now, UTC). Returns the plan as written (``ExtractPlan``; its parts are surrogate
     integer key ranges or file names, never values). Raises ``ExtractError``.
@@ -997,7 +997,7 @@ def commit_extract(*, source: SourceConfig, plan: ExtractPlan, staging: StagingS
     Every planned part must have a part document from this plan (``plan_id``). The watermark of an
     incremental table (and the file list of a file-drop table) is committed only after
     ``manifest.json`` is written. Returns the manifest as written. Raises ``ExtractError``
-    (missing part, reconciliation mismatch), ``custody.watermarks.WatermarkConflict``.
+    (missing part, reconciliation mismatch), ``custody.extract.watermarks.WatermarkConflict``.
     """
     tables = []
     for tplan in plan.tables:
