@@ -10,7 +10,7 @@ import pytest
 from custody.config import SourceConfig, TableConfig
 from custody.crypto.keyring import open_keyring
 from custody.extract import commit_extract, extract_part, plan_extract
-from custody.sources.files import LocalLanding
+from custody.sources.landings import LocalLanding
 from custody.staging import StagingStore
 from custody.extract.watermarks import WatermarkStore
 

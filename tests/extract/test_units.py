@@ -131,7 +131,7 @@ def test_stage_functions_run_a_file_drop_source_end_to_end(tmp_path, monkeypatch
     import shutil
 
     from custody.settings import DEFAULT_CONFIG_DIR
-    from custody.sources.files import LocalLanding
+    from custody.sources.landings import LocalLanding
     from custody.stages import Runtime, stage_classify_and_validate, stage_extract
 
     landing = tmp_path / "landing"
@@ -161,7 +161,7 @@ def test_stage_functions_run_a_file_drop_source_end_to_end(tmp_path, monkeypatch
 
 
 def test_s3_landing_streams_files(s3_client, staging):
-    from custody.sources.files import S3Landing
+    from custody.sources.landings import S3Landing
     from extract.conftest import run_source
 
     s3_client.create_bucket(Bucket="landing")
@@ -196,7 +196,7 @@ def test_copy_stream_abandon_wakes_a_blocked_reader_and_writer():
     import os
     import threading
 
-    from custody.extract import _CopyStream
+    from custody.extract.copy_path import _CopyStream
 
     r, w = os.pipe()
     stream = _CopyStream(block=16, depth=2)

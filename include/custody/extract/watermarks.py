@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from custody.sources.quarantine import ExtractError
+from custody.extract.errors import ExtractError
 
 WatermarkKind = Literal["timestamp", "integer", "files"]
 

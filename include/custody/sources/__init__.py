@@ -1,10 +1,12 @@
-"""Readers of source systems: what a source holds, read exactly, with nothing written anywhere.
+"""Readers of source systems: what a source holds, read exactly; nothing here writes or stages.
 
 - ``sqltypes``: SQL column types to Arrow, what to SELECT per column and how rows convert;
-- ``files``: file landings (local folder, S3 prefix), decoding (UTF-8, GBK/GB18030) and the
-  CSV, XLSX and JSON Lines formats;
-- ``quarantine``: the schema and reasons of rows held back at extraction, column-name checks,
-  and the errors readers raise (``ExtractError``, ``SchemaError``).
+- ``landings``: where file drops arrive (a local folder, an S3 prefix) and the hashing reader;
+- ``decoding``: text files line by line in UTF-8, GBK/GB18030 or ASCII, never a mix;
+- ``formats``: CSV (delimiter sniffing, RFC 4180), XLSX and JSON Lines, read as sections of records;
+- ``rows``: records into Arrow batches (text cells, identifier checks, quarantine rows);
+- ``quarantine``: the schema and reasons of rows held back at extraction, column-name checks;
+- ``errors``: ``ExtractError`` and ``SchemaError``, raised by readers and extraction alike.
 
 Readers import nothing of a later stage: ``custody.extract`` uses them to plan and stage a run.
 The demo data (a synthetic CRM, the Chinook sample) lives in ``custody.demo``.
