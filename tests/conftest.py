@@ -1,4 +1,4 @@
-"""Shared fixtures: database servers and the Chinook sample.
+"""Shared fixtures: database servers, the Chinook sample, S3 (moto) and an encrypted staging area.
 
 A missing service skips the tests that need it locally, but fails them when ``CI=true`` so a CI
 run cannot pass by silently skipping. Server URLs can be overridden with
@@ -77,6 +77,15 @@ def chinook_dir() -> Path:
             "Chinook sample not found: set CUSTODY_CHINOOK_DIR or place it at <repo>/../shared/data/chinook"
         )
     return found
+
+
+@pytest.fixture
+def staging(tmp_path):
+    """A temporary encrypted staging area (``custody.staging.StagingStore``) with a local key file."""
+    from custody.crypto.keyring import open_keyring
+    from custody.staging import StagingStore
+
+    return StagingStore(tmp_path / "staging", open_keyring(f"local:{tmp_path / 'keys' / 'kek.json'}"))
 
 
 @pytest.fixture(scope="session")
