@@ -40,8 +40,8 @@ def prepare(server: str, size: int, block: int) -> str:
     """Create (or reuse) ``custody_bench_<size>`` with ``contacts`` at ``size`` rows; return its URL."""
     import sqlalchemy as sa
 
-    from custody.sources.generate import generate_crm
-    from custody.sources.loaders import ensure_database, load_tables
+    from custody.demo import generate_crm
+    from custody.demo.loaders import ensure_database, load_tables
 
     url = ensure_database(server, f"custody_bench_{size}")
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
               f"COPY: {row['copy_rows_per_s']:,.0f} rows/s ({copy_s:.1f} s); ratio {row['ratio_to_copy']:.2f}",
               flush=True)
         if not args.keep:
-            from custody.sources.loaders import drop_database
+            from custody.demo.loaders import drop_database
 
             drop_database(args.server, f"custody_bench_{size}")
     if len(results) >= 2:

@@ -75,7 +75,7 @@ class _SourceIO:
 
             self.engine = BaseHook.get_connection(source.conn_id).get_hook().get_sqlalchemy_engine()
         else:
-            from custody.sources.files import open_landing
+            from custody.sources.landings import open_landing
 
             client = None
             if source.landing.startswith("s3://"):

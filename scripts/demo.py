@@ -50,9 +50,9 @@ def prepare_sources(contacts: int) -> dict[str, str]:
     """Create the demo sources; return ``{source name: SQLAlchemy URL}``."""
     import sqlalchemy as sa
 
+    from custody.demo import generate_crm
+    from custody.demo.loaders import chinook_dir, load_tables
     from custody.settings import Settings
-    from custody.sources.generate import generate_crm
-    from custody.sources.loaders import chinook_dir, load_tables
 
     settings = Settings.from_env()
     src_dir = settings.home / "sources"

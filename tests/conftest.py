@@ -1,4 +1,5 @@
-"""Shared fixtures: database servers, migrated catalogs and the Chinook sample.
+"""Shared fixtures: database servers, migrated catalogs, the Chinook sample, S3 (moto) and an
+encrypted staging area.
 
 A missing service skips the tests that need it locally, but fails them when ``CI=true`` so a CI
 run cannot pass by silently skipping. Server URLs can be overridden with
@@ -104,8 +105,8 @@ def catalog_url(new_catalog, tmp_path) -> str:
 
 @pytest.fixture(scope="session")
 def chinook_dir() -> Path:
-    """Folder with the Chinook scripts (see ``custody.sources.loaders.chinook_dir``)."""
-    from custody.sources import loaders
+    """Folder with the Chinook scripts (see ``custody.demo.loaders.chinook_dir``)."""
+    from custody.demo import loaders
 
     found = loaders.chinook_dir()
     if found is None:
@@ -113,6 +114,15 @@ def chinook_dir() -> Path:
             "Chinook sample not found: set CUSTODY_CHINOOK_DIR or place it at <repo>/../shared/data/chinook"
         )
     return found
+
+
+@pytest.fixture
+def staging(tmp_path):
+    """A temporary encrypted staging area (``custody.staging.StagingStore``) with a local key file."""
+    from custody.crypto import open_keyring
+    from custody.staging import StagingStore
+
+    return StagingStore(tmp_path / "staging", open_keyring(f"local:{tmp_path / 'keys' / 'kek.json'}"))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Labelled benchmark for column classification: tables built at run time, labels in a YAML file.
 
-The data is generated (Faker with fixed seeds, ``custody.sources.generate_crm``) or read from the
+The data is generated (Faker with fixed seeds, ``custody.demo.generate_crm``) or read from the
 Chinook sample, never real. Labels (the PI type each column holds, or ``null`` for not PI) live in
 ``ground_truth.yaml`` beside this file, written and reviewed apart from the code; :func:`load`
 checks that every generated column has exactly one label and fails otherwise.
@@ -51,7 +51,7 @@ class BenchTable:
 
 
 def _chinook_path() -> Path | None:
-    from custody.sources import loaders
+    from custody.demo import loaders
 
     found = loaders.chinook_dir()
     path = found / "Chinook_Sqlite.sqlite" if found else None
@@ -82,7 +82,7 @@ def _chinook(rows: int) -> dict[str, pa.Table]:
 
 
 def _crm(rows: int) -> dict[str, pa.Table]:
-    from custody.sources.generate import generate_crm
+    from custody.demo import generate_crm
 
     crm = generate_crm(contacts=rows, seed=SEED)
     return {f"crm.{name}": crm[name].slice(0, rows) for name in crm}

@@ -267,7 +267,7 @@ def restore_snapshot(
 
 # -- SQL target ------------------------------------------------------------------------------------
 def sql_type(t: pa.DataType) -> Any:
-    """SQLAlchemy column type for a manifest Arrow type; the inverse of ``custody.extract.arrow_type``.
+    """SQLAlchemy column type for a manifest Arrow type; the inverse of ``custody.sources.sqltypes.arrow_type``.
 
     int64 -> BIGINT, float64 -> DOUBLE, decimal128(p, s) -> NUMERIC(p, s), string -> TEXT,
     bool -> BOOLEAN, date32 -> DATE, timestamp[us, UTC] -> TIMESTAMP WITH TIME ZONE,

@@ -41,7 +41,7 @@ def test_catalog_tables_are_imported_from_the_schema_module():
     from custody.classification import inventory
     from custody.crypto import scopes
     from custody.store import ledger
-    from custody import watermarks
+    from custody.extract import watermarks
 
     assert inventory.inventory_run is schema.inventory_run
     assert scopes.crypto_key is schema.crypto_key
@@ -53,7 +53,7 @@ def test_catalog_tables_are_imported_from_the_schema_module():
 def test_readers_refuse_an_unmigrated_catalog_and_create_nothing(tmp_path):
     from custody.crypto.keyring import LocalKeyring
     from custody.crypto.scopes import ScopedKeyring
-    from custody.watermarks import WatermarkStore
+    from custody.extract.watermarks import WatermarkStore
 
     url = f"sqlite:///{tmp_path / 'state' / 'catalog.db'}"
     message = f"catalog at revision none, {NEEDS}"

@@ -20,7 +20,7 @@ def _classify(policy, table: pa.Table, source: str, name: str, chunk_rows: int =
 
 
 def test_crm_acceptance(policy):
-    from custody.sources.generate import generate_crm
+    from custody.demo import generate_crm
 
     crm = generate_crm(contacts=3000)
     got = {name: _classify(policy, crm[name], "crm", name) for name in crm}

@@ -17,8 +17,8 @@ from custody.classification import inventory as inv
 from custody.documents import ClassificationDocument
 from custody.stages import Runtime, stage_classify_and_validate, stage_extract
 from custody.reports import build_run_report, write_run_report
-from custody.sources import generate_crm
-from custody.sources.loaders import load_tables
+from custody.demo import generate_crm
+from custody.demo.loaders import load_tables
 
 AS_OF = "2026-11-30"
 

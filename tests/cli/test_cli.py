@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from custody import hashing
 from custody.cli import app
 from custody.stages import Runtime, stage_backup, stage_classify_and_validate, stage_extract
-from custody.sources import generate_crm
-from custody.sources.loaders import load_tables
+from custody.demo import generate_crm
+from custody.demo.loaders import load_tables
 from custody.store.snapshots import object_key
 
 runner = CliRunner()

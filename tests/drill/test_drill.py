@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from custody.catalog import Catalog
 from custody.drill import DrillFailed, run_drill
-from custody.sources.loaders import drop_database, ensure_database
+from custody.demo.loaders import drop_database, ensure_database
 from custody.store import LocalStore, create_snapshot
 from custody.store.ledger import drills
 from custody.store.snapshots import object_key

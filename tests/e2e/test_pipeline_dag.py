@@ -16,13 +16,14 @@ import pytest
 import sqlalchemy as sa
 
 from custody import hashing
-from custody.crypto import open_keyring
-from custody.extract import arrow_type, reflect_table
 from custody.config import TableConfig
+from custody.crypto import open_keyring
+from custody.demo import generate_crm
+from custody.demo.loaders import drop_database, ensure_database, load_chinook, load_tables
+from custody.extract.sessions import reflect_table
 from custody.restore import restore_table
 from custody.settings import Settings
-from custody.sources import generate_crm
-from custody.sources.loaders import drop_database, ensure_database, load_chinook, load_tables
+from custody.sources.sqltypes import arrow_type
 from custody.store import LocalStore, S3Store, latest_snapshot, verify_snapshot
 
 CONTACTS = 1500

@@ -14,8 +14,8 @@ from custody import hashing
 from custody.config import SourceConfig, TableConfig
 from custody.extract import ExtractError, SchemaError, extract_table
 from custody.documents import PartDocument
-from custody.sources import generate_crm
-from custody.sources.loaders import drop_database, ensure_database, load_tables
+from custody.demo import generate_crm
+from custody.demo.loaders import drop_database, ensure_database, load_tables
 from extract.conftest import run_source
 
 DB = f"custody_extract_{os.getpid()}"
@@ -283,7 +283,7 @@ def test_copy_path_reads_the_table_the_session_sees_and_survives_an_idle_timeout
     # first batch takes 1.5 s: the extracting session must not be cut.
     import time
 
-    from custody.extract import PartWriter
+    from custody.extract.writer import PartWriter
 
     url = ensure_database(pg_server_url, DB)
     admin = sa.create_engine(url)
@@ -385,7 +385,8 @@ def test_postgres_values_without_an_exact_arrow_equivalent_are_quarantined(pg_se
 def test_copy_child_refuses_a_table_its_session_resolves_differently(pg_server_url):
     # A temporary table shadows public.customers in this session only: the COPY child (a new
     # session) would read the public one, so it refuses and the range takes the cursor path.
-    from custody.extract import FastPathUnavailable, _copy_batches, _prepare_session
+    from custody.extract.copy_path import FastPathUnavailable, copy_batches
+    from custody.extract.sessions import prepare_session
     from custody.sources.sqltypes import plan_columns
 
     url = ensure_database(pg_server_url, DB)
@@ -399,10 +400,10 @@ def test_copy_child_refuses_a_table_its_session_resolves_differently(pg_server_u
             table = sa.Table("customers", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
                              sa.Column("email", sa.Text))
             with conn.begin():
-                zone, _ = _prepare_session(conn)
+                zone, _ = prepare_session(conn)
                 plans = plan_columns(table, "postgresql", "UTC", zone)
                 with pytest.raises(FastPathUnavailable, match="another relation"):
-                    list(_copy_batches(conn, sa.select(table.c.id, table.c.email), plans, table))
+                    list(copy_batches(conn, sa.select(table.c.id, table.c.email), plans, table))
     finally:
         engine.dispose()
         drop_database(pg_server_url, DB)

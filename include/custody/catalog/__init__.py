@@ -13,7 +13,7 @@ one linear history::
                    -> 0002_watermarks -> 0003_linear_history (head, ``SCHEMA_REVISION``)
 
 Migrating is an explicit step, run once per deployment before any task: ``custody catalog
-migrate`` (``migrate``). Readers (``Catalog``, ``custody.watermarks.WatermarkStore``,
+migrate`` (``migrate``). Readers (``Catalog``, ``custody.extract.watermarks.WatermarkStore``,
 ``custody.crypto.scopes.ScopedKeyring``, the ledger writes of ``custody.store.ledger``) never
 migrate: they check the revision with one query and raise ``CatalogNotMigrated`` naming the
 command to run.

@@ -21,9 +21,9 @@ table                           what                                            
 ``snapshot_retention_plan``     retention plans                                 ``store.ledger``
 ``snapshot_retention_decision`` keep/forget per snapshot and plan               ``store.ledger``
 ``restore_drill``               restore drill results (RTO, RPO)                ``store.ledger``
-``extract_watermark``           committed incremental watermarks                ``custody.watermarks``
-``extract_run``                 planned run intervals                           ``custody.watermarks``
-``extract_file``                committed file-drop files                       ``custody.watermarks``
+``extract_watermark``           committed incremental watermarks                ``custody.extract.watermarks``
+``extract_run``                 planned run intervals                           ``custody.extract.watermarks``
+``extract_file``                committed file-drop files                       ``custody.extract.watermarks``
 ==============================  ==============================================  ====================
 
 Times are ``DateTime(timezone=True)``: PostgreSQL keeps the zone, SQLite returns naive values

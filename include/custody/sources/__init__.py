@@ -1,39 +1,13 @@
-"""Source systems for demos and tests: a synthetic Chinese CRM and the public Chinook sample.
+"""Readers of source systems: what a source holds, read exactly; nothing here writes or stages.
 
-``generate`` builds the CRM as Arrow tables; ``loaders`` puts those tables, or Chinook, into
-SQLite, PostgreSQL or MariaDB so the extract stage has real databases to read.
+- ``sqltypes``: SQL column types to Arrow, what to SELECT per column and how rows convert;
+- ``landings``: where file drops arrive (a local folder, an S3 prefix) and the hashing reader;
+- ``decoding``: text files line by line in UTF-8, GBK/GB18030 or ASCII, never a mix;
+- ``formats``: CSV (delimiter sniffing, RFC 4180), XLSX and JSON Lines, read as sections of records;
+- ``rows``: records into Arrow batches (text cells, identifier checks, quarantine rows);
+- ``quarantine``: the schema and reasons of rows held back at extraction, column-name checks;
+- ``errors``: ``ExtractError`` and ``SchemaError``, raised by readers and extraction alike.
+
+Readers import nothing of a later stage: ``custody.extract`` uses them to plan and stage a run.
+The demo data (a synthetic CRM, the Chinook sample) lives in ``custody.demo``.
 """
-
-from custody.sources.generate import (
-    AS_OF,
-    CRM_KEYS,
-    CRM_SCHEMAS,
-    CRM_TABLES,
-    DEFAULT_SEED,
-    DEFECT_COLUMNS,
-    CRMData,
-    generate_crm,
-)
-from custody.sources.loaders import (
-    chinook_dir,
-    drop_database,
-    ensure_database,
-    load_chinook,
-    load_tables,
-)
-
-__all__ = [
-    "AS_OF",
-    "CRM_KEYS",
-    "CRM_SCHEMAS",
-    "CRM_TABLES",
-    "DEFAULT_SEED",
-    "DEFECT_COLUMNS",
-    "CRMData",
-    "chinook_dir",
-    "drop_database",
-    "ensure_database",
-    "generate_crm",
-    "load_chinook",
-    "load_tables",
-]

@@ -1,4 +1,4 @@
-"""Extraction-time quarantine and the errors shared by SQL and file-drop extraction.
+"""Extraction-time quarantine: the schema and reasons of rows held back, and column-name checks.
 
 Some rows cannot be staged as read: a MySQL zero date, a spreadsheet-mangled identifier, a CSV row
 with too few fields. They are not dropped and not repaired: they go to an encrypted
@@ -43,20 +43,12 @@ from typing import Any
 import pyarrow as pa
 
 from custody.naming import column_key
+from custody.sources.errors import SchemaError
 
 ROW_KEY = "_custody_row_key"
 POSITION = "_custody_position"
 RAW_RECORD = "_custody_raw_record"
 REASONS = "_quarantine_reasons"  # same name as the validation stage's quarantine column
-
-
-class ExtractError(Exception):
-    """A table or file cannot be extracted as configured (missing table, no key, count mismatch,
-    schema drift, undecodable file). Messages carry names, counts and line numbers, never values."""
-
-
-class SchemaError(ExtractError):
-    """Column names are duplicated or differ only in case or punctuation, or the schema drifted."""
 
 
 def check_column_names(names: Sequence[str], where: str) -> None:

@@ -9,7 +9,7 @@ from custody.stages.runtime import Runtime
 
 
 def _watermark_store(rt: Runtime) -> Any:
-    from custody.watermarks import WatermarkStore
+    from custody.extract.watermarks import WatermarkStore
 
     return WatermarkStore(rt.settings.catalog_url)
 
@@ -20,7 +20,7 @@ def stage_plan_extract(
     """Plan a run of ``source_name`` (schemas, incremental intervals, key ranges, files).
 
     ``engine``: SQLAlchemy engine of a SQL source (built by the caller from an Airflow
-    connection); ``landing``: ``custody.sources.files.Landing`` of a file-drop source;
+    connection); ``landing``: ``custody.sources.landings.Landing`` of a file-drop source;
     ``interval_end``: upper bound of timestamp watermarks (aware datetime or ISO text; default now).
     Returns ``{"source", "run_key", "plan_key", "parts": [{"plan_key", "table", "part"}]}``:
     small and value-free, for XCom and dynamic task mapping.

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from custody.sources.generate import CRM_TABLES
+from custody.demo.crm import CRM_TABLES
 
 CHINOOK_FILES = {
     "sqlite": "Chinook_Sqlite.sqlite",

@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from custody.sources import loaders
-from custody.sources.generate import CRM_KEYS, CRM_TABLES, generate_crm
-from custody.sources.loaders import drop_database, ensure_database, load_chinook, load_tables, split_sql
+from custody.demo import CRM_KEYS, CRM_TABLES, generate_crm, loaders
+from custody.demo.loaders import drop_database, ensure_database, load_chinook, load_tables, split_sql
 
 SCRATCH = f"custody_test_loaders_{os.getpid()}"
 

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from custody.catalog.schema import extract_file as file_table
 from custody.catalog.schema import extract_run as run_table
 from custody.catalog.schema import extract_watermark as watermark_table
-from custody.sources.quarantine import ExtractError
+from custody.extract.errors import ExtractError
 
 WatermarkKind = Literal["timestamp", "integer", "files"]
 

@@ -14,15 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from custody.sources.generate import (
-    AS_OF,
-    CRM_KEYS,
-    CRM_SCHEMAS,
-    CRM_TABLES,
-    DEFECT_COLUMNS,
-    NOTES_PI_SHARE,
-    generate_crm,
-)
+from custody.demo.crm import AS_OF, CRM_KEYS, CRM_SCHEMAS, CRM_TABLES, DEFECT_COLUMNS
+from custody.demo.generate import NOTES_PI_SHARE, generate_crm
 from stdnum import luhn
 from stdnum.cn import ric, uscc
 

@@ -1,0 +1,26 @@
+"""Source configuration rules (custody.config)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from custody.config import SourceConfig, TableConfig
+
+
+def test_config_rules_for_extraction():
+    with pytest.raises(ValidationError, match="incremental tables need watermark_column"):
+        SourceConfig(name="a", conn_id="c", lawful_basis="contract", retention_class="r",
+                     tables=[TableConfig(name="t", mode="incremental")])
+    with pytest.raises(ValidationError, match="needs landing"):
+        SourceConfig(name="a", kind="files", lawful_basis="contract", retention_class="r",
+                     tables=[TableConfig(name="t", files="*.csv")])
+    with pytest.raises(ValidationError, match="unknown IANA time zone"):
+        SourceConfig(name="a", conn_id="c", lawful_basis="contract", retention_class="r", timezone="Mars/Base",
+                     tables=[TableConfig(name="t")])
+    s = SourceConfig(name="a", conn_id="c", lawful_basis="contract", retention_class="r",
+                     tables=[TableConfig(name="t")])
+    assert s.pool_name == "custody_a"
+    from custody.config import load_sources
+
+    assert load_sources().pools() == {"custody_crm": 2, "custody_chinook": 2}
