@@ -100,7 +100,7 @@ def test_wrong_key_encryption_key_gives_clear_error_and_no_plaintext(env, tmp_pa
 
 def test_snapshots_lists_the_run(env, monkeypatch):
     # Even on a narrow terminal the id (an argument of verify/restore) is printed whole.
-    from custody import cli
+    from custody.cli import common as cli
 
     monkeypatch.setattr(cli.out, "width", 30)
     res = runner.invoke(app, ["snapshots"])

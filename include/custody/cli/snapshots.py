@@ -1,64 +1,27 @@
-"""The ``custody`` command line: list, verify and restore snapshots; migrate the catalog.
+"""Snapshot commands: list, verify, restore, forget (retention) and S3 upload clean-up.
 
 Stores: ``--store local`` (default, ``CUSTODY_HOME/backups``) or ``--store s3`` (bucket
 ``CUSTODY_S3_BUCKET``, prefix ``CUSTODY_S3_PREFIX``; endpoint from ``--endpoint-url`` or
-``AWS_ENDPOINT_URL``, credentials from the usual AWS variables). ``custody catalog migrate``
-brings the catalog database to the schema this version needs (run once per deployment);
-``custody catalog status`` reports its revision. Exit codes: 0 success, 1 verification or restore
-failure (or a catalog not at head), 2 usage error.
+``AWS_ENDPOINT_URL``, credentials from the usual AWS variables).
 """
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Custody: verify and restore encrypted snapshots.")
-console = Console(stderr=True)
-out = Console()
-
-
-class StoreKind(str, Enum):
-    local = "local"
-    s3 = "s3"
+from custody.cli.app import app
+from custody.cli.common import EndpointOpt, StoreKind, StoreOpt, _open, _resolve, console, out
 
 
 class Format(str, Enum):
     parquet = "parquet"
     csv = "csv"
-
-
-StoreOpt = Annotated[StoreKind, typer.Option(help="Snapshot store to read from.")]
-EndpointOpt = Annotated[
-    str | None, typer.Option(help="S3 endpoint URL (S3-compatible stores).", envvar="AWS_ENDPOINT_URL")]
-
-
-def _open(store: StoreKind, endpoint_url: str | None):
-    from custody.crypto.open import open_keyring
-    from custody.settings import Settings
-    from custody.store import LocalStore, S3Store
-    from custody.store.backends import S3StoreOptions, make_s3_client
-
-    settings = Settings.from_env()
-    keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
-    if store is StoreKind.local:
-        return settings, keyring, LocalStore(settings.backup_dir)
-    options = S3StoreOptions(bucket=settings.s3_bucket, prefix=settings.s3_prefix, endpoint_url=endpoint_url)
-    return settings, keyring, S3Store(make_s3_client(options), options=options)
-
-
-def _resolve(store_obj, keyring, snapshot: str | None, source: str | None) -> str:
-    from custody.store import latest_snapshot
-
-    if snapshot in (None, "latest"):
-        return latest_snapshot(store_obj, keyring, source)
-    return snapshot if snapshot.startswith("snapshots/") else f"snapshots/{snapshot}.json"
 
 
 @app.command()
@@ -224,101 +187,3 @@ def cleanup_uploads(
     """Abort stale incomplete multipart uploads in the S3 store (orphaned parts cost storage)."""
     _, _, st = _open(StoreKind.s3, endpoint_url)
     out.print(f"aborted {st.abort_uploads(older_than_s=older_than)} stale upload(s) in {st.location}")
-
-
-catalog_app = typer.Typer(no_args_is_help=True, help="The catalog database (CUSTODY_CATALOG_URL): schema revision.")
-app.add_typer(catalog_app, name="catalog")
-
-
-def _catalog_url(url: str | None) -> str:
-    from custody.settings import Settings
-
-    return url or Settings.from_env().catalog_url
-
-
-def _shown(url: str) -> str:
-    import sqlalchemy as sa
-
-    return sa.make_url(url).render_as_string(hide_password=True)
-
-
-CatalogUrlOpt = Annotated[
-    str | None, typer.Option("--url", help="Catalog SQLAlchemy URL (default: CUSTODY_CATALOG_URL).")]
-
-
-@catalog_app.command("migrate")
-def catalog_migrate(url: CatalogUrlOpt = None) -> None:
-    """Bring the catalog to the schema revision this Custody needs (idempotent).
-
-    Run once per deployment, before any pipeline task: tasks and readers never migrate, they
-    refuse a catalog that is not at this revision.
-    """
-    import sqlalchemy as sa
-
-    from custody.catalog import migrate, revisions
-
-    target = _catalog_url(url)
-    engine = sa.create_engine(target)
-    try:
-        before = revisions(engine)
-        after = migrate(engine)
-    finally:
-        engine.dispose()
-    was = ", ".join(before) or "none"
-    change = "already at" if before == (after,) else f"migrated from {was} to"
-    out.print(f"catalog {_shown(target)}: {change} revision {after}", soft_wrap=True)
-
-
-@catalog_app.command("status")
-def catalog_status(url: CatalogUrlOpt = None) -> None:
-    """Print the catalog's schema revision; exit 1 when it is not the one this Custody needs."""
-    import sqlalchemy as sa
-
-    from custody.catalog import SCHEMA_REVISION, revisions
-
-    target = _catalog_url(url)
-    engine = sa.create_engine(target)
-    try:
-        current = revisions(engine)
-    finally:
-        engine.dispose()
-    shown = ", ".join(current) or "none"
-    if current != (SCHEMA_REVISION,):
-        console.print(f"catalog {_shown(target)} at revision {shown}, this Custody needs {SCHEMA_REVISION}: "
-                      "run `custody catalog migrate`", soft_wrap=True)
-        raise typer.Exit(1)
-    out.print(f"catalog {_shown(target)} at revision {shown} (head)", soft_wrap=True)
-
-
-def _user_error(exc: Exception) -> bool:
-    """Errors a user can act on: Custody's own, the file system's, a malformed database URL."""
-    kind = type(exc)
-    return (kind.__module__.startswith("custody.") or isinstance(exc, OSError)
-            or (kind.__module__ == "sqlalchemy.exc" and kind.__name__ in ("ArgumentError", "NoSuchModuleError")))
-
-
-def main() -> None:
-    """Console-script entry point.
-
-    Custody's own errors (store, snapshot, keyring, integrity, ...), file-system errors and a
-    malformed ``--to-db`` URL print one line and exit 1; anything else keeps its traceback (a
-    bug to report). SIGTERM (``timeout``, systemd, docker stop) exits like Ctrl-C, through the
-    clean-up of a restore in progress, with status 143.
-    """
-    import signal
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        app()
-    except Exception as exc:
-        if not _user_error(exc):
-            raise
-        console.print(f"[red]failed[/red]: {type(exc).__name__}: {exc}")
-        raise SystemExit(1) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,49 @@
+"""The ``custody`` command line, one module per group of commands.
+
+- ``snapshots``: ``snapshots``, ``verify``, ``restore``, ``forget``, ``cleanup-uploads``;
+- ``catalog``: ``catalog migrate``, ``catalog status``.
+
+Exit codes: 0 success, 1 verification or restore failure (or a catalog not at head), 2 usage
+error. Custody's own errors print one line, never a value (``main``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from custody.cli import catalog, snapshots  # noqa: F401 - registers the commands
+from custody.cli.app import app
+from custody.cli.common import console
+
+__all__ = ["app", "main"]
+
+
+def _user_error(exc: Exception) -> bool:
+    """Errors a user can act on: Custody's own, the file system's, a malformed database URL."""
+    kind = type(exc)
+    return (kind.__module__.startswith("custody.") or isinstance(exc, OSError)
+            or (kind.__module__ == "sqlalchemy.exc" and kind.__name__ in ("ArgumentError", "NoSuchModuleError")))
+
+
+def main() -> None:
+    """Console-script entry point.
+
+    Custody's own errors (store, snapshot, keyring, integrity, ...), file-system errors and a
+    malformed ``--to-db`` URL print one line and exit 1; anything else keeps its traceback (a
+    bug to report). SIGTERM (``timeout``, systemd, docker stop) exits like Ctrl-C, through the
+    clean-up of a restore in progress, with status 143.
+    """
+    import signal
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        app()
+    except Exception as exc:
+        if not _user_error(exc):
+            raise
+        console.print(f"[red]failed[/red]: {type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None
+

@@ -1,0 +1,44 @@
+"""What every command shares: the consoles, the store options, and opening a store with its keyring."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+out = Console()
+
+
+class StoreKind(str, Enum):
+    local = "local"
+    s3 = "s3"
+
+
+StoreOpt = Annotated[StoreKind, typer.Option(help="Snapshot store to read from.")]
+EndpointOpt = Annotated[
+    str | None, typer.Option(help="S3 endpoint URL (S3-compatible stores).", envvar="AWS_ENDPOINT_URL")]
+
+
+def _open(store: StoreKind, endpoint_url: str | None):
+    from custody.crypto.open import open_keyring
+    from custody.settings import Settings
+    from custody.store import LocalStore, S3Store
+    from custody.store.backends import S3StoreOptions, make_s3_client
+
+    settings = Settings.from_env()
+    keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
+    if store is StoreKind.local:
+        return settings, keyring, LocalStore(settings.backup_dir)
+    options = S3StoreOptions(bucket=settings.s3_bucket, prefix=settings.s3_prefix, endpoint_url=endpoint_url)
+    return settings, keyring, S3Store(make_s3_client(options), options=options)
+
+
+def _resolve(store_obj, keyring, snapshot: str | None, source: str | None) -> str:
+    from custody.store import latest_snapshot
+
+    if snapshot in (None, "latest"):
+        return latest_snapshot(store_obj, keyring, source)
+    return snapshot if snapshot.startswith("snapshots/") else f"snapshots/{snapshot}.json"
