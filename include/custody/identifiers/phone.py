@@ -11,14 +11,17 @@ Decisions (also in ``docs/identifiers.md``):
   ``-``, ``.``, ``(``, ``)``), whitespace and the Unicode dashes removed. A ``/`` is not a separator:
   it joins alternative numbers (``010-1234/5678``). The international prefix ``00`` is read as
   ``+`` (ITU-T E.164 / E.123 international notation).
-- **Extensions** ``x123``, ``ext123``, ``#123``, ``转123`` are allowed and ignored.
+- **Extensions** ``x123``, ``ext123``, ``#123``, ``转123``, ``;ext=123`` are allowed; recognition
+  and validity ignore them.
 - **Recognised as PI**: a number written with ``+`` parses on its own country code; others are
   tried as CN, then US numbers. Quality 1.0 valid, 0.7 possible (right length for the country),
   else 0. A bare digit run is a phone number only with header evidence (the detector's concern).
 - **Valid**: ``phonenumbers.is_valid_number`` in the caller's default region (default CN).
 - **Canonical form**: E.164 (``+8613800138000``) when the number is at least possible in the
-  default region; otherwise its digits (with the leading ``+`` if written), so spellings of an
-  unparseable number still agree.
+  default region, an extension appended as in RFC 3966 (``+8675588888888;ext=123``: colleagues
+  behind one switchboard are different people); otherwise its digits (with the leading ``+`` if
+  written), so spellings of an unparseable number still agree; a value without any digit keeps
+  its cleaned text.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from custody.identifiers._text import DASHES, as_text, clean, compact
 
 __all__ = ["SEPARATORS", "SOURCE", "canonical", "is_valid", "normalise", "recognise"]
 
-SOURCE = "ITU-T E.164; ITU-T E.123; RFC 3966 section 5.1.1 (visual separators); libphonenumber metadata"
+SOURCE = "ITU-T E.164; ITU-T E.123; RFC 3966 sections 5.1.1 (visual separators), 5.1.5 (extension); libphonenumber"
 #: Whitespace, RFC 3966 visual separators and the Unicode dashes (Python ``re`` and RE2 class).
 SEPARATORS = f"[\\s\\-{DASHES}.()]"
 
 _SEP = re.compile(SEPARATORS)
-_EXT = re.compile(r"^(\+?\d+)(?:(?:x|ext|#|转)(\d{1,6}))?$", re.IGNORECASE)
+# Extension marks: x, ext, #, 转, and RFC 3966's ``;ext=`` (the canonical form's own).
+_EXT = re.compile(r"^(\+?\d+)(?:(?:;ext=|x|ext|#|转)(\d{1,6}))?$", re.IGNORECASE)
 
 
 def normalise(value: Any) -> str | None:
@@ -92,8 +96,9 @@ def is_valid(value: Any, *, region: str = "CN") -> bool:
 
 
 def canonical(value: Any, *, region: str = "CN") -> str | None:
-    """Canonical text for pseudonyms: E.164 when the number is possible in ``region``, else its
-    digits (``+`` kept). ``value`` may be any text; None for null or blank."""
+    """Canonical text for pseudonyms: E.164 when the number is possible in ``region`` (an
+    extension kept as RFC 3966 ``;ext=``), else its digits (``+`` kept), else the cleaned text.
+    ``value`` may be any text; None for null or blank."""
     import phonenumbers as pn
 
     text = as_text(value)
@@ -102,8 +107,16 @@ def canonical(value: Any, *, region: str = "CN") -> str | None:
     text = " ".join(clean(text).split())
     if not text:
         return None
-    num = _parse(text, region)
+    number = normalise(text)
+    m = _EXT.match(number) if number else None
+    # Our own reading first (it knows 转 as an extension mark); libphonenumber's lenient parser
+    # for anything else, so odd spellings of a number still join it.
+    num = _parse(m.group(1), region) if m else _parse(text, region)
     if num is not None and pn.is_possible_number(num):
-        return pn.format_number(num, pn.PhoneNumberFormat.E164)
+        ext = m.group(2) if m else num.extension
+        e164 = pn.format_number(num, pn.PhoneNumberFormat.E164)
+        return f"{e164};ext={ext}" if ext else e164
     digits = re.sub(r"\D", "", text)
+    if not digits:
+        return text  # no digits at all: the text itself, so unrelated junk values do not all collide
     return ("+" + digits) if text.startswith("+") else digits
