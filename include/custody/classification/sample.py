@@ -86,6 +86,8 @@ def as_text(values: pa.Array) -> pa.Array:
     if not pa.types.is_string(values.type):
         return values.cast(pa.string())
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(values, "NFKC"))
+    if not pc.any(pc.starts_with(text, '="')).as_py():  # the usual case: one cheap pass, no regex
+        return text
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, EXCEL_TEXT, r"\1"))
 
 
