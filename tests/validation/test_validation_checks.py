@@ -52,10 +52,17 @@ def test_resident_id_address_code_is_not_checked(data, area, born):
 
 @pytest.mark.parametrize(
     "born",
-    ["19800230", "19801301", "19800000", "18991231"],  # not a date / month 13 / day 0 / before 1900
+    ["19800230", "19801301", "19800000", "18791231"],  # not a date / month 13 / day 0 / before 1880
 )
 def test_resident_id_bad_birth_date(data, born):
     assert is_cn_resident_id(data.resident_id("110101", born, "123")) is False
+
+
+@pytest.mark.parametrize("born", ["18800101", "18991231", "19000101"])
+def test_resident_id_birth_years_from_1880(data, born):
+    # Decision (custody.identifiers.birth_date): cards issued from 1984 carry births in the 1880s
+    # and 1890s; the floor is 1880-01-01 for classification and validation alike.
+    assert is_cn_resident_id(data.resident_id("110101", born, "123")) is True
 
 
 def test_resident_id_future_birth_date(data):
@@ -70,7 +77,7 @@ def test_resident_id_future_birth_date(data):
         "110101800101123",  # 15-digit first-generation number: rejected (decision)
         "11010119800101123",  # 17 characters
         "1101011980010112320",  # 19 characters
-        "110101 198001011232",  # internal space
+        "110101 1980010112321",  # separators do not rescue a wrong number
         "11010119800101123A",  # bad check character
         "X10101198001011232",
         "",
@@ -81,6 +88,15 @@ def test_resident_id_future_birth_date(data):
 )
 def test_resident_id_malformed(value):
     assert is_cn_resident_id(value) is False
+
+
+def test_resident_id_group_separators_and_excel_text(data):
+    # Decision (custody.identifiers): one normalisation for every use; spaces and dashes between
+    # digit groups and Excel's ="..." wrapper are formatting, not part of the number.
+    number = data.resident_id("110101", "19800101", "123")
+    for written in (f"{number[:6]} {number[6:14]} {number[14:]}", f"{number[:6]}-{number[6:14]}-{number[14:]}",
+                    f'="{number}"'):
+        assert is_cn_resident_id(written) is True
 
 
 def test_resident_id_as_integer(data):
@@ -110,6 +126,9 @@ def test_faker_zh_cn_ids_all_pass(fake):
         ("19912345678", "19912345678"),
         ("138\u20140013\u20148000", "13800138000"),  # em dashes
         (13800138000, "13800138000"),  # stored as an integer
+        ("8613800138000", "13800138000"),  # country code without + (decision: unambiguous)
+        ("(138)00138000", "13800138000"),  # RFC 3966 visual separators
+        ("138.0013.8000", "13800138000"),
     ],
 )
 def test_mobile_accepted_forms(value, national):
@@ -124,10 +143,11 @@ def test_mobile_accepted_forms(value, national):
         "23800138000",
         "1380013800",  # 10 digits
         "138001380001",  # 12 digits
-        "8613800138000",  # bare 86 prefix is not accepted
+        "861380013800",  # 86 + 10 digits
         "+85213800138000",  # Hong Kong prefix
         "010-12345678",  # Beijing landline
-        "(138)00138000",
+        "013800138000",  # trunk 0 before a mobile: not how a mobile number is written
+        "138/0013/8000",  # a slash joins alternative numbers, it is no separator
         "1380013800O",  # letter O
         "",
         None,
@@ -166,8 +186,7 @@ def test_email_valid(value):
         "a@b",
         "a..b@c.cn",
         "a@localhost",
-        " a@b.cn",
-        "a@b.cn ",
+        "a @b.cn",  # whitespace inside the address
         "a@@b.cn",
         "@b.cn",
         "a@",
@@ -178,3 +197,10 @@ def test_email_valid(value):
 )
 def test_email_invalid(value):
     assert is_email(value) is False
+
+
+@pytest.mark.parametrize("value", [" a@b.cn", "a@b.cn ", "ａ@ｂ.cn", '="a@b.cn"'])
+def test_email_normalised_before_checking(value):
+    # Decision (custody.identifiers.email_address): surrounding white space is not part of an
+    # addr-spec (RFC 5322 section 3.2.3), full-width letters are NFKC-normalised.
+    assert is_email(value) is True

@@ -59,7 +59,8 @@ def test_uscc_valid_invalid_and_tricky():
     wrong = code[:17] + USCC_ALPHABET[(USCC_ALPHABET.index(code[17]) + 1) % 31]
     assert not is_uscc(wrong)
     assert not is_uscc(code[:10] + "O" + code[11:])  # O, I, S, V, Z never occur
-    assert not is_uscc(code[:9] + " " + code[9:]) and not is_uscc(code[:17]) and not is_uscc(12345)
+    assert is_uscc(code[:9] + " " + code[9:])  # separators are formatting (custody.identifiers.uscc)
+    assert not is_uscc(code[:17]) and not is_uscc(12345)
 
 
 # --------------------------------------------------------------------------- derive_rules

@@ -20,9 +20,19 @@ Public API::
                                                                # level change / vanished column
 
 Levels and their legal references come from the policy (PIPL Art 28 and GB/T 35273-2020 Annex B
-for sensitive PI); detectors live in :mod:`custody.classification.detectors`, the record-level
-minors count in :mod:`custody.classification.minors`, inventory history and drift in
-:mod:`custody.classification.inventory`.
+for sensitive PI). Modules, by concept:
+
+- :mod:`~custody.classification.registry`: what a detector is (records, registry);
+- :mod:`~custody.classification.detectors`: the built-in detectors; identifier validators come
+  from :mod:`custody.identifiers` (the rules validation and pseudonyms share), the others from
+  :mod:`~custody.classification.values`, word lists from ``_lexicon``;
+- :mod:`~custody.classification.classifier`: :class:`TableClassifier` (chunks in, one decision per
+  column out), built on :mod:`~custody.classification.sample` (column state, bounded sample),
+  :mod:`~custody.classification.scoring` (detector evidence, the decision) and
+  :mod:`~custody.classification.freetext` (free-text decision, full scan for embedded identifiers);
+- :mod:`~custody.classification.policy`: levels, overrides, business rules;
+- :mod:`~custody.classification.minors`: the record-level count of minors;
+- :mod:`~custody.classification.inventory`: inventory history and drift.
 """
 
 from custody.classification.classifier import (

@@ -12,9 +12,11 @@ How a column is decided (rule names appear in ``evidence.reason``):
 
 1. A bounded sample of at most ``sample_size`` non-null, non-blank values per column is kept
    (``head``: the first values; ``random``: reservoir sampling with ``seed``). Strings are NFKC
-   normalised (full-width digits become ASCII) and trimmed; integers, decimals of scale 0, dates and
-   timestamps are compared as text.
-2. Every detector of the registry (:mod:`custody.classification.detectors`) scores the column:
+   normalised (full-width digits become ASCII), trimmed and unwrapped from Excel's ``="…"``;
+   integers, decimals of scale 0, dates and timestamps are compared as text
+   (:mod:`custody.classification.sample`).
+2. Every detector of the registry (:mod:`custody.classification.detectors`) scores the column
+   (:mod:`custody.classification.scoring`):
    header evidence (strong / weak rule) and value evidence (share of the sample matching the
    detector's RE2 shape, vectorised; library validator on the matches only, once per distinct
    value). With ``v`` the quality-weighted validated share and ``m`` the share matching the shape:
@@ -28,7 +30,8 @@ How a column is decided (rule names appear in ``evidence.reason``):
 3. Detectors with ``requires_column`` (address parts: city, state, postal code) are scored only when
    another column of the same table was found to be a postal address.
 4. A string column nothing claimed, whose values are long, varied and made of words, is
-   ``free_text``. Free-text columns are scanned IN FULL, chunk by chunk, for embedded resident IDs
+   ``free_text`` (:mod:`custody.classification.freetext`). Free-text columns are scanned IN FULL,
+   chunk by chunk, for embedded resident IDs
    (valid check character), mainland mobiles, e-mails and Luhn-valid bank cards (vectorised RE2
    prefilter over every value, Python checks on candidates only); ``evidence.embedded_counts``
    counts the values (rows) holding each type, ``evidence.scanned_rows`` the values scanned. Whether
@@ -66,150 +69,23 @@ Decisions worth knowing (each is visible in ``evidence.reason``):
 from __future__ import annotations
 
 import datetime
-import zlib
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from custody.classification.detectors import (
-    Detector,
-    DetectorRegistry,
-    HeaderRule,
-    Prep,
-    Strength,
-    default_registry,
-)
+from custody.classification import freetext
 from custody.classification import minors as _minors
-from custody.classification.minors import MinorBasis, MinorsCount
+from custody.classification import sample as sampling
+from custody.classification import scoring
+from custody.classification.detectors import default_registry
+from custody.classification.minors import MinorBasis, MinorsCount, MinorState
 from custody.classification.policy import FREE_TEXT, Policy, PolicyError
+from custody.classification.registry import DetectorRegistry, Prep
+from custody.classification.sample import ColumnState, SampleMethod
+from custody.classification.scoring import Decision
 from custody.documents import ColumnClassification, Evidence, OverrideRecord
 
-SampleMethod = Literal["head", "random"]
-
-_HEADER_WEIGHT: dict[str, float] = {"strong": 0.6, "weak": 0.3}
-_EMPTY_COLUMN_CONFIDENCE = 0.3
-_FREE_TEXT_CONFIDENCE = 0.7
-_FREE_TEXT_HEADER_CONFIDENCE = 0.85
 _ROUND = 4
-_EPS = 1e-9  # rates are sums of float qualities: 40 x 0.8 / 50 may land just under 0.8
-
-
-@dataclass
-class _Score:
-    detector: Detector
-    header: HeaderRule | None
-    strength: Strength | None
-    n: int
-    matched: int
-    valid: int | None
-    quality: float
-    accepted: bool
-    confidence: float
-    reason: str
-
-    @property
-    def header_rule(self) -> str | None:
-        return f"{self.detector.name}/{self.header.name}" if self.header else None
-
-    @property
-    def match_rate(self) -> float:
-        return self.matched / self.n if self.n else 0.0
-
-    @property
-    def validated_rate(self) -> float | None:
-        if self.valid is None or not self.matched:
-            return None
-        return self.valid / self.matched
-
-
-@dataclass
-class _Decision:
-    pi_type: str | None
-    confidence: float
-    reason: str
-    detector: str | None = None
-    header_rule: str | None = None
-    match_rate: float = 0.0
-    validated_rate: float | None = None
-    sample_size: int = 0
-
-
-@dataclass
-class _ColumnState:
-    name: str
-    kind: str | None = None
-    type_name: str | None = None
-    nonnull: int = 0  # non-null values observed (blank strings included)
-    seen: int = 0  # values offered to the sampler (non-blank)
-    head: list[pa.Array] = field(default_factory=list)
-    head_n: int = 0
-    reservoir: list[str] = field(default_factory=list)
-    rng: np.random.Generator | None = None
-    version: int = 0
-    cache: tuple[int, _Decision] | None = None
-    text_decided: bool = False
-    is_text: bool = False
-    pending: list[tuple[pa.Array, int]] = field(default_factory=list)
-    scanned: int = 0  # non-null values of the chunks scanned in full
-    embedded: Counter = field(default_factory=Counter)
-
-
-@dataclass
-class _MinorState:
-    """Row positions of minors per basis type for one candidate column (``TableClassifier.minors``)."""
-
-    modes: set[str]
-    positions: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    settled: bool = False  # head sampling: the column's type is known and it is a basis column
-
-    def add(self, mode: str, offset: int, rows: np.ndarray) -> None:
-        if rows.size:
-            self.positions.setdefault(mode, []).append(rows + offset)
-
-    def rows(self, mode: str) -> np.ndarray:
-        parts = self.positions.get(mode)
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-def _kind_of(t: pa.DataType) -> str | None:
-    if pa.types.is_dictionary(t):
-        return _kind_of(t.value_type)
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", bool)(t):
-        return "string"
-    if pa.types.is_integer(t) or (pa.types.is_decimal(t) and t.scale == 0):
-        return "integer"
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return "temporal"
-    return None
-
-
-def _values(col: pa.ChunkedArray | pa.Array, kind: str) -> pa.Array:
-    """Non-null values of one chunk column; strings as ``string``, trimmed, blanks dropped.
-
-    Non-string values keep their type: casting (timestamps to text costs ~2.5 us a value) and NFKC
-    normalisation are left to :func:`_as_text`, which runs on the few values actually sampled.
-    """
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    arr = pc.drop_null(arr)
-    if kind != "string":
-        return arr
-    if not pa.types.is_string(arr.type):
-        arr = arr.cast(pa.string())
-    arr = pc.utf8_trim_whitespace(arr)
-    return pc.filter(arr, pc.greater(pc.utf8_length(arr), 0))
-
-
-def _as_text(values: pa.Array) -> pa.Array:
-    """Values as the text detectors see: NFKC-normalised strings (full-width digits become ASCII)."""
-    if pa.types.is_string(values.type):
-        return pc.utf8_trim_whitespace(pc.utf8_normalize(values, "NFKC"))
-    return values.cast(pa.string())
 
 
 class TableClassifier:
@@ -261,14 +137,15 @@ class TableClassifier:
         missing = [t for t in self.registry.pi_types() if t not in policy.levels]
         if missing:
             raise PolicyError(f"policy {policy.label} has no level rule for pi_type(s) {missing}")
-        self._columns: dict[str, _ColumnState] = {}
+        self._columns: dict[str, ColumnState] = {}
         self._rows = 0
         self.as_of = as_of or datetime.datetime.now(datetime.UTC).date()
         self._minor_rule = policy.minors
-        self._minor_cols: dict[str, _MinorState] = {}
+        self._minor_cols: dict[str, MinorState] = {}
         rules = self.registry.embedded_rules()
         self._embedded = rules
         self._prefilter = "|".join(f"(?:{r.prefilter})" for _, r in rules) if rules else None
+
 
     # ---------------------------------------------------------------- observing chunks
     @property
@@ -290,8 +167,8 @@ class TableClassifier:
         for name, col in zip(chunk.column_names, chunk.columns):
             st = self._columns.get(name)
             if st is None:
-                st = self._columns[name] = _ColumnState(name=name)
-            kind = _kind_of(col.type)
+                st = self._columns[name] = ColumnState(name=name)
+            kind = sampling.kind_of(col.type)
             if st.type_name is None and not pa.types.is_null(col.type):
                 st.type_name = str(col.type)
             if kind is None:
@@ -305,97 +182,47 @@ class TableClassifier:
             wants_sample = self.sample_method == "random" or st.head_n < self.sample_size
             wants_scan = kind == "string" and (not st.text_decided or st.is_text)
             if wants_sample or wants_scan:
-                values = _values(col, kind)
+                values = sampling.column_values(col, kind)
                 if wants_sample and len(values):
-                    self._add_to_sample(st, values)
+                    sampling.add_to_sample(
+                        st, values, size=self.sample_size, method=self.sample_method, seed=self.seed
+                    )
                 if wants_scan:
                     self._free_text_step(st, values, nonnull)
             if self._minor_rule is not None:
                 self._minor_step(st, col, offset)
 
-    def _add_to_sample(self, st: _ColumnState, values: pa.Array) -> None:
-        k = self.sample_size
-        m = len(values)
-        if self.sample_method == "head":
-            if st.head_n < k:
-                part = _as_text(values.slice(0, k - st.head_n))
-                st.head.append(part)
-                st.head_n += len(part)
-                st.version += 1
-        else:
-            if st.rng is None:
-                st.rng = np.random.default_rng([self.seed, zlib.crc32(st.name.encode("utf-8"))])
-            start = 0
-            if len(st.reservoir) < k:
-                start = min(k - len(st.reservoir), m)
-                st.reservoir.extend(_as_text(values.slice(0, start)).to_pylist())
-                st.version += 1
-            if start < m:
-                # Algorithm R, vectorised: item t (1-based over the whole column) replaces slot j < k.
-                t = np.arange(st.seen + start + 1, st.seen + m + 1, dtype=np.float64)
-                j = (st.rng.random(m - start) * t).astype(np.int64)
-                hit = np.nonzero(j < k)[0]
-                if hit.size:
-                    picked = _as_text(values.take(pa.array(hit + start))).to_pylist()
-                    for slot, v in zip(j[hit].tolist(), picked):
-                        st.reservoir[slot] = v
-                    st.version += 1
-        st.seen += m
 
-    def _sample(self, st: _ColumnState) -> pa.Array:
-        if self.sample_method == "head":
-            return pa.concat_arrays(st.head) if st.head else pa.array([], pa.string())
-        return pa.array(st.reservoir, pa.string())
+    def _sample(self, st: ColumnState) -> pa.Array:
+        return sampling.sample_of(st, self.sample_method)
 
-    def _sample_len(self, st: _ColumnState) -> int:
-        return st.head_n if self.sample_method == "head" else len(st.reservoir)
+    def _sample_len(self, st: ColumnState) -> int:
+        return sampling.sample_len(st, self.sample_method)
 
     # ---------------------------------------------------------------- free text
-    def _free_text_step(self, st: _ColumnState, values: pa.Array, nonnull: int) -> None:
+    def _free_text_step(self, st: ColumnState, values: pa.Array, nonnull: int) -> None:
         if not st.text_decided:
             st.pending.append((values, nonnull))
             if self._sample_len(st) >= self.sample_size:
                 self._decide_text(st)
         elif st.is_text:
-            self._scan(st, values, nonnull)
+            freetext.scan(st, values, nonnull, self._prefilter, self._embedded)
 
-    def _decide_text(self, st: _ColumnState) -> None:
+    def _decide_text(self, st: ColumnState) -> None:
         st.text_decided = True
         st.is_text = self._decide(st).pi_type == FREE_TEXT
         if st.is_text:
             for arr, nonnull in st.pending:
-                self._scan(st, arr, nonnull)
+                freetext.scan(st, arr, nonnull, self._prefilter, self._embedded)
         st.pending = []
 
-    def _scan(self, st: _ColumnState, values: pa.Array, nonnull: int) -> None:
-        """Count values embedding identifiers; vectorised prefilter, Python checks on candidates only.
-
-        ``nonnull`` is the chunk's non-null count (blank strings included), added to ``scanned``.
-        """
-        st.scanned += nonnull
-        if self._prefilter is None or len(values) == 0:
-            return
-        values = _as_text(values)
-        candidates = pc.filter(values, pc.match_substring_regex(values, self._prefilter)).to_pylist()
-        for text in candidates:
-            claimed: list[tuple[int, int]] = []
-            found: set[str] = set()
-            for pi_type, rule in self._embedded:
-                for start, end, cand in rule.finditer(text):
-                    if any(start < e and s < end for s, e in claimed):
-                        continue
-                    if rule.validator(cand):
-                        claimed.append((start, end))
-                        found.add(pi_type)
-            for pi_type in found:
-                st.embedded[pi_type] += 1
 
     # ---------------------------------------------------------------- minors (full scan)
-    def _final_type(self, st: _ColumnState, decided: str | None) -> str | None:
+    def _final_type(self, st: ColumnState, decided: str | None) -> str | None:
         ov = self.policy.find_override(self.source, self.table, st.name)
         return ov.pi_type if ov is not None and ov.pi_type is not None else decided
 
-    def _minor_modes(self, st: _ColumnState) -> set[str]:
+    def _minor_modes(self, st: ColumnState) -> set[str]:
         basis = set(self._minor_rule.basis_types)  # type: ignore[union-attr]
         modes: set[str] = set()
         forced = self._final_type(st, None)
@@ -409,10 +236,10 @@ class TableClassifier:
             modes.add("resident_id")
         return modes
 
-    def _minor_step(self, st: _ColumnState, col: pa.ChunkedArray, offset: int) -> None:
+    def _minor_step(self, st: ColumnState, col: pa.ChunkedArray, offset: int) -> None:
         mst = self._minor_cols.get(st.name)
         if mst is None:
-            mst = self._minor_cols[st.name] = _MinorState(modes=self._minor_modes(st))
+            mst = self._minor_cols[st.name] = MinorState(modes=self._minor_modes(st))
         if not mst.modes:
             return
         if self.sample_method == "head" and not mst.settled and st.head_n >= self.sample_size:
@@ -465,103 +292,16 @@ class TableClassifier:
             ref=rule.ref,
         )
 
-    # ---------------------------------------------------------------- scoring
-    def _score(
-        self, det: Detector, st: _ColumnState, sample: pa.Array, prepared: dict[Prep, pa.Array]
-    ) -> _Score | None:
-        if det.excluded(st.name):
-            return None
-        hit = det.header_hit(st.name)
-        if hit is None and not det.value_only:
-            return None
-        kind_ok = st.kind in det.kinds
-        if hit is None and not kind_ok:
-            return None
-        rule, strength = hit if hit is not None else (None, None)
-        n = len(sample)
-        matched, valid, quality = 0, None, 0.0
-        if n and kind_ok:
-            arr = prepared.get(det.prep)
-            if arr is None:
-                arr = sample
-                if det.prep.remove:
-                    arr = pc.replace_substring_regex(arr, det.prep.remove, "")
-                if det.prep.upper:
-                    arr = pc.utf8_upper(arr)
-                prepared[det.prep] = arr
-            pattern = det.header_pattern if (hit is not None and det.header_pattern) else det.pattern
-            mask = pc.match_substring_regex(arr, pattern)
-            matched = int(pc.sum(mask).as_py() or 0)
-            if det.validator is None:
-                quality = float(matched)
-            elif matched and self._could_accept(det, strength, matched / n):
-                valid, quality = self._validate(det, pc.filter(arr, mask), matched)
-            else:
-                quality = float(matched)  # upper bound; the column cannot be accepted anyway
-        v = quality / n if n else 0.0
-        m = matched / n if n else 0.0
-        c_value = det.base_confidence * v
-        c_header = _HEADER_WEIGHT[strength] * m if strength else 0.0
-        confidence = 1 - (1 - c_value) * (1 - c_header)
-        if n == 0:
-            accepted = strength == "strong" and (kind_ok or st.kind is None)
-            confidence = _EMPTY_COLUMN_CONFIDENCE if accepted else 0.0
-            reason = "header_only:no_values"
-        elif strength is None:
-            accepted = v + _EPS >= det.min_value_rate
-            reason = "values"
-        elif strength == "strong":
-            accepted = m + _EPS >= det.min_header_rate
-            reason = "header+values"
-        else:
-            accepted = v + _EPS >= det.min_weak_rate or (det.value_only and v + _EPS >= det.min_value_rate)
-            reason = "weak_header+validated_values"
-        return _Score(det, rule, strength, n, matched, valid, quality, accepted, confidence, reason)
-
-    @staticmethod
-    def _could_accept(det: Detector, strength: Strength | None, match_rate: float) -> bool:
-        """False when the shape match rate alone rules acceptance out (validation cannot raise it)."""
-        m = match_rate + _EPS
-        if strength == "strong":
-            return m >= det.min_header_rate
-        if strength == "weak":
-            return m >= det.min_weak_rate or (det.value_only and m >= det.min_value_rate)
-        return det.value_only and m >= det.min_value_rate
-
-    def _validate(self, det: Detector, candidates: pa.Array, matched: int) -> tuple[int, float]:
-        """Run the validator on at most ``validate_limit`` distinct candidates, most frequent first.
-
-        Returns ``(valid, quality)`` as counts over all ``matched`` candidates; when the limit cuts
-        the candidates, both are extrapolated from the validated ones (a sample of the sample).
-        """
-        counts = pc.value_counts(candidates)
-        values = counts.field("values")
-        freq = counts.field("counts")
-        if len(values) > self.validate_limit:
-            order = pc.sort_indices(freq, sort_keys=[("", "descending")])[: self.validate_limit]
-            values, freq = values.take(order), freq.take(order)
-        seen = valid = 0
-        quality = 0.0
-        for value, count in zip(values.to_pylist(), freq.to_pylist()):
-            q = min(1.0, max(0.0, float(det.validator(value))))  # type: ignore[misc]
-            seen += count
-            if q > 0:
-                valid += count
-                quality += q * count
-        if seen < matched:
-            scale = matched / seen
-            return round(valid * scale), quality * scale
-        return valid, quality
-
-    def _decide(self, st: _ColumnState) -> _Decision:
+    # ---------------------------------------------------------------- decisions
+    def _decide(self, st: ColumnState) -> Decision:
         """Pass-1 decision for one column (no cross-column context); cached per sample version."""
         if st.cache is not None and st.cache[0] == st.version:
             return st.cache[1]
         sample = self._sample(st) if st.kind is not None else pa.array([], pa.string())
         n = len(sample)
         if st.kind is None and st.type_name is not None:
-            hit = self._first_header_hit(st.name)
-            decision = _Decision(None, 1.0, f"not_pi:type:{st.type_name}", header_rule=hit)
+            hit = scoring.first_header_hit(self.registry, st.name)
+            decision = Decision(None, 1.0, f"not_pi:type:{st.type_name}", header_rule=hit)
             st.cache = (st.version, decision)
             return decision
         prepared: dict[Prep, pa.Array] = {}
@@ -569,12 +309,12 @@ class TableClassifier:
             s
             for det in self.registry
             if det.requires_column is None
-            for s in [self._score(det, st, sample, prepared)]
+            for s in [scoring.score(det, st.name, st.kind, sample, prepared, self.validate_limit)]
             if s is not None
         ]
-        decision = self._pick(scores, n)
+        decision = scoring.pick(scores, n)
         if decision.pi_type is None and st.kind == "string" and n:
-            decision = self._free_text_decision(st, sample, decision)
+            decision = freetext.free_text_decision(self.registry.free_text, st.name, sample, decision)
         if decision.pi_type is None and decision.reason == "not_pi:no_detector_matched":
             hint = next((h for h in self.registry.non_pi_hints if h.search(st.name)), None)
             if hint is not None:
@@ -582,73 +322,8 @@ class TableClassifier:
         st.cache = (st.version, decision)
         return decision
 
-    def _first_header_hit(self, column: str) -> str | None:
-        for det in self.registry:
-            hit = det.header_hit(column)
-            if hit is not None:
-                return f"{det.name}/{hit[0].name}"
-        return None
 
-    @staticmethod
-    def _pick(scores: list[_Score], n: int) -> _Decision:
-        accepted = [s for s in scores if s.accepted]
-        if accepted:
-            best = max(enumerate(accepted), key=lambda p: (p[1].confidence, -p[0]))[1]
-            return _Decision(
-                best.detector.pi_type,
-                best.confidence,
-                best.reason,
-                detector=best.detector.name,
-                header_rule=best.header_rule,
-                match_rate=best.match_rate,
-                validated_rate=best.validated_rate,
-                sample_size=n,
-            )
-        top = max((s.confidence for s in scores), default=0.0)
-        with_header = [s for s in scores if s.header is not None]
-        if with_header:
-            s = max(with_header, key=lambda x: x.confidence)
-            return _Decision(
-                None,
-                1 - top,
-                f"not_pi:header_without_value_support:{s.detector.name}",
-                header_rule=s.header_rule,
-                match_rate=s.match_rate,
-                validated_rate=s.validated_rate,
-                sample_size=n,
-            )
-        return _Decision(None, 1 - top, "not_pi:no_detector_matched", sample_size=n)
-
-    def _free_text_decision(self, st: _ColumnState, sample: pa.Array, fallback: _Decision) -> _Decision:
-        prof = self.registry.free_text
-        rule = prof.header_hit(st.name)
-        min_chars = prof.min_median_chars_with_header if rule else prof.min_median_chars
-        lengths = pc.utf8_length(sample).to_numpy(zero_copy_only=False)
-        n = len(sample)
-        n_distinct = pc.count_distinct(sample).as_py()
-        min_ratio = prof.min_distinct_ratio_with_header if rule else prof.min_distinct_ratio
-        if (
-            float(np.median(lengths)) < min_chars
-            or n_distinct / n < min_ratio
-            or (rule is None and n_distinct < prof.min_distinct_values)
-        ):
-            return fallback
-        tokens = pc.list_value_length(pc.utf8_split_whitespace(sample)).to_numpy(zero_copy_only=False)
-        han = pc.count_substring_regex(sample, r"\p{Han}").to_numpy(zero_copy_only=False)
-        min_words = prof.min_median_words_with_header if rule else prof.min_median_words
-        if float(np.median(tokens + han)) < min_words:
-            return fallback
-        return _Decision(
-            FREE_TEXT,
-            _FREE_TEXT_HEADER_CONFIDENCE if rule else _FREE_TEXT_CONFIDENCE,
-            "free_text",
-            detector="free_text",
-            header_rule=f"free_text/{rule.name}" if rule else fallback.header_rule,
-            match_rate=float(np.mean(lengths >= min_chars)),
-            sample_size=n,
-        )
-
-    def _context_decision(self, st: _ColumnState, present: dict[str, str]) -> _Decision | None:
+    def _context_decision(self, st: ColumnState, present: dict[str, str]) -> Decision | None:
         """Pass 2: detectors that need another column of the table (address parts)."""
         sample = None
         prepared: dict[Prep, pa.Array] = {}
@@ -657,7 +332,7 @@ class TableClassifier:
                 continue
             sibling = present.get(det.requires_column)
             if sibling is None:
-                return _Decision(
+                return Decision(
                     None,
                     1.0,
                     f"not_pi:{det.name}_without_{det.requires_column}_column",
@@ -666,9 +341,9 @@ class TableClassifier:
                 )
             if sample is None:
                 sample = self._sample(st) if st.kind is not None else pa.array([], pa.string())
-            s = self._score(det, st, sample, prepared)
+            s = scoring.score(det, st.name, st.kind, sample, prepared, self.validate_limit)
             if s is not None and s.accepted:
-                return _Decision(
+                return Decision(
                     det.pi_type,
                     s.confidence,
                     f"context:{det.requires_column}:{sibling}",
@@ -706,7 +381,7 @@ class TableClassifier:
             out.append(self._finish(st, d))
         return out
 
-    def _finish(self, st: _ColumnState, d: _Decision) -> ColumnClassification:
+    def _finish(self, st: ColumnState, d: Decision) -> ColumnClassification:
         policy = self.policy
         embedded: dict[str, int] = {}
         scanned = 0
@@ -760,6 +435,7 @@ class TableClassifier:
             policy_standard=policy.standard,
             policy_ref=ref,
         )
+
 
 
 def classify_table(

@@ -10,9 +10,11 @@ Birth dates come from two kinds of column (``policy.minors.basis_types``):
 - ``birth_date``: dates, timestamps, ISO / ``YYYY/MM/DD`` / ``YYYY.MM.DD`` / ``YYYY年M月D日`` text,
   ``YYYYMMDD`` text or integers;
 - ``resident_id``: GB 11643 digits 7-14 (``YYYYMMDD``) of an 18-character number, or digits 7-12
-  (``19YYMMDD``) of a 15-digit one. The check character is not required: a record whose ID says its
-  holder is under 14 is counted even if the ID has a typo elsewhere (counting too many protects more;
-  the validation stage reports the bad check character).
+  (``19YYMMDD``) of a 15-digit one, after the normalisation of
+  :mod:`custody.identifiers.resident_id` (NFKC, ``="…"`` unwrapped, its separators removed,
+  upper-case). The check character is not required: a record whose ID says its holder is under 14
+  is counted even if the ID has a typo elsewhere (counting too many protects more; the validation
+  stage reports the bad check character).
 
 A row counts once even if several columns say it is a minor's. Everything here is vectorised with
 pyarrow compute; the results are row positions and counts, never values.
@@ -25,12 +27,16 @@ i.e. ``birth > as_of - n years`` compared as ``YYYYMMDD`` integers (a 29 Februar
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from custody.documents import MinorBasis, MinorsCount
+from custody.identifiers import resident_id
+from custody.identifiers import EXCEL_TEXT
 
 BasisType = Literal["birth_date", "resident_id"]
 
@@ -106,8 +112,9 @@ def birth_ymd_from_dates(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def birth_ymd_from_resident_ids(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Birth dates encoded in resident ID numbers (GB 11643) as ``YYYYMMDD`` int64 per row (0: none).
 
-    Values are NFKC-normalised (full-width digits), spaces and dashes removed, upper-cased; only
-    values of 15 to 40 characters are parsed at all, so a name or note column costs one length pass.
+    Values are normalised as :mod:`custody.identifiers.resident_id` reads them (NFKC, ``="…"``
+    unwrapped, separators removed, upper-case); only values of 15 to 40 characters are parsed at
+    all, so a name or note column costs one length pass.
     """
     arr = _plain(col)
     n = len(arr)
@@ -124,8 +131,9 @@ def birth_ymd_from_resident_ids(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
         idx = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
         if idx.size == 0:
             return out
-        text = arr.take(pa.array(idx))
-        text = pc.utf8_upper(pc.replace_substring_regex(pc.utf8_normalize(text, "NFKC"), r"[\s\-]", ""))
+        text = pc.utf8_trim_whitespace(pc.utf8_normalize(arr.take(pa.array(idx)), "NFKC"))
+        text = pc.replace_substring_regex(text, EXCEL_TEXT, r"\1")
+        text = pc.utf8_upper(pc.replace_substring_regex(text, resident_id.SEPARATORS, ""))
     else:
         return out
     m18 = pc.fill_null(pc.match_substring_regex(text, _RID18), False)
@@ -138,10 +146,29 @@ def birth_ymd_from_resident_ids(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return out
 
 
+@dataclass
+class MinorState:
+    """Row positions of minors per basis type for one candidate column of a classifier."""
+
+    modes: set[str]
+    positions: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    settled: bool = False  # head sampling: the column's type is known and it is a basis column
+
+    def add(self, mode: str, offset: int, rows: np.ndarray) -> None:
+        """Record ``rows`` (positions within a chunk starting at row ``offset``) for ``mode``."""
+        if rows.size:
+            self.positions.setdefault(mode, []).append(rows + offset)
+
+    def rows(self, mode: str) -> np.ndarray:
+        """All recorded row positions for ``mode`` (int64)."""
+        parts = self.positions.get(mode)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def minor_positions(births: np.ndarray, as_of: datetime.date, under_age: int) -> np.ndarray:
     """Row positions (int64) of plausible ``YYYYMMDD`` births after the cut-off and not after ``as_of``."""
     lo, hi = cutoff_ymd(as_of, under_age), ymd(as_of)
     return np.flatnonzero(_plausible(births) & (births > lo) & (births <= hi))
 
 
-__all__ = ["BasisType", "MinorBasis", "MinorsCount", "cutoff_ymd", "minor_positions", "ymd"]
+__all__ = ["BasisType", "MinorBasis", "MinorState", "MinorsCount", "cutoff_ymd", "minor_positions", "ymd"]

@@ -10,11 +10,15 @@ Two methods, both keyed per deal (a deal key from ``ScopedKeyring.deal_key``, wr
   Deterministic by design (equal values give equal ciphertexts, which is what keeps joins), so it
   reveals equality and nothing else.
 
-Values are normalised before either method (``normalize``): Unicode NFKC (full-width digits and
-letters become ASCII), trimmed, whitespace collapsed, then per PI type — resident IDs and other
-document numbers without spaces or dashes and upper-case (``x`` → ``X``), phone numbers in E.164
-via ``phonenumbers`` (default region CN), e-mail addresses lower-case, person names case-folded
-with spaces between Chinese characters removed. Decryption returns the normalised form.
+Values are normalised before either method (``normalize``) to the canonical form of the
+identifier's one rule set in :mod:`custody.identifiers` (the same rules classification and
+validation use; decisions in ``docs/identifiers.md``): Unicode NFKC (full-width digits and letters
+become ASCII), trimmed, Excel's ``="…"`` unwrapped, then per PI type — resident IDs, USCCs, bank
+accounts, passports, travel permits and driving licences without separators and upper-case
+(``x`` → ``X``; a 15-digit resident ID stays 15 digits), mainland mobiles and other phone numbers
+in E.164 (default region CN), e-mail addresses in email-validator's normalised form (IDN domains
+in Unicode) lower-cased, person names case-folded with spaces between Chinese characters removed,
+anything else with whitespace collapsed. Decryption returns the normalised form.
 
 Both outputs are **de-identified** data, still personal information under PIPL Art 73(3) (and
 pseudonymised data under GDPR Art 4(5)): never label them anonymous. ``protect_table`` marks each
@@ -27,8 +31,7 @@ import base64
 import hashlib
 import hmac
 import re
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -39,6 +42,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from custody.crypto.envelope import IntegrityError
+from custody.identifiers import bank_card, email_address, mobile, passport, phone, resident_id, travel_permit, uscc
+from custody.identifiers import plain_text
 
 LABEL = "de-identified"
 RULE = "PIPL Art 73(3): de-identified information is still personal information; not anonymised"
@@ -51,9 +56,18 @@ _SIV_INFO = b"custody/pseudonym/siv/v1"
 # PI types whose values are the same kind of identifier share a domain, so a number classified as
 # ``phone`` in one table and ``mobile_phone`` in another still joins.
 DOMAINS = {"mobile_phone": "phone", "phone": "phone"}
-_DOCUMENT_TYPES = {"resident_id", "passport", "travel_permit", "uscc", "bank_account", "driving_licence"}
-_SPACES = re.compile(r"\s+")
-_DOC_SEPARATORS = re.compile(r"[\s\-]+")
+# PI type -> the identifier rule whose canonical form its values take. A PRC driving licence
+# number is the holder's resident ID number, so it takes that rule (foreign licences fall back
+# to the same separator-free, upper-case document form).
+_CANONICAL: dict[str, Callable[[str], str | None]] = {
+    "resident_id": resident_id.canonical,
+    "driving_licence": resident_id.canonical,
+    "uscc": uscc.canonical,
+    "bank_account": bank_card.canonical,
+    "passport": passport.canonical,
+    "travel_permit": travel_permit.canonical,
+    "email": email_address.canonical,
+}
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 
 
@@ -64,36 +78,24 @@ class PseudonymError(IntegrityError):
 def normalize(pi_type: str, value: Any, *, region: str = "CN") -> str | None:
     """Canonical text of ``value`` for ``pi_type`` (see the module docstring); None for null or blank.
 
-    ``region``: default region (ISO 3166 alpha-2) for phone numbers written without a country
-    code. A phone number that does not parse keeps its digits (and a leading ``+``).
+    ``value``: anything; read as ``str(value)``. ``region``: default region (ISO 3166 alpha-2) for
+    phone numbers written without a country code; a mainland mobile is ``+86`` whatever the
+    region. A phone number that does not parse keeps its digits (and a leading ``+``).
     """
     if value is None:
         return None
-    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", str(value))).strip()
-    if not text:
-        return None
-    if pi_type in _DOCUMENT_TYPES:
-        return _DOC_SEPARATORS.sub("", text).upper()
-    if DOMAINS.get(pi_type) == "phone":
-        return _phone(text, region)
-    if pi_type == "email":
-        return text.replace(" ", "").lower()
-    if pi_type == "person_name":
-        return _CJK_GAP.sub("", text).casefold()
-    return text
-
-
-def _phone(text: str, region: str) -> str:
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(text, region)
-        if phonenumbers.is_possible_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        pass
-    digits = re.sub(r"\D", "", text)
-    return ("+" + digits) if text.startswith("+") else digits
+    text = str(value)
+    rule = _CANONICAL.get(pi_type)
+    if rule is not None:
+        return rule(text)
+    if pi_type == "mobile_phone":
+        return mobile.canonical(text, region=region)
+    if pi_type == "phone":
+        return phone.canonical(text, region=region)
+    plain = plain_text(text)
+    if plain is not None and pi_type == "person_name":
+        return _CJK_GAP.sub("", plain).casefold()
+    return plain
 
 
 def _domain(pi_type: str) -> bytes:

@@ -16,6 +16,12 @@ Public API::
 
     build_data_docs(validation_doc, report_dir / "datadocs")  # static GX site, counts only
 
+Modules: ``rules`` (check and table-rule models), ``derive`` (checks the inventory implies),
+``checks`` (value predicates: the "valid as a current identifier" rules of
+:mod:`custody.identifiers`), ``expectations`` (the custom GX expectations on those predicates and
+the GX runtime), ``runner`` (``validate_chunk``, quarantine), ``tracker`` (key uniqueness across
+chunks), ``report`` (totals, threshold), ``datadocs`` (the static GX site).
+
 Importing this package is cheap; GX itself is imported on the first ``validate_chunk`` call
 (``custody.validation.expectations``), which also creates the single ephemeral GX context the
 process reuses. ``GX_ANALYTICS_ENABLED`` defaults to ``false``.

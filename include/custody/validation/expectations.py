@@ -16,6 +16,10 @@ Custom expectations (pandas engine), registered with GX when this module is impo
 - ``ExpectColumnValuesToBeCustodyUscc``: metric ``column_values.custody_uscc``, predicate
   ``checks.is_uscc`` (GB 32100 mod-31 check character).
 
+Every predicate is the "valid as a current identifier" rule of :mod:`custody.identifiers`, reached
+through :mod:`custody.validation.checks` (looked up at call time), so the classifier, these checks
+and the pseudonyms read each identifier the same way.
+
 Privacy: GX results carry cell values (``partial_unexpected_list``, ``unexpected_list``,
 ``unexpected_index_query``, exception messages). The runner asks GX for
 ``exclude_unexpected_values`` and reads only counts and row positions out of each result; and
