@@ -153,6 +153,13 @@ class TableClassifier:
         """Rows seen so far across all chunks."""
         return self._rows
 
+    @property
+    def settled(self) -> bool:
+        """True when ``result()`` now decides nothing early: every text column's free-text
+        decision was made from a full sample. Before that, ``result()`` would decide text columns
+        on a partial sample and change what later chunks scan."""
+        return all(st.kind != "string" or st.text_decided for st in self._columns.values())
+
     def observe(self, chunk: pa.Table | pa.RecordBatch) -> None:
         """Take one chunk: update each column's sample and scan free-text columns in full.
 

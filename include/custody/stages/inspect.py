@@ -4,12 +4,13 @@ Per table, every chunk is decrypted once and handed to the classifier (PI type, 
 free-text and minors scans read every row) and to validation (GX Core suites; failing rows to an
 encrypted quarantine). Validation checks come from ``sources.yaml`` plus the checks the run's
 own classification implies (an identifier column gets its format check in the run that first
-finds it), so they are known only once the classifier has seen the column: they are derived from
-the classification after the first chunk (the classifier's head sample of each column is then
-normally full) and compared with the final classification at the end of the table. When the two
-differ, the table's validation is done again in a second pass with the final checks, so the
-result never depends on the shortcut (``docs/architecture.md``, "One pass"); the validation
-document records the passes taken.
+finds it), so they are known only once the classifier has seen the column: they are derived as
+soon as the classification has settled (``TableClassifier.settled``: every text column decided
+from a full head sample, normally after the first chunk; asking earlier would decide on a partial
+sample and change the classification) and compared with the final classification at the end of
+the table. Chunks read before it settled, or every chunk when the final checks differ, are
+validated in a second pass, so neither result depends on the shortcut (``docs/architecture.md``,
+"Why one pass"); the stage returns the passes taken per table.
 
 Chunks are authenticated by AES-GCM under a header that binds their row count and content hash
 (``docs/format.md`` section 2), so this pass does not hash the rows again.
@@ -138,27 +139,35 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
         classifier = TableClassifier(policy, source=manifest.source, table=tm.table, as_of=run_date)
         _clear_validation_quarantine(rt, manifest, tm.table)
         state: _TableValidation | None = None
+        unvalidated: list[ObjectEntry] = []  # chunks read before the classification settled
+        reread = 0
         for entry in tm.chunks:
             chunk = rt.staging.get_table(entry, check_content=False)
             classifier.observe(chunk)
-            if state is None:
+            if state is None and classifier.settled:
                 state = _TableValidation(_derive(cfg_checks, classifier.result(), tm, share), tm)
-            state.step(rt, entry, chunk)
+                for early in unvalidated:  # normally none: the first chunk fills every sample
+                    state.step(rt, early, rt.staging.get_table(early, check_content=False))
+                reread, unvalidated = reread + len(unvalidated), []
+            if state is None:
+                unvalidated.append(entry)
+            else:
+                state.step(rt, entry, chunk)
             del chunk
         columns = classifier.result()
         rules = _derive(cfg_checks, columns, tm, share)
-        passes[tm.table] = 1
+        passes[tm.table] = 2 if reread else 1
         if state is None or state.rules != rules:
-            # The first chunk did not settle the checks (or the table is empty): validate again.
-            passes[tm.table] = 2 if state is not None else 1
+            # The checks derived from the settled classification differ from the final ones (or
+            # it never settled): validate every chunk again with the final checks.
+            passes[tm.table] = 2 if tm.chunks else 1
             if state is not None:
-                log.info("%s.%s: checks changed after the first chunk; validating in a second pass",
+                log.info("%s.%s: checks changed after the classification settled; validating in a second pass",
                          manifest.source, tm.table)
                 _clear_validation_quarantine(rt, manifest, tm.table)
             state = _TableValidation(rules, tm)
-            if passes[tm.table] == 2:
-                for entry in tm.chunks:
-                    state.step(rt, entry, rt.staging.get_table(entry, check_content=False))
+            for entry in tm.chunks:
+                state.step(rt, entry, rt.staging.get_table(entry, check_content=False))
         rules_by_table[tm.table] = rules
 
         table_doc = TableClassification(table=tm.table, rows=tm.extracted_rows, columns=columns)
