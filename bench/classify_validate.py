@@ -1,8 +1,8 @@
 """Classification + validation benchmark: one decrypting pass against two, on the CRM ``contacts``.
 
-Not a test: a script that prints figures. ``make bench-inspect`` or::
+Not a test: a script that prints figures. ``make bench-classify-validate`` or::
 
-    .venv/bin/python bench/inspect.py [--size 1000000] [--server URL]
+    .venv/bin/python bench/classify_validate.py [--size 1000000] [--server URL]
 
 It builds (or reuses) the PostgreSQL scratch database of ``bench/extract.py`` with ``contacts`` at
 ``--size`` rows, extracts it into a temporary ``CUSTODY_HOME`` with the demo's checks for
