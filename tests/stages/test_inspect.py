@@ -135,3 +135,18 @@ def test_one_pass_equals_two_passes(run, monkeypatch, chunk_rows):
     assert {reads[e.object_id] for e in sparse.chunks} == {2}
     if chunk_rows == 1000:
         assert len(contacts.chunks) == 3
+
+
+def test_two_pass_mode_gives_the_same_documents(run, monkeypatch):
+    rt, run_key = run(1000)
+    expected = _reference(rt, run_key)
+    reads = _counting(rt, monkeypatch)
+    result = stage_classify_and_validate(rt, "crm", run_key, single_pass=False)
+    cdoc = rt.staging.get(result["classification_key"], ClassificationDocument)
+    vdoc = rt.staging.get(result["validation_key"], ValidationDocument)
+    for t in cdoc.tables:
+        v = vdoc.table(t.table)
+        assert ({c.column: (c.pi_type, c.level, c.confidence) for c in t.columns},
+                (v.valid_rows, v.quarantined_rows, [r.unexpected for r in v.results])) == expected[t.table]
+    assert result["passes"] == {"contacts": 2, "sparse": 2}
+    assert set(reads.values()) == {2}

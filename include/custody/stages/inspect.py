@@ -92,7 +92,8 @@ def _derive(cfg_checks: list[dict[str, Any]], columns: list[ColumnClassification
                         table=tm.table)
 
 
-def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: str | None = None) -> dict[str, Any]:
+def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: str | None = None, *,
+                                single_pass: bool = True) -> dict[str, Any]:
     """Classify every column and validate every row of a run, decrypting each chunk once.
 
     Writes ``classification.json`` (per table: columns with PI type, level, confidence and
@@ -101,6 +102,9 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
     writes ``validation.json`` (per table: counts, expectation results, quarantine reasons and
     objects) and the GX Data Docs. Ages for the minors count are as of ``as_of`` (ISO date;
     default the manifest's creation date, UTC).
+
+    ``single_pass=False`` classifies every chunk first and validates every chunk afterwards (two
+    decrypting passes, the former design; same documents), for ``bench/classify_validate.py``.
 
     Returns ``{"classification_key", "validation_key", "columns_by_level", "minors": {table: rows},
     "drift": {kind: n}, "valid_rows", "quarantined_rows", "passes": {table: 1|2}}``.
@@ -144,7 +148,7 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
         for entry in tm.chunks:
             chunk = rt.staging.get_table(entry, check_content=False)
             classifier.observe(chunk)
-            if state is None and classifier.settled:
+            if single_pass and state is None and classifier.settled:
                 state = _TableValidation(_derive(cfg_checks, classifier.result(), tm, share), tm)
                 for early in unvalidated:  # normally none: the first chunk fills every sample
                     state.step(rt, early, rt.staging.get_table(early, check_content=False))
