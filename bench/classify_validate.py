@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--block", type=int, default=100_000, help="contacts generated before replication")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each design, alternating")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -129,13 +130,18 @@ def main() -> None:
         rows = out["rows"]["contacts"]
         print(f"[{rows:,} rows] extracted in {time.perf_counter() - t0:.1f} s", flush=True)
 
-        two, two_rss = _run_child(TWO_PASSES, env, out["run_key"])
-        one, one_rss = _run_child(ONE_PASS, env, out["run_key"])
+        # Alternate the two designs and keep each one's fastest run: other load on the machine
+        # then falls on both alike.
+        runs: dict[str, list[tuple[dict, float]]] = {"two": [], "one": []}
+        for _ in range(args.repeat):
+            runs["two"].append(_run_child(TWO_PASSES, env, out["run_key"]))
+            runs["one"].append(_run_child(ONE_PASS, env, out["run_key"]))
+    (two, two_rss), (one, one_rss) = (min(runs[k], key=lambda r: r[0]["seconds"]) for k in ("two", "one"))
     same = (one["valid"], one["quarantined"], one["levels"]) == (two["valid"], two["quarantined"], two["levels"])
-    print(f"two passes (classify, then validate): {two['seconds']:.1f} s, {rows / two['seconds']:,.0f} rows/s, "
-          f"peak RSS {two_rss:.0f} MiB, passes {two['passes']}")
-    print(f"one pass (classify and validate):  {one['seconds']:.1f} s, {rows / one['seconds']:,.0f} rows/s, "
-          f"peak RSS {one_rss:.0f} MiB, passes {one['passes']}")
+    for name, best, rss in (("two passes (classify, then validate)", two, two_rss),
+                            ("one pass (classify and validate)", one, one_rss)):
+        print(f"{name}: best of {args.repeat} {best['seconds']:.1f} s, {rows / best['seconds']:,.0f} rows/s, "
+              f"peak RSS {rss:.0f} MiB, passes {best['passes']}")
     print(f"one pass / two passes time: {one['seconds'] / two['seconds']:.2f}; results equal: {same}")
 
 
