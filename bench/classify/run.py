@@ -68,7 +68,7 @@ PRESIDIO_TO_CUSTODY = {
     "ORGANIZATION": "org_name",
     "DATE_TIME": "birth_date",
 }
-ORG_TYPES = {"org_name", "uscc"}
+ORG_TYPES = {"org_name", "uscc", "industry"}
 #: Custody types Presidio can find with a pattern recognizer (no NER model needed).
 PATTERN_TYPES = {
     "email",
