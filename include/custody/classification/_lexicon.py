@@ -30,6 +30,8 @@ _SINGLE = (
     "曾毋沙乜养鞠须丰巢关蒯相查后荆红游竺权逯盖益桓公晋楚闫法汝鄢涂钦岳帅缑亢况郈有琴商牟佘佴伯赏墨哈"
     "谯笪年爱阳佟言福"
     # Common modern surnames absent from the classical text or written in simplified variants.
+    # Traditional forms of the commonest surnames (Taiwan, Hong Kong, Macau records).
+    "陳張劉黃趙吳孫楊鄭馮衛蔣韓許呂華魏葉蕭謝鄧蘇羅龍賴錢盧鍾顏譚鄒龔閻傅萬湯莊賈蔡廖郭曾邱潘戴"
     "肖付覃兰邝冼麦植谌禤练粟母庹揭代么仝区朴芦苑迟官原栗楼盘位豆卿初门来鹿邸辜阿亓修赫鲜玉银战斯衣"
     "檀信展智奉尧闭由但冶宾呼苟隋涂丛南海漆敬普尉"
 )
@@ -129,6 +131,25 @@ _GIVEN_NAME_LOCALES = (
     "fi_FI",
     "hu_HU",
 )
+
+
+@lru_cache(maxsize=1)
+def latin_surnames() -> frozenset[str]:
+    """Case-folded Latin-script surnames from Faker's locale data (the locales of
+    :func:`latin_given_names`); empty when Faker is not importable. Corroborates a surname column
+    under a header (``LastName``, ``xing``): a single token is a weak hint on its own."""
+    import importlib
+
+    names: set[str] = set()
+    for locale in _GIVEN_NAME_LOCALES:
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        except (ImportError, AttributeError):
+            provider = None
+        for attr in ("last_names", "last_names_male", "last_names_female"):
+            values = getattr(provider, attr, ()) or ()
+            names.update(str(v).casefold() for v in values)
+    return frozenset(n for n in names if n.replace("-", "").replace("'", "").isalpha())
 
 
 @lru_cache(maxsize=1)

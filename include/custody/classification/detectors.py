@@ -190,9 +190,10 @@ def builtin_detectors() -> list[Detector]:
                 ),
             ),
             header_exclude=r"会员|积分|礼品|优惠|登录|\bmember|\bloyalty|\bgift|\bpoints?\b|\bimei\b|\bserial\b|\bsim\b",
-            # Without a header: 16-19 digits whose first digit is a banking/financial industry
-            # identifier (ISO/IEC 7812 MII 3-6; UnionPay starts 62).
-            pattern=r"^[3-6]\d{15,18}$",
+            # Without a header: 13-19 digits whose first digit is a banking/financial industry
+            # identifier (ISO/IEC 7812 MII 2-6: Mastercard 2-series, Amex 15 and Diners 14 digits;
+            # UnionPay starts 62).
+            pattern=r"^[2-6]\d{12,18}$",
             header_pattern=r"\d{10,30}",
             validator=bank_card.recognise,
             prep=Prep(remove=bank_card.SEPARATORS),
@@ -287,7 +288,7 @@ def builtin_detectors() -> list[Detector]:
                 HeaderRule("en", r"\bip\b|\bip ?addr(?:ess)?\b|\bipaddress\b|\bipv[46]\b|\bremote ?addr\b"),
             ),
             # Four-part software versions (4.2.1.0) are valid IPv4 addresses too: the header decides.
-            header_exclude=r"\bversion\b|\bver\b|\bbuild\b|\brelease\b|\bfirmware\b|版本",
+            header_exclude=r"\bversion\b|\bver\b|\bbuild\b|\brelease\b|\bfirmware\b|版本|\bbbh\b|\bbanben\b",
             pattern=r"^\d{1,3}(?:\.\d{1,3}){3}$|^[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}$",
             validator=ip_quality,
             base_confidence=0.9,
@@ -528,7 +529,7 @@ def with_lexicon(detectors: list[Detector], profile: FreeTextProfile) -> tuple[l
         extra = tuple(
             HeaderRule(f"lexicon_{e.form}", e.pattern, e.strength, e.weight)  # type: ignore[arg-type]
             for e in entries
-            if det.pi_type in e.types and det.requires_column is None
+            if (det.pi_type in e.types and det.requires_column is None) or det.name in e.types
         )
         out.append(dataclasses.replace(det, headers=det.headers + extra) if extra else det)
     text_rules = tuple(

@@ -161,10 +161,10 @@ def score_values(det: Detector, kind: str | None, sample: pa.Array, ctx: ValueCo
     quality = float(q.sum())
     matched = int((q > 0).sum())
     v = quality / n if n else 0.0
-    enough = n >= model.min_values
-    alone = enough and v + EPS >= model.min_rate
-    accepted = alone or (enough and v + EPS >= model.threshold(ctx))
-    context = None if alone or not accepted else f"people:{ctx.people}"
+    accepted = n >= model.min_values and v + EPS >= model.threshold(ctx)
+    # The classifier asks with a person-table context only for columns its first pass left without
+    # a type, so an acceptance then rests on the context.
+    context = f"people:{ctx.people}" if accepted and ctx.people is not None else None
     reason = "values" if context is None else "values+context"
     confidence = det.base_confidence * v
     return Score(det, None, None, n, matched, matched, quality, accepted, confidence, reason, context)

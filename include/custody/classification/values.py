@@ -105,8 +105,9 @@ def person_name_quality(value: str) -> float:
     Chinese: 2-4 Han characters starting with a surname from the table (single or compound) -> 1.0;
     names with a middle dot (minority or transliterated names) -> 0.8; other short Han strings ->
     0.4; longer Han strings -> 0.2. Latin script: 1-4 capitalised tokens (particles such as
-    ``van``/``de`` allowed) whose first given token is in the given-name dictionary -> 0.95, two or
-    more such tokens -> 0.6, a single token -> 0.5, otherwise 0.1.
+    ``van``/``de`` allowed) whose first given token is in the given-name dictionary -> 0.95, a single
+    token in the surname dictionary -> 0.9, two or more such tokens -> 0.6, a single token -> 0.5,
+    otherwise 0.1. Two Han parts of 1-3 characters separated by a space (``山田 太郎``) -> 0.9.
     """
     if _CJK.search(value):
         core = value.replace("·", "").replace("•", "").replace(" ", "")
@@ -114,6 +115,9 @@ def person_name_quality(value: str) -> float:
             return 0.1
         if "·" in value or "•" in value:
             return 0.8
+        parts = value.split()
+        if len(parts) == 2 and all(1 <= len(p) <= 3 for p in parts):
+            return 0.9  # family and given name written apart (Japanese style, 山田 太郎)
         if 2 <= len(core) <= 4:
             if core[0] in _lexicon.CN_SURNAMES or core[:2] in _lexicon.CN_COMPOUND_SURNAMES:
                 return 1.0
@@ -125,6 +129,8 @@ def person_name_quality(value: str) -> float:
     given = [t for t in tokens if t.rstrip(".").casefold() not in _HONORIFICS]
     if given and given[0].rstrip(".").casefold() in _lexicon.latin_given_names():
         return 0.95
+    if len(given) == 1 and given[0].casefold() in _lexicon.latin_surnames():
+        return 0.9
     return 0.6 if len(tokens) >= 2 else 0.5
 
 
