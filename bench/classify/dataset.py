@@ -19,6 +19,10 @@ Tables (``<group>.<table>``):
   product and file names under a ``name`` header, and an English free-text column.
 
 Every table keeps its first ``rows`` rows (default 200), the same cells for every classifier.
+
+Header variants (:data:`HEADERS`): ``normal`` (the names above), ``neutral`` (every column renamed
+``c01``, ``c02``, ... in table order: values alone must decide) and ``pinyin`` (the pinyin-initial
+names of ``ground_truth.yaml``'s ``pinyin_headers``, as Chinese enterprise schemas write them).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 TRUTH_FILE = HERE / "ground_truth.yaml"
 SEED = 20261130
+HEADERS = ("normal", "neutral", "pinyin")
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,40 @@ def load_truth(path: Path = TRUTH_FILE) -> dict[str, dict[str, str | None]]:
     """``{table: {column: pi_type or None}}`` from ``ground_truth.yaml`` (``labels`` section)."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return {t: dict(cols) for t, cols in raw["labels"].items()}
+
+
+def load_pinyin(path: Path = TRUTH_FILE) -> dict[str, dict[str, str]]:
+    """``{table: {column: pinyin header}}`` from ``ground_truth.yaml`` (``pinyin_headers`` section)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {t: dict(cols) for t, cols in raw["pinyin_headers"].items()}
+
+
+def rename(tables: list[BenchTable], headers: str) -> list[BenchTable]:
+    """The same tables and labels under another header variant (:data:`HEADERS`).
+
+    Raises ``ValueError`` for an unknown variant, a column without a pinyin header, or a table
+    whose pinyin headers repeat."""
+    if headers == "normal":
+        return tables
+    if headers not in HEADERS:
+        raise ValueError(f"unknown header variant {headers!r}; use one of {HEADERS}")
+    pinyin = load_pinyin() if headers == "pinyin" else {}
+    out = []
+    for bt in tables:
+        cols = bt.data.column_names
+        if headers == "neutral":
+            new = [f"c{i + 1:02d}" for i in range(len(cols))]
+        else:
+            names = pinyin.get(bt.name, {})
+            missing = [c for c in cols if c not in names]
+            if missing:
+                raise ValueError(f"{bt.name}: no pinyin header for {missing}")
+            new = [names[c] for c in cols]
+            if len(set(new)) != len(new):
+                raise ValueError(f"{bt.name}: pinyin headers repeat")
+        truth = {n: bt.truth[c] for c, n in zip(cols, new)}
+        out.append(BenchTable(bt.name, bt.data.rename_columns(new), truth))
+    return out
 
 
 def load(rows: int = 200) -> tuple[list[BenchTable], list[str]]:

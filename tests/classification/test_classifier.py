@@ -55,7 +55,7 @@ def test_non_pi_columns_that_look_like_pi(policy):
     results = _by_column(classify_table(table, policy))
     for name, r in results.items():
         assert r.pi_type is None, (name, r.evidence)
-        assert r.level == "public", name
+        assert r.level == "internal", name  # public must be earned
     assert results["phone_verified"].evidence.reason.startswith("not_pi:header_without_value_support")
     assert results["phone_verified"].evidence.header_rule is not None  # the header was seen, and doubted
     assert results["email_verified"].evidence.header_rule == "email/en"
@@ -105,7 +105,7 @@ def test_faker_en_us_customer_table(policy):
     )
     r = _by_column(classify_table(table, policy, table_name="customers"))
     expected = {
-        "customer_id": (None, "public"),
+        "customer_id": (None, "internal"),
         "first_name": ("person_name", "internal"),
         "last_name": ("person_name", "internal"),
         "name": ("person_name", "internal"),
@@ -115,33 +115,36 @@ def test_faker_en_us_customer_table(policy):
         "city": ("postal_address", "internal"),
         "state": ("postal_address", "internal"),
         "zip_code": ("postal_address", "internal"),
-        "country": (None, "public"),
-        "company": ("org_name", "public"),
+        "country": (None, "internal"),
+        "company": ("org_name", "internal"),  # a person's employer, in a table about people
         "dob": ("birth_date", "internal"),
         "ip_address": ("ip_address", "internal"),
         "card_number": ("bank_account", "sensitive"),
     }
     assert {c: (x.pi_type, x.level) for c, x in r.items()} == expected
     assert r["city"].evidence.reason == "context:postal_address:street"
+    assert r["company"].evidence.table_context == "people:first_name"
+    assert r["company"].evidence.public_basis is None
 
 
 def test_faker_zh_cn_contacts_chinese_and_english_headers(policy):
     for english in (False, True):
         table, _ = crm_contacts(n=600, seed=3, english_headers=english)
         got = [(x.pi_type, x.level) for x in classify_table(table, policy)]
+        # A contacts table is about people: the employer and its code relate to the person.
         assert got == [
-            (None, "public"),
+            (None, "internal"),
             ("person_name", "internal"),
             ("resident_id", "sensitive"),
             ("mobile_phone", "internal"),
             ("email", "internal"),
             ("postal_address", "internal"),
             ("birth_date", "internal"),
-            ("org_name", "public"),
-            ("uscc", "public"),
+            ("org_name", "internal"),
+            ("uscc", "internal"),
             ("bank_account", "sensitive"),
             ("free_text", "sensitive"),
-            (None, "public"),
+            (None, "internal"),
         ], english
 
 
@@ -278,13 +281,15 @@ def test_results_are_json_and_never_contain_values(policy):
             "scanned_rows",
             "reason",
             "override",
+            "table_context",
+            "public_basis",
         }
         assert 0.0 <= r.confidence <= 1.0
         assert r.policy_version == "2026.1" and r.policy_standard == "PIPL + GB/T 35273-2020"
 
 
 # ---------------------------------------------------------------- numeric and code negatives
-def test_numeric_and_code_negatives_stay_public(policy):
+def test_numeric_and_code_negatives_stay_internal(policy):
     """Codes, integer flags and plain amounts in every Arrow type a source gives them."""
     rng = random.Random(40)
     n = 300
@@ -313,7 +318,7 @@ def test_numeric_and_code_negatives_stay_public(policy):
     )
     results = _by_column(classify_table(table, policy))
     for name, r in results.items():
-        assert (r.pi_type, r.level) == (None, "public"), (name, r.evidence)
+        assert (r.pi_type, r.level) == (None, "internal"), (name, r.evidence)
     # The header was seen and doubted, which the evidence says.
     assert results["email_verified"].evidence.reason.startswith("not_pi:header_without_value_support")
     assert results["id_card_verified"].evidence.header_rule is not None

@@ -308,7 +308,9 @@ class TestNames:
         for header in ("姓名", "联系人", "name", "客户姓名"):
             r = _one(values, header, policy)
             assert (r.pi_type, r.level) == ("person_name", "internal"), header
-        assert _one(values, "col", policy).pi_type is None  # a name needs header evidence
+        # Without a header, the character statistics recognise them (issue 17).
+        r = _one(values, "col", policy)
+        assert (r.pi_type, r.evidence.reason, r.evidence.header_rule) == ("person_name", "values", None)
 
     def test_faker_en_us_names(self, policy):
         fake = Faker("en_US")

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 import yaml
 from custody.classification import PolicyError, TableClassifier, classify_table, load_policy
+from custody.classification.policy import Override
 
 from ._gen import make_uscc
 from .conftest import CONFIG_DIR
@@ -42,7 +43,55 @@ def test_default_policy_levels_and_refs(policy):
     assert {t: policy.levels[t].level for t in internal} == dict.fromkeys(internal, "internal")
     assert policy.levels["uscc"].level == "public" and "sole proprietor" in policy.levels["uscc"].ref
     assert "Art 28" in policy.levels["resident_id"].ref and "Annex B" in policy.levels["bank_account"].ref
-    assert policy.non_pi_level == "public" and policy.free_text.level_with_embedded == "sensitive"
+    assert policy.non_pi_level == "internal" and policy.free_text.level_with_embedded == "sensitive"
+    for t in ("org_name", "uscc", "industry"):  # public, except in a table about people
+        assert (policy.levels[t].level, policy.levels[t].in_person_tables.level) == ("public", "internal")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"non_pi_level": "public"}, "non_pi_level: Value error, public must be earned"),
+        (
+            {"business_data": [{"name": "codes", "columns": ["code"], "level": "public", "ref": "because"}]},
+            "business_data: Value error, codes: public must be earned",
+        ),
+        (
+            {"levels": {"org_name": {"level": "public", "ref": "registered names"}}},
+            "levels.org_name: Value error, a public type needs in_person_tables",
+        ),
+    ],
+)
+def test_public_must_be_earned(tmp_path, change, message):
+    """Public is never a default: only a detector of a public type or an override makes a column public."""
+    raw = _base()
+    for key, value in change.items():
+        raw[key] = {**raw[key], **value} if key == "levels" else value
+    with pytest.raises(PolicyError) as err:
+        load_policy(_write(tmp_path, raw))
+    assert message in str(err.value)
+
+
+def test_public_override_records_who_and_why(policy):
+    table = pa.table({"region_code": ["310000", "110000", "440300"] * 5})
+    assert classify_table(table, policy, source="crm", table_name="regions")[0].level == "internal"
+    ov = Override(
+        source="crm",
+        table="regions",
+        column="region_code",
+        level="public",
+        who="dpo@example.com",
+        why="GB/T 2260 division codes are published reference data",
+    )
+    p = policy.model_copy(update={"overrides": [ov]})
+    r = classify_table(table, p, source="crm", table_name="regions")[0]
+    assert r.level == "public" and r.policy_ref == "override: GB/T 2260 division codes are published reference data"
+    assert r.evidence.public_basis.model_dump() == {
+        "by": "override",
+        "detector": None,
+        "who": "dpo@example.com",
+        "ref": "GB/T 2260 division codes are published reference data",
+    }
 
 
 def test_default_path_follows_config_dir(monkeypatch, tmp_path):
@@ -170,7 +219,8 @@ def test_business_data_rules(policy):
     assert emp["Title"].evidence.reason == "business_data:hr_job"
     assert emp["HireDate"].level == "internal"
     album = {x.column: x for x in classify_table(table, policy, table_name="Album")}
-    assert album["Title"].level == "public"  # job-title rule is scoped to employee tables
+    assert album["Title"].evidence.reason == "not_pi:no_detector_matched"  # hr_job is for employee tables
+    assert album["Title"].level == "internal"  # ... and nothing earned it public
     assert album["HireDate"].level == "internal"  # hire dates are HR data in any table
 
 

@@ -40,6 +40,9 @@ EXPECTED_CRM = {
     ("contacts", "birth_date"): "internal",
     ("enterprise_customers", "company_name"): "public",
     ("enterprise_customers", "uscc"): "public",
+    ("enterprise_customers", "industry"): "public",
+    ("enterprise_customers", "customer_id"): "internal",  # public must be earned
+    ("bank_accounts", "bank_name"): "internal",  # an account bank, in a person's record
 }
 
 
@@ -135,7 +138,12 @@ def test_pipeline_end_to_end(airflow_env, source_db, custody_home, crm, s3_clien
     chinook_levels = {(t["table"], c["column"].lower()): c["level"]
                       for t in reports["chinook"]["classification"]["tables"] for c in t["columns"]}
     assert chinook_levels[("customer", "email")] == "internal"
-    assert chinook_levels[("customer", "company")] == "public"
+    assert chinook_levels[("customer", "company")] == "internal"  # the customer's employer
+    assert {(p["table"], p["column"]) for p in crm_report["public_columns"]} == {
+        ("enterprise_customers", "company_name"),
+        ("enterprise_customers", "uscc"),
+        ("enterprise_customers", "industry"),
+    }
     assert crm_report["encryption"]["coverage"] == 1.0
 
     # Both backup copies verify by reading back and hashing, and restore the source rows exactly.

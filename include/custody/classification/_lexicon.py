@@ -1,4 +1,6 @@
-"""Word lists the detectors use: Chinese surnames, organisation suffixes, Latin given names.
+"""Word lists the detectors use: Chinese surnames, organisation suffixes, Latin given names,
+GB/T 4754 industry sections, and the header lexicon (``data/header_lexicon.yaml``: pinyin and
+abbreviated column names).
 
 Data only, no logic beyond loading. The surname table is the union of the *Hundred Family
 Surnames* (百家姓) and the common modern surnames of the 2020 census ranking (e.g. 肖, 付, 覃, 邝
@@ -8,7 +10,12 @@ on its own: a person-name decision always needs header evidence as well.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
+
+import yaml
 
 _SINGLE = (
     # Hundred Family Surnames, single-character part.
@@ -23,6 +30,8 @@ _SINGLE = (
     "曾毋沙乜养鞠须丰巢关蒯相查后荆红游竺权逯盖益桓公晋楚闫法汝鄢涂钦岳帅缑亢况郈有琴商牟佘佴伯赏墨哈"
     "谯笪年爱阳佟言福"
     # Common modern surnames absent from the classical text or written in simplified variants.
+    # Traditional forms of the commonest surnames (Taiwan, Hong Kong, Macau records).
+    "陳張劉黃趙吳孫楊鄭馮衛蔣韓許呂華魏葉蕭謝鄧蘇羅龍賴錢盧鍾顏譚鄒龔閻傅萬湯莊賈蔡廖郭曾邱潘戴"
     "肖付覃兰邝冼麦植谌禤练粟母庹揭代么仝区朴芦苑迟官原栗楼盘位豆卿初门来鹿邸辜阿亓修赫鲜玉银战斯衣"
     "檀信展智奉尧闭由但冶宾呼苟隋涂丛南海漆敬普尉"
 )
@@ -125,6 +134,25 @@ _GIVEN_NAME_LOCALES = (
 
 
 @lru_cache(maxsize=1)
+def latin_surnames() -> frozenset[str]:
+    """Case-folded Latin-script surnames from Faker's locale data (the locales of
+    :func:`latin_given_names`); empty when Faker is not importable. Corroborates a surname column
+    under a header (``LastName``, ``xing``): a single token is a weak hint on its own."""
+    import importlib
+
+    names: set[str] = set()
+    for locale in _GIVEN_NAME_LOCALES:
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        except (ImportError, AttributeError):
+            provider = None
+        for attr in ("last_names", "last_names_male", "last_names_female"):
+            values = getattr(provider, attr, ()) or ()
+            names.update(str(v).casefold() for v in values)
+    return frozenset(n for n in names if n.replace("-", "").replace("'", "").isalpha())
+
+
+@lru_cache(maxsize=1)
 def latin_given_names() -> frozenset[str]:
     """Case-folded Latin-script given names (about 15,000), loaded once from Faker's locale data.
 
@@ -145,3 +173,76 @@ def latin_given_names() -> frozenset[str]:
             values = getattr(provider, attr, ()) or ()
             names.update(str(v).casefold() for v in values)
     return frozenset(n for n in names if n.isalpha() or "-" in n)
+
+
+#: Industry sections (门类) of GB/T 4754-2017 *Industrial classification for national economic
+#: activities*, A to T: how registrations and credit reports name an organisation's industry.
+GBT4754_SECTIONS: tuple[str, ...] = (
+    "农、林、牧、渔业",
+    "采矿业",
+    "制造业",
+    "电力、热力、燃气及水生产和供应业",
+    "建筑业",
+    "批发和零售业",
+    "交通运输、仓储和邮政业",
+    "住宿和餐饮业",
+    "信息传输、软件和信息技术服务业",
+    "金融业",
+    "房地产业",
+    "租赁和商务服务业",
+    "科学研究和技术服务业",
+    "水利、环境和公共设施管理业",
+    "居民服务、修理和其他服务业",
+    "教育",
+    "卫生和社会工作",
+    "文化、体育和娱乐业",
+    "公共管理、社会保障和社会组织",
+    "国际组织",
+)
+
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    """One entry of the header lexicon: the PI types it is evidence for, its strength, and the
+    header regex built from its terms (see ``data/header_lexicon.yaml``)."""
+
+    types: tuple[str, ...]
+    strength: str
+    weight: float
+    form: str  # "pinyin" or "abbreviation"
+    pattern: str
+
+
+def _term_re(term: str) -> str:
+    return r" ?".join(re.escape(word) for word in term.split())
+
+
+@lru_cache(maxsize=1)
+def header_lexicon() -> tuple[LexiconEntry, ...]:
+    """The header lexicon of ``data/header_lexicon.yaml``, one entry per (types, strength, form).
+
+    A pinyin term matches whole header tokens, optionally after one owner prefix (``khxm``); an
+    abbreviation matches whole tokens with its spaces optional (``cust_nm``, ``CustNm``, ``custnm``).
+    Raises ``ValueError`` for an entry without types or terms, or an unknown strength.
+    """
+    raw = yaml.safe_load(
+        resources.files("custody.classification").joinpath("data", "header_lexicon.yaml").read_text("utf-8")
+    )
+    weights = raw["weights"]
+    owners = "|".join(re.escape(o) for o in sorted(raw["owners"], key=len, reverse=True))
+    out = []
+    for i, e in enumerate(raw["entries"]):
+        types = tuple(e.get("types") or ())
+        strength = e.get("strength", "strong")
+        if not types or strength not in weights:
+            raise ValueError(f"header lexicon entry {i}: needs types and a strength in {sorted(weights)}")
+        for form, prefix in (("pinyin", rf"(?:{owners})?"), ("abbreviation", "")):
+            terms = e.get(form if form == "pinyin" else "abbreviations") or []
+            if not terms:
+                continue
+            alternation = "|".join(_term_re(t) for t in sorted(terms, key=len, reverse=True))
+            pattern = rf"(?:^| ){prefix}(?:{alternation})(?: |$)"
+            out.append(LexiconEntry(types, strength, float(weights[strength]), form, pattern))
+    if not out:
+        raise ValueError("header lexicon has no entries")
+    return tuple(out)

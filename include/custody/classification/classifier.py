@@ -80,10 +80,10 @@ from custody.classification import scoring
 from custody.classification.detectors import default_registry
 from custody.classification.minors import MinorBasis, MinorsCount, MinorState
 from custody.classification.policy import FREE_TEXT, Policy, PolicyError
-from custody.classification.registry import DetectorRegistry, Prep
+from custody.classification.registry import DetectorRegistry, Prep, ValueContext
 from custody.classification.sample import ColumnState, SampleMethod
 from custody.classification.scoring import Decision
-from custody.documents import ColumnClassification, Evidence, OverrideRecord
+from custody.documents import ColumnClassification, Evidence, OverrideRecord, PublicBasis
 
 _ROUND = 4
 
@@ -236,7 +236,10 @@ class TableClassifier:
         if forced is not None:
             return {forced} & basis
         if "birth_date" in basis and any(
-            det.pi_type == "birth_date" and det.header_hit(st.name) is not None for det in self.registry
+            det.pi_type == "birth_date"
+            and not det.excluded(st.name)
+            and (det.header_hit(st.name) is not None or (det.values is not None and st.kind in det.kinds))
+            for det in self.registry
         ):
             modes.add("birth_date")
         if "resident_id" in basis and st.kind in ("string", "integer"):
@@ -252,7 +255,7 @@ class TableClassifier:
         if self.sample_method == "head" and not mst.settled and st.head_n >= self.sample_size:
             # The head sample is complete: pass 1 is final for this column (address-part context
             # never yields a basis type), so keep scanning only if it is a basis column.
-            final = self._final_type(st, self._decide(st).pi_type)
+            final = self._final_type(st, self._decide_in_table(st).pi_type)
             mst.modes &= {final} if final is not None else set()
             mst.positions = {m: v for m, v in mst.positions.items() if m in mst.modes}
             mst.settled = True
@@ -312,16 +315,21 @@ class TableClassifier:
             st.cache = (st.version, decision)
             return decision
         prepared: dict[Prep, pa.Array] = {}
+        ctx = ValueContext(self.as_of)
         scores = [
             s
             for det in self.registry
             if det.requires_column is None
-            for s in [scoring.score(det, st.name, st.kind, sample, prepared, self.validate_limit)]
+            for s in [scoring.score(det, st.name, st.kind, sample, prepared, self.validate_limit, ctx)]
             if s is not None
         ]
         decision = scoring.pick(scores, n)
         if decision.pi_type is None and st.kind == "string" and n:
             decision = freetext.free_text_decision(self.registry.free_text, st.name, sample, decision)
+        if decision.pi_type is None and st.kind == "string" and n:
+            decision = freetext.embedded_share_decision(
+                self.registry.free_text, st.name, sample, self._prefilter, self._embedded, decision
+            )
         if decision.pi_type is None and decision.reason == "not_pi:no_detector_matched":
             hint = next((h for h in self.registry.non_pi_hints if h.search(st.name)), None)
             if hint is not None:
@@ -329,6 +337,38 @@ class TableClassifier:
         st.cache = (st.version, decision)
         return decision
 
+
+    def _people_column(self, decisions: dict[str, Decision]) -> str | None:
+        """The first column whose pass-1 type makes the table about people, or None."""
+        kinds = set(self.registry.person_types)
+        return next((name for name, d in decisions.items() if d.pi_type in kinds), None)
+
+    def _people_decision(self, st: ColumnState, people: str) -> Decision | None:
+        """Pass 2 in a table about people: value models at their person-table thresholds."""
+        if st.kind is None or st.name == people:
+            return None
+        sample = self._sample(st)
+        ctx = ValueContext(self.as_of, people)
+        scores = [
+            s
+            for det in self.registry
+            if det.values is not None and det.requires_column is None and det.header_hit(st.name) is None
+            for s in [scoring.score_values(det, st.kind, sample, ctx) if not det.excluded(st.name) else None]
+            if s is not None
+        ]
+        d = scoring.pick(scores, len(sample))
+        return d if d.pi_type is not None else None
+
+    def _decide_in_table(self, st: ColumnState) -> Decision:
+        """The column's decision with the table context known so far (pass 1, then pass 2 if the
+        table is about people); used while chunks still arrive (minors)."""
+        d = self._decide(st)
+        if d.pi_type is not None:
+            return d
+        decisions = {name: self._decide(other) for name, other in self._columns.items()}
+        people = self._people_column(decisions)
+        lifted = self._people_decision(st, people) if people is not None else None
+        return lifted or d
 
     def _context_decision(self, st: ColumnState, present: dict[str, str]) -> Decision | None:
         """Pass 2: detectors that need another column of the table (address parts)."""
@@ -378,18 +418,22 @@ class TableClassifier:
             det = self.registry.get(d.detector) if d.detector and d.detector != "free_text" else None
             if det is not None and det.requires_column is None:
                 present.setdefault(d.pi_type, name)  # type: ignore[arg-type]
+        people = self._people_column(decisions)
         out: list[ColumnClassification] = []
         for name, st in self._columns.items():
             d = decisions[name]
+            if d.pi_type is None and people is not None and not d.reason.startswith("not_pi:type:"):
+                d = self._people_decision(st, people) or d
             if d.pi_type is None:
                 ctx = self._context_decision(st, present)
                 if ctx is not None and (ctx.pi_type is not None or d.reason == "not_pi:no_detector_matched"):
                     d = ctx
-            out.append(self._finish(st, d))
+            out.append(self._finish(st, d, people))
         return out
 
-    def _finish(self, st: ColumnState, d: Decision) -> ColumnClassification:
+    def _finish(self, st: ColumnState, d: Decision, people: str | None = None) -> ColumnClassification:
         policy = self.policy
+        context = d.context
         embedded: dict[str, int] = {}
         scanned = 0
         reason = d.reason
@@ -408,6 +452,10 @@ class TableClassifier:
         elif d.pi_type is not None:
             rule = policy.rule_for(d.pi_type)
             level, ref = rule.level, rule.ref
+            if rule.in_person_tables is not None and people is not None:
+                # Organisation data in a person's record relates to that person (PIPL Art 4).
+                level, ref = rule.in_person_tables.level, rule.in_person_tables.ref
+                context = f"people:{people}"
         else:
             biz = policy.business_rule(self.table, st.name)
             if biz is not None:
@@ -415,12 +463,14 @@ class TableClassifier:
             else:
                 level, ref = policy.non_pi_level, policy.non_pi_ref
         pi_type, confidence, override = d.pi_type, d.confidence, None
+        basis = PublicBasis(by="detector", detector=d.detector, ref=ref) if level == "public" else None
         ov = policy.find_override(self.source, self.table, st.name)
         if ov is not None:
             pi_type = ov.pi_type if ov.pi_type is not None else pi_type
             level, confidence = ov.level, 1.0
             ref = f"override: {ov.why}"
             override = OverrideRecord(who=ov.who, why=ov.why)
+            basis = PublicBasis(by="override", who=ov.who, ref=ov.why) if level == "public" else None
         evidence = Evidence(
             header_rule=d.header_rule,
             detector=d.detector,
@@ -431,6 +481,8 @@ class TableClassifier:
             scanned_rows=scanned,
             reason=reason,
             override=override,
+            table_context=context,
+            public_basis=basis,
         )
         return ColumnClassification(
             column=st.name,

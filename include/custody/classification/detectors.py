@@ -46,19 +46,23 @@ from custody.classification.registry import (
     Prep,
     Strength,
     Validator,
+    ValueModel,
     header_text,
 )
 from custody.classification.values import (
+    birth_date_scores,
     embedded_bank_card,
     embedded_email,
     embedded_mobile,
     embedded_resident_id,
     fr_nir_quality,
+    gender_scores,
     iban_quality,
     imei_quality,
     ip_quality,
     mac_quality,
     person_name_quality,
+    person_name_scores,
     us_ssn_quality,
 )
 from custody.identifiers import (
@@ -186,9 +190,10 @@ def builtin_detectors() -> list[Detector]:
                 ),
             ),
             header_exclude=r"会员|积分|礼品|优惠|登录|\bmember|\bloyalty|\bgift|\bpoints?\b|\bimei\b|\bserial\b|\bsim\b",
-            # Without a header: 16-19 digits whose first digit is a banking/financial industry
-            # identifier (ISO/IEC 7812 MII 3-6; UnionPay starts 62).
-            pattern=r"^[3-6]\d{15,18}$",
+            # Without a header: 13-19 digits whose first digit is a banking/financial industry
+            # identifier (ISO/IEC 7812 MII 2-6: Mastercard 2-series, Amex 15 and Diners 14 digits;
+            # UnionPay starts 62).
+            pattern=r"^[2-6]\d{12,18}$",
             header_pattern=r"\d{10,30}",
             validator=bank_card.recognise,
             prep=Prep(remove=bank_card.SEPARATORS),
@@ -283,7 +288,7 @@ def builtin_detectors() -> list[Detector]:
                 HeaderRule("en", r"\bip\b|\bip ?addr(?:ess)?\b|\bipaddress\b|\bipv[46]\b|\bremote ?addr\b"),
             ),
             # Four-part software versions (4.2.1.0) are valid IPv4 addresses too: the header decides.
-            header_exclude=r"\bversion\b|\bver\b|\bbuild\b|\brelease\b|\bfirmware\b|版本",
+            header_exclude=r"\bversion\b|\bver\b|\bbuild\b|\brelease\b|\bfirmware\b|版本|\bbbh\b|\bbanben\b",
             pattern=r"^\d{1,3}(?:\.\d{1,3}){3}$|^[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}$",
             validator=ip_quality,
             base_confidence=0.9,
@@ -355,7 +360,7 @@ def builtin_detectors() -> list[Detector]:
         Detector(
             name="birth_date",
             pi_type="birth_date",
-            description="Date of birth; any date column could be anything, so header evidence is required",
+            description="Date of birth: header evidence, or a date column whose spread is people's ages",
             headers=(
                 HeaderRule("zh", r"出生|生日|生年月日"),
                 HeaderRule("en", r"\bbirth|birthday|birthdate|\bdob\b|\bborn\b"),
@@ -365,21 +370,26 @@ def builtin_detectors() -> list[Detector]:
             kinds=frozenset({"string", "integer", "temporal"}),
             base_confidence=0.8,
             value_only=False,
+            # Without a header: ages in a human range, none in the future, a spread of decades.
+            values=ValueModel("birth_date_distribution", birth_date_scores, min_rate=0.95, min_rate_in_context=0.9),
         ),
         Detector(
             name="gender",
             pi_type="gender",
-            description="Gender / sex code; a one-letter code means nothing without the header",
+            description="Gender / sex: header evidence, or the gender vocabulary (codes 1/2 in a person table)",
             headers=(HeaderRule("zh", r"性别"), HeaderRule("en", r"\bgender\b|\bsex\b")),
+            # A column that says it is a status, type or flag holds codes, whatever their values.
+            header_exclude=r"\b(?:status|state|type|flag|level|grade|kind|zt|lx|bz)\b|状态|类型|标志|等级",
             pattern=r"(?i)^(?:男|女|男性|女性|未知|其他|m|f|u|x|male|female|man|woman|other|unknown|[0129])$",
             kinds=frozenset({"string", "integer"}),
             base_confidence=0.8,
             value_only=False,
+            values=ValueModel("gender_vocabulary", gender_scores, min_rate=0.9, min_values=10),
         ),
         Detector(
             name="person_name",
             pi_type="person_name",
-            description="Person's name: Chinese via the surname table, Latin by shape; header required",
+            description="Person's name: header evidence, or Chinese names from character statistics",
             headers=(
                 HeaderRule(
                     "zh",
@@ -407,6 +417,7 @@ def builtin_detectors() -> list[Detector]:
             base_confidence=0.85,
             value_only=False,
             min_weak_rate=0.75,
+            values=ValueModel("cn_name_statistics", person_name_scores, min_rate=0.7, min_rate_in_context=0.6),
         ),
         Detector(
             name="org_name",
@@ -426,6 +437,19 @@ def builtin_detectors() -> list[Detector]:
             header_pattern=r"\p{L}",
             base_confidence=0.8,
             min_weak_rate=0.6,
+        ),
+        Detector(
+            name="industry",
+            pi_type="industry",
+            description="Industry of an organisation: a GB/T 4754-2017 section name, or header and text",
+            headers=(
+                HeaderRule("zh", r"行业|产业类别|国民经济行业"),
+                HeaderRule("en", r"\bindustry\b|\bsector\b|\bindustry ?(?:name|category|class)\b"),
+            ),
+            header_exclude=r"\bcode\b|\bid\b|代码|编码",
+            pattern="^(?:" + "|".join(s.replace("、", "、?") for s in _lexicon.GBT4754_SECTIONS) + ")$",
+            header_pattern=r"\p{L}",
+            base_confidence=0.85,
         ),
         Detector(
             name="postal_address",
@@ -481,10 +505,45 @@ def builtin_non_pi_hints() -> tuple[NonPiHint, ...]:
     )
 
 
+#: PI types whose column makes a table about people (issue: a resident ID or a mobile column; the
+#: other personal identifiers and a person-name column say the same).
+PERSON_TYPES: tuple[str, ...] = (
+    "resident_id",
+    "mobile_phone",
+    "passport",
+    "travel_permit",
+    "ssn",
+    "person_name",
+    "bank_account",
+)
+
+
+def with_lexicon(detectors: list[Detector], profile: FreeTextProfile) -> tuple[list[Detector], FreeTextProfile]:
+    """The detectors and free-text profile with the header lexicon's rules appended (after the
+    full-word rules, so a word wins): rule names ``lexicon_pinyin`` / ``lexicon_abbreviation``."""
+    import dataclasses
+
+    entries = _lexicon.header_lexicon()
+    out = []
+    for det in detectors:
+        extra = tuple(
+            HeaderRule(f"lexicon_{e.form}", e.pattern, e.strength, e.weight)  # type: ignore[arg-type]
+            for e in entries
+            if (det.pi_type in e.types and det.requires_column is None) or det.name in e.types
+        )
+        out.append(dataclasses.replace(det, headers=det.headers + extra) if extra else det)
+    text_rules = tuple(
+        HeaderRule(f"lexicon_{e.form}", e.pattern, "strong", e.weight) for e in entries if "free_text" in e.types
+    )
+    return out, dataclasses.replace(profile, headers=profile.headers + text_rules)
+
+
 def default_registry() -> DetectorRegistry:
-    """A fresh registry holding the built-in detectors, free-text profile and non-PI hints."""
+    """A fresh registry holding the built-in detectors with the header lexicon, the free-text
+    profile, non-PI hints and the person types."""
+    detectors, profile = with_lexicon(builtin_detectors(), builtin_free_text_profile())
     return DetectorRegistry(
-        builtin_detectors(), free_text=builtin_free_text_profile(), non_pi_hints=builtin_non_pi_hints()
+        detectors, free_text=profile, non_pi_hints=builtin_non_pi_hints(), person_types=PERSON_TYPES
     )
 
 
@@ -507,6 +566,7 @@ __all__ = [
     "builtin_non_pi_hints",
     "cn_mobile_quality",
     "default_registry",
+    "with_lexicon",
     "email_quality",
     "fr_nir_quality",
     "header_text",

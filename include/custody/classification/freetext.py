@@ -8,6 +8,14 @@ candidate values vectorised, then each rule's pattern and validator (from
 :mod:`custody.identifiers`) run on the candidates only. The first rule in registry order claims a
 span (resident IDs before bank cards before mobiles). Counts are values (rows) holding each type;
 nothing else about the values is kept.
+
+Regardless of its header and of its length, a string column nothing else claimed is PI-bearing
+free text when a meaningful share of its rows embed a checksummed identifier or a mobile
+(:func:`embedded_share_decision`): at least ``EMBEDDED_MIN_SHARE`` (5 %) of the sample's non-blank
+values, and at least ``EMBEDDED_MIN_VALUES`` of them, found by the same embedded rules; the basis
+is the sample (head or random, as configured), and the full scan then counts every row. Only
+columns of text qualify (at least half of the values hold a letter or a Han character), so a code
+column whose numbers happen to pass Luhn is not text.
 """
 
 from __future__ import annotations
@@ -23,6 +31,48 @@ from custody.classification.scoring import Decision
 
 FREE_TEXT_CONFIDENCE = 0.7
 FREE_TEXT_HEADER_CONFIDENCE = 0.85
+#: Share of the sample's values that must embed an identifier for a short-text column to be PI.
+EMBEDDED_MIN_SHARE = 0.05
+EMBEDDED_MIN_VALUES = 3
+EMBEDDED_SHARE_CONFIDENCE = 0.8
+
+
+def embedded_share_decision(
+    profile: FreeTextProfile,
+    column: str,
+    sample: pa.Array,
+    prefilter: str | None,
+    rules: list[tuple[str, EmbeddedRule]],
+    fallback: Decision,
+) -> Decision:
+    """``free_text`` (reason ``free_text:embedded_share``) when at least ``EMBEDDED_MIN_SHARE`` of
+    the sample of a text column embed an identifier of ``rules`` (see the module docstring), else
+    ``fallback``. ``match_rate`` is that share."""
+    n = len(sample)
+    if prefilter is None or n == 0:
+        return fallback
+    texty = pc.fill_null(pc.match_substring_regex(sample, r"[\p{L}\p{Han}]"), False)
+    if (pc.sum(texty).as_py() or 0) < n / 2:
+        return fallback
+    hits = _rows_with_any(sample, prefilter, rules)
+    if hits < max(EMBEDDED_MIN_VALUES, EMBEDDED_MIN_SHARE * n):
+        return fallback
+    rule = profile.header_hit(column)
+    return Decision(
+        FREE_TEXT,
+        EMBEDDED_SHARE_CONFIDENCE,
+        "free_text:embedded_share",
+        detector="free_text",
+        header_rule=f"free_text/{rule.name}" if rule else fallback.header_rule,
+        match_rate=hits / n,
+        sample_size=n,
+    )
+
+
+def _rows_with_any(values: pa.Array, prefilter: str, rules: list[tuple[str, EmbeddedRule]]) -> int:
+    """Values embedding at least one identifier of ``rules`` (claimed spans as in :func:`scan`)."""
+    candidates = pc.filter(values, pc.match_substring_regex(values, prefilter)).to_pylist()
+    return sum(1 for text in candidates if _found(text, rules))
 
 
 def free_text_decision(profile: FreeTextProfile, column: str, sample: pa.Array, fallback: Decision) -> Decision:
@@ -74,14 +124,19 @@ def scan(
     values = as_text(values)
     candidates = pc.filter(values, pc.match_substring_regex(values, prefilter)).to_pylist()
     for text in candidates:
-        claimed: list[tuple[int, int]] = []
-        found: set[str] = set()
-        for pi_type, rule in rules:
-            for start, end, cand in rule.finditer(text):
-                if any(start < e and s < end for s, e in claimed):
-                    continue
-                if rule.validator(cand):
-                    claimed.append((start, end))
-                    found.add(pi_type)
-        for pi_type in found:
+        for pi_type in _found(text, rules):
             st.embedded[pi_type] += 1
+
+
+def _found(text: str, rules: list[tuple[str, EmbeddedRule]]) -> set[str]:
+    """PI types embedded in ``text``; the first rule in registry order claims a span."""
+    claimed: list[tuple[int, int]] = []
+    found: set[str] = set()
+    for pi_type, rule in rules:
+        for start, end, cand in rule.finditer(text):
+            if any(start < e and s < end for s, e in claimed):
+                continue
+            if rule.validator(cand):
+                claimed.append((start, end))
+                found.add(pi_type)
+    return found

@@ -9,10 +9,14 @@ Shape of the file::
 
     standard: "PIPL + GB/T 35273-2020"
     version: "2026.1"
-    non_pi_level: public
+    non_pi_level: internal       # never public: public must be earned
     non_pi_ref: "..."
     levels:                      # pi_type -> level rule
       resident_id: {level: sensitive, ref: "PIPL Art 28; GB/T 35273-2020 Annex B"}
+      uscc:                      # publicly disclosable organisation data ...
+        level: public
+        ref: "..."
+        in_person_tables: {level: internal, ref: "..."}   # ... unless the table is about people
       ...
     free_text:                   # free-text columns with identifiers embedded in them
       level_with_embedded: sensitive
@@ -29,7 +33,15 @@ Shape of the file::
       - {source: crm, table: customers, column: uscc, level: internal, pi_type: uscc,
          who: "dpo@example.com", why: "sole proprietors"}
 
-Levels are ordered ``public < internal < sensitive``.
+Levels are ordered ``public < internal < sensitive``. **Public must be earned**: a column is public
+only when a detector finds data the policy calls publicly disclosable (a ``levels`` rule at
+``public``, e.g. an organisation's registered name, USCC or industry) or an override with who and
+why says so. Everything else is at least internal (``non_pi_level``: the company's business
+information about its customers, such as customer numbers, account banks, contract amounts and
+transaction dates). In a table about people (one holding a resident ID, mobile, name ...) a public
+type takes its ``in_person_tables`` rule instead: an employer or an account bank named in a
+person's record relates to that person (PIPL Art 4). The loader refuses a policy that makes public
+the default, a business-data rule, or a public type without ``in_person_tables``.
 """
 
 from __future__ import annotations
@@ -61,14 +73,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PersonTableRule(_Model):
+    """Level of a public type in a table about people, and why (never ``public``)."""
+
+    level: Literal["internal", "sensitive"]
+    ref: str = Field(min_length=3)
+
+
 class LevelRule(_Model):
-    """Level of one PI type and the legal reference it rests on."""
+    """Level of one PI type and the legal reference it rests on; a public type also says what it
+    becomes in a table about people (``in_person_tables``)."""
 
     level: Level
     ref: str = Field(
         min_length=3, description="article / clause, e.g. 'PIPL Art 28; GB/T 35273-2020 Annex B'"
     )
     note: str | None = None
+    in_person_tables: PersonTableRule | None = None
+
+    @model_validator(mode="after")
+    def _public_needs_person_rule(self) -> LevelRule:
+        if self.level == "public" and self.in_person_tables is None:
+            raise ValueError("a public type needs in_person_tables (its level in a table about people)")
+        return self
 
 
 class FreeTextRule(_Model):
@@ -176,6 +203,23 @@ class Policy(_Model):
     minors: MinorsRule | None = None
     business_data: list[BusinessDataRule] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
+
+    @field_validator("non_pi_level")
+    @classmethod
+    def _default_not_public(cls, v: str) -> str:
+        if v == "public":
+            raise ValueError("public must be earned: columns no detector claims are internal or sensitive")
+        return v
+
+    @field_validator("business_data")
+    @classmethod
+    def _business_not_public(cls, v: list[BusinessDataRule]) -> list[BusinessDataRule]:
+        for rule in v:
+            if rule.level == "public":
+                raise ValueError(
+                    f"{rule.name}: public must be earned (a detector or an override with who and why)"
+                )
+        return v
 
     @field_validator("levels")
     @classmethod

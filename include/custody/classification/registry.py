@@ -13,11 +13,13 @@ per-type logic, so adding a detector never touches it.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,6 +31,8 @@ Strength = Literal["strong", "weak"]
 Validator = Callable[[str], float]
 
 KINDS: frozenset[str] = frozenset({"string", "integer", "temporal"})
+#: Default header weights per strength (a full-word header).
+HEADER_WEIGHT: dict[str, float] = {"strong": 0.6, "weak": 0.3}
 
 # Qualifier words turn a strong header into weak evidence: `phone_verified`, `email_count`,
 # `是否手机验证` describe a PI field but do not hold one.
@@ -62,14 +66,25 @@ class HeaderRule:
     ``name`` is recorded in evidence (``"<detector>/<name>"``); ``strength`` is ``strong`` (the
     header names the field) or ``weak`` (it may, e.g. a bare ``name``). Strong rules whose header
     also carries a qualifier word (``verified``, ``count``, ``是否`` ...) count as weak.
+    ``weight`` is the header's share of the confidence (``confidence = 1 - (1 - base * v) * (1 -
+    weight * m)``); None takes the strength's default (0.6 strong, 0.3 weak). Entries of the header
+    lexicon (pinyin, abbreviations) carry a lower weight than full words.
     """
 
     name: str
     pattern: str
     strength: Strength = "strong"
+    weight: float | None = None
 
     def __post_init__(self) -> None:
+        if self.weight is not None and not 0 < self.weight <= 1:
+            raise ValueError(f"header rule {self.name}: weight must be in (0, 1]")
         object.__setattr__(self, "_re", re.compile(self.pattern))
+
+    def weight_for(self, strength: Strength) -> float:
+        """The header weight to use at the effective ``strength`` (a qualifier may weaken a rule)."""
+        default = HEADER_WEIGHT[strength]
+        return default if self.weight is None else min(self.weight, default)
 
     def search(self, text: str) -> bool:
         """True when the rule matches the header text."""
@@ -112,6 +127,49 @@ class EmbeddedRule:
 
 
 @dataclass(frozen=True)
+class ValueContext:
+    """What a value model may know besides the sample: ``as_of`` (the run date: ages, future dates)
+    and ``people``: the column that makes the table about people (a resident ID or mobile column,
+    see :attr:`DetectorRegistry.person_types`), or None."""
+
+    as_of: datetime.date
+    people: str | None = None
+
+
+#: sample (``pa.string()``, as the detectors read it), context -> quality 0..1 per value (numpy).
+ValueScorer = Callable[[pa.Array, ValueContext], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ValueModel:
+    """Values-only evidence for a detector whose values carry no check digit (names, birth dates,
+    gender): a vectorised scorer over the whole sample, so it can judge the column as well as each
+    value (the spread of birth dates, both genders present).
+
+    Without header evidence the column is accepted when the quality-weighted share of the sample
+    reaches ``min_rate``, or ``min_rate_in_context`` in a table about people (None: the context
+    does not lower it). ``min_values``: fewest sample values to judge a column at all.
+    """
+
+    name: str
+    scorer: ValueScorer
+    min_rate: float = 0.8
+    min_rate_in_context: float | None = None
+    min_values: int = 5
+
+    def __post_init__(self) -> None:
+        for rate in (self.min_rate, self.min_rate_in_context):
+            if rate is not None and not 0 < rate <= 1:
+                raise ValueError(f"value model {self.name}: rates must be in (0, 1]")
+
+    def threshold(self, ctx: ValueContext) -> float:
+        """The share needed in ``ctx``."""
+        if ctx.people is not None and self.min_rate_in_context is not None:
+            return self.min_rate_in_context
+        return self.min_rate
+
+
+@dataclass(frozen=True)
 class Detector:
     """One PI detector (a declarative record; the engine holds no per-type logic).
 
@@ -130,7 +188,9 @@ class Detector:
       needed without a header; ``min_header_rate`` share of the sample matching ``header_pattern``
       needed with a strong header; ``min_weak_rate`` quality-weighted share needed with a weak
       header; ``requires_column`` a PI type another column of the same table must have (address
-      parts such as ``city`` need a street-address column); ``embedded`` rule for free text.
+      parts such as ``city`` need a street-address column); ``embedded`` rule for free text;
+      ``values`` a :class:`ValueModel` that lets a header-dependent detector (``value_only`` False)
+      decide from values alone when it is strong enough.
 
     Raises ``ValueError`` at construction for an invalid RE2 pattern, kind or confidence.
     """
@@ -152,6 +212,7 @@ class Detector:
     min_weak_rate: float = 0.75
     requires_column: str | None = None
     embedded: EmbeddedRule | None = None
+    values: ValueModel | None = None
 
     def __post_init__(self) -> None:
         if not self.kinds or not self.kinds <= KINDS:
@@ -248,7 +309,9 @@ class NonPiHint:
 
 
 class DetectorRegistry:
-    """Ordered collection of detectors plus the free-text profile and non-PI hints.
+    """Ordered collection of detectors plus the free-text profile, non-PI hints and the PI types
+    that make a table about people (``person_types``: a column of one of them lifts borderline
+    columns of the same table, and keeps organisation data in it from being public).
 
     Order matters only to break confidence ties (earlier wins) and to decide which embedded rule
     claims a span of free text first (resident IDs before bank cards before mobiles).
@@ -260,10 +323,12 @@ class DetectorRegistry:
         *,
         free_text: FreeTextProfile | None = None,
         non_pi_hints: tuple[NonPiHint, ...] = (),
+        person_types: tuple[str, ...] = (),
     ) -> None:
         self._detectors: list[Detector] = []
         self.free_text = free_text or FreeTextProfile()
         self.non_pi_hints = tuple(non_pi_hints)
+        self.person_types = tuple(person_types)
         for d in detectors:
             self.register(d)
 
@@ -311,5 +376,8 @@ class DetectorRegistry:
     def copy(self) -> DetectorRegistry:
         """A registry with the same records that can be extended independently."""
         return DetectorRegistry(
-            list(self._detectors), free_text=self.free_text, non_pi_hints=self.non_pi_hints
+            list(self._detectors),
+            free_text=self.free_text,
+            non_pi_hints=self.non_pi_hints,
+            person_types=self.person_types,
         )

@@ -4,11 +4,14 @@ For each detector: header evidence (strong / weak rule) and value evidence: the 
 sample matching the detector's RE2 shape (vectorised) and the quality-weighted share ``v`` its
 validator passes (run on the matches only, once per distinct value, at most ``validate_limit``
 distinct values, most frequent first). ``confidence = 1 - (1 - base * v) * (1 - w * m)`` with ``w``
-0.6 for a strong header, 0.3 for a weak one, 0 without. Acceptance needs values, never a header
-alone: no header ``v >= min_value_rate`` (and the detector allows value-only detection); strong
-header ``m >= min_header_rate``; weak header ``v >= min_weak_rate``. The accepted detector with the
-highest confidence wins (ties: registry order). An empty column with a strong header is accepted
-at confidence 0.3.
+the header rule's weight (0.6 for a strong word, 0.3 for a weak one, less for lexicon entries such
+as pinyin initials), 0 without. Acceptance needs values, never a header alone: no header
+``v >= min_value_rate`` (and the detector allows value-only detection); strong header
+``m >= min_header_rate``; weak header ``v >= min_weak_rate``. A header-dependent detector with a
+:class:`~custody.classification.registry.ValueModel` is scored without a header by that model
+instead (:func:`score_values`: ``v`` its quality-weighted share, accepted at the model's rate,
+lower in a table about people). The accepted detector with the highest confidence wins (ties:
+registry order). An empty column with a strong header is accepted at confidence 0.3.
 
 :func:`value_qualities` runs exactly this value path for given values, so tests can hold the
 detectors to the identifier rules of :mod:`custody.identifiers`.
@@ -18,15 +21,23 @@ Internal to :mod:`custody.classification`; evidence holds rule names and rates, 
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custody.classification.registry import Detector, DetectorRegistry, HeaderRule, Prep, Strength
+from custody.classification.registry import (
+    Detector,
+    DetectorRegistry,
+    HeaderRule,
+    Prep,
+    Strength,
+    ValueContext,
+)
 from custody.classification.sample import as_text
 
-HEADER_WEIGHT: dict[str, float] = {"strong": 0.6, "weak": 0.3}
 EMPTY_COLUMN_CONFIDENCE = 0.3
 EPS = 1e-9  # rates are sums of float qualities: 40 x 0.8 / 50 may land just under 0.8
 
@@ -45,6 +56,7 @@ class Score:
     accepted: bool
     confidence: float
     reason: str
+    context: str | None = None  # "people:<column>" when a person table lowered the bar
 
     @property
     def header_rule(self) -> str | None:
@@ -73,6 +85,7 @@ class Decision:
     match_rate: float = 0.0
     validated_rate: float | None = None
     sample_size: int = 0
+    context: str | None = None
 
 
 def quality_of(det: Detector, value: str) -> float:
@@ -132,6 +145,31 @@ def validate(det: Detector, candidates: pa.Array, matched: int, limit: int) -> t
     return valid, quality
 
 
+def score_values(det: Detector, kind: str | None, sample: pa.Array, ctx: ValueContext) -> Score | None:
+    """Evidence of a header-dependent detector from its value model alone (no header matched).
+
+    None when the detector has no model or does not read this type family. ``v`` is the mean
+    quality the model gives the sample, ``m`` the share it scores above 0; accepted when ``v``
+    reaches the model's threshold in ``ctx`` and the sample has at least ``min_values`` values.
+    ``reason`` is ``values``, or ``values+context`` when only the person-table threshold is met.
+    """
+    model = det.values
+    if model is None or kind not in det.kinds:
+        return None
+    n = len(sample)
+    q = np.clip(np.asarray(model.scorer(sample, ctx), dtype=np.float64), 0.0, 1.0) if n else np.zeros(0)
+    quality = float(q.sum())
+    matched = int((q > 0).sum())
+    v = quality / n if n else 0.0
+    accepted = n >= model.min_values and v + EPS >= model.threshold(ctx)
+    # The classifier asks with a person-table context only for columns its first pass left without
+    # a type, so an acceptance then rests on the context.
+    context = f"people:{ctx.people}" if accepted and ctx.people is not None else None
+    reason = "values" if context is None else "values+context"
+    confidence = det.base_confidence * v
+    return Score(det, None, None, n, matched, matched, quality, accepted, confidence, reason, context)
+
+
 def score(
     det: Detector,
     column: str,
@@ -139,18 +177,22 @@ def score(
     sample: pa.Array,
     prepared: dict[Prep, pa.Array],
     limit: int,
+    ctx: ValueContext | None = None,
 ) -> Score | None:
     """Evidence of ``det`` for the column ``column`` of type family ``kind`` from its ``sample``.
 
     ``prepared`` caches the sample prepared per :class:`Prep` across detectors of one column;
-    ``limit`` is the classifier's ``validate_limit``. None when the detector does not apply
-    (header excluded, or neither header nor a value-only detector of this type family).
+    ``limit`` is the classifier's ``validate_limit``; ``ctx`` the run date and table context for
+    value models (default: today, no context). None when the detector does not apply (header
+    excluded, or neither header nor a value-only detector or value model of this type family).
     """
     if det.excluded(column):
         return None
     hit = det.header_hit(column)
     if hit is None and not det.value_only:
-        return None
+        if det.values is None:
+            return None
+        return score_values(det, kind, sample, ctx or ValueContext(datetime.date.today()))
     kind_ok = kind in det.kinds
     if hit is None and not kind_ok:
         return None
@@ -172,7 +214,7 @@ def score(
     v = quality / n if n else 0.0
     m = matched / n if n else 0.0
     c_value = det.base_confidence * v
-    c_header = HEADER_WEIGHT[strength] * m if strength else 0.0
+    c_header = rule.weight_for(strength) * m if rule is not None and strength else 0.0
     confidence = 1 - (1 - c_value) * (1 - c_header)
     if n == 0:
         accepted = strength == "strong" and (kind_ok or kind is None)
@@ -214,6 +256,7 @@ def pick(scores: list[Score], n: int) -> Decision:
             match_rate=best.match_rate,
             validated_rate=best.validated_rate,
             sample_size=n,
+            context=best.context,
         )
     top = max((s.confidence for s in scores), default=0.0)
     with_header = [s for s in scores if s.header is not None]

@@ -6,8 +6,10 @@ e-mail, passports, travel permits, birth dates) have their one rule set in
 (python-stdnum, ``ipaddress``) returning a quality in ``[0, 1]``: US Social Security numbers, French
 NIR, IBAN (ISO 13616), device identifiers (IEEE EUI-48 MAC, IMEI) and IP addresses, which GB/T
 35273-2020 Annex A lists as personal common device and network information; plus the person-name
-grading that uses the word lists of :mod:`custody.classification._lexicon`, and the validators of
-the embedded (free-text) rules, which delegate to :mod:`custody.identifiers`.
+grading that uses the word lists of :mod:`custody.classification._lexicon`, the validators of
+the embedded (free-text) rules, which delegate to :mod:`custody.identifiers`, and the scorers of the
+values-only models (birth dates from a column's distribution, gender from its vocabulary, Chinese
+names from :mod:`custody.classification.names`).
 
 Values reach validators only in memory; nothing here logs or raises with a value.
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+
+import pyarrow as pa
 
 from custody.classification import _lexicon
 from custody.identifiers import bank_card, email_address, mobile, resident_id
@@ -101,8 +105,9 @@ def person_name_quality(value: str) -> float:
     Chinese: 2-4 Han characters starting with a surname from the table (single or compound) -> 1.0;
     names with a middle dot (minority or transliterated names) -> 0.8; other short Han strings ->
     0.4; longer Han strings -> 0.2. Latin script: 1-4 capitalised tokens (particles such as
-    ``van``/``de`` allowed) whose first given token is in the given-name dictionary -> 0.95, two or
-    more such tokens -> 0.6, a single token -> 0.5, otherwise 0.1.
+    ``van``/``de`` allowed) whose first given token is in the given-name dictionary -> 0.95, a single
+    token in the surname dictionary -> 0.9, two or more such tokens -> 0.6, a single token -> 0.5,
+    otherwise 0.1. Two Han parts of 1-3 characters separated by a space (``山田 太郎``) -> 0.9.
     """
     if _CJK.search(value):
         core = value.replace("·", "").replace("•", "").replace(" ", "")
@@ -110,6 +115,9 @@ def person_name_quality(value: str) -> float:
             return 0.1
         if "·" in value or "•" in value:
             return 0.8
+        parts = value.split()
+        if len(parts) == 2 and all(1 <= len(p) <= 3 for p in parts):
+            return 0.9  # family and given name written apart (Japanese style, 山田 太郎)
         if 2 <= len(core) <= 4:
             if core[0] in _lexicon.CN_SURNAMES or core[:2] in _lexicon.CN_COMPOUND_SURNAMES:
                 return 1.0
@@ -121,6 +129,8 @@ def person_name_quality(value: str) -> float:
     given = [t for t in tokens if t.rstrip(".").casefold() not in _HONORIFICS]
     if given and given[0].rstrip(".").casefold() in _lexicon.latin_given_names():
         return 0.95
+    if len(given) == 1 and given[0].casefold() in _lexicon.latin_surnames():
+        return 0.9
     return 0.6 if len(tokens) >= 2 else 0.5
 
 
@@ -148,3 +158,104 @@ def embedded_mobile(candidate: str) -> bool:
 def embedded_email(candidate: str) -> bool:
     """An e-mail address in free text: valid syntax."""
     return email_address.is_valid(candidate)
+
+
+# ---------------------------------------------------------------------------------- values-only
+# Scorers of :class:`~custody.classification.registry.ValueModel`: whole sample in, quality per value
+# out, vectorised; they may judge the column as a whole (spread of dates, both genders present).
+
+#: Ages (years, on the run date) a customer's birth date plausibly gives.
+HUMAN_AGE = (0.0, 110.0)
+#: Birth-date columns of people: median age and spread (interquartile range, years) without and
+#: with a person table; event dates (orders, log-ins, sign-ups, contracts) cluster in recent years.
+BIRTH_MEDIAN_AGE = (18.0, 80.0)
+BIRTH_MEDIAN_AGE_IN_CONTEXT = (8.0, 85.0)
+BIRTH_MIN_IQR = 8.0
+#: Most dates of the sample that may lie in the last year or in the future (events do; births of
+#: customers rarely do).
+BIRTH_MAX_RECENT = 0.02
+BIRTH_MAX_FUTURE = 0.0
+#: Fewest distinct dates, as a share of the dates read.
+BIRTH_MIN_DISTINCT = 0.5
+
+
+def birth_date_scores(sample, ctx):
+    """Birth dates from the distribution of a date column (ISO text, ``YYYY年M月D日``, ``YYYYMMDD``,
+    dates and timestamps as text). Per value 1.0 when it reads as a date giving an age in
+    ``HUMAN_AGE`` on ``ctx.as_of``; all zeros when the column does not look like people's births:
+    any future date, more than ``BIRTH_MAX_RECENT`` of the dates within the last year, median age
+    outside ``BIRTH_MEDIAN_AGE`` (``BIRTH_MEDIAN_AGE_IN_CONTEXT`` in a table about people), or an
+    fewer distinct dates than ``BIRTH_MIN_DISTINCT`` of them, or an
+    interquartile range of ages under ``BIRTH_MIN_IQR`` years (hire dates of one cohort, invoices of
+    a few years). Ages as in PIPL Art 28/31 counts: whole calendar years are not needed here."""
+    import numpy as np
+
+    from custody.classification.minors import birth_ymd_from_dates, ymd
+
+    births = birth_ymd_from_dates(sample)
+    y, m, d = births // 10_000, (births // 100) % 100, births % 100
+    read = (births > 0) & (m >= 1) & (m <= 12) & (d >= 1) & (d <= 31) & (y >= 1880)
+    out = np.zeros(len(births))
+    if read.sum() < max(5, 0.8 * len(births)):
+        return out
+    # People's birth dates are varied; a handful of repeated dates is a default or a cohort.
+    if len(np.unique(births[read])) < BIRTH_MIN_DISTINCT * read.sum():
+        return out
+    today = ctx.as_of
+    age = (today.year - y) + (today.month * 100 + today.day - (m * 100 + d)) / 1232.0
+    age = np.where(read, age, np.nan)
+    ages = age[read]
+    future = float(np.mean(births[read] > ymd(today)))
+    recent = float(np.mean(ages < 1.0))
+    lo, hi = BIRTH_MEDIAN_AGE_IN_CONTEXT if ctx.people is not None else BIRTH_MEDIAN_AGE
+    q25, median, q75 = np.percentile(ages, [25, 50, 75])
+    if future > BIRTH_MAX_FUTURE or recent > BIRTH_MAX_RECENT or not lo <= median <= hi:
+        return out
+    if q75 - q25 < BIRTH_MIN_IQR:
+        return out
+    return np.where(read & (age >= HUMAN_AGE[0]) & (age <= HUMAN_AGE[1]), 1.0, 0.0)
+
+
+#: Gender words (GB/T 2261.1-2003 names, English and one-letter codes); matched case-insensitively.
+GENDER_WORDS = frozenset(["男", "女", "男性", "女性", "m", "f", "male", "female", "man", "woman", "boy", "girl"])
+#: GB/T 2261.1-2003 numeric codes: 0 unknown, 1 male, 2 female, 9 not stated.
+GENDER_CODES = frozenset(["0", "1", "2", "9"])
+#: Share each of the two main values must have for a code column to read as gender.
+GENDER_MIN_SHARE = 0.2
+
+
+def gender_scores(sample, ctx):
+    """Gender from its small vocabulary. Words (男/女, M/F, male/female): 1.0 per value in the
+    vocabulary when both genders occur. Codes ``1``/``2`` (GB/T 2261.1-2003, with 0 and 9) only in a
+    table about people (``ctx.people``) and when each of 1 and 2 holds at least
+    ``GENDER_MIN_SHARE`` of the sample: status codes 1/2 are rarely that balanced, and outside a
+    person table they are just codes."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    text = pc.utf8_lower(sample)
+    n = len(text)
+    if n == 0:
+        return np.zeros(0)
+    words = pc.is_in(text, value_set=pa.array(sorted(GENDER_WORDS))).to_numpy(zero_copy_only=False)
+    distinct = set(pc.unique(text).to_pylist())
+    male = {"男", "男性", "m", "male", "man", "boy"}
+    female = {"女", "女性", "f", "female", "woman", "girl"}
+    if words.mean() >= 0.5 and distinct & male and distinct & female:
+        return words.astype(np.float64)
+    codes = pc.is_in(text, value_set=pa.array(sorted(GENDER_CODES))).to_numpy(zero_copy_only=False)
+    if ctx.people is None or not distinct <= GENDER_CODES:
+        return np.zeros(n)
+    share1 = float(np.mean(pc.equal(text, "1").to_numpy(zero_copy_only=False)))
+    share2 = float(np.mean(pc.equal(text, "2").to_numpy(zero_copy_only=False)))
+    if min(share1, share2) < GENDER_MIN_SHARE:
+        return np.zeros(n)
+    return codes.astype(np.float64)
+
+
+def person_name_scores(sample, ctx):
+    """Chinese person names from character statistics (:func:`custody.classification.names.name_quality`),
+    quality per value; Latin-script values score 0 (they need a header)."""
+    from custody.classification.names import name_quality
+
+    return name_quality(sample)

@@ -34,6 +34,21 @@ class OverrideRecord(_Frozen):
     why: str
 
 
+class PublicBasis(_Frozen):
+    """Why a column is public: public must be earned (every other column is at least internal).
+
+    ``by``: ``detector`` (a detector found data that is publicly disclosable, e.g. an organisation's
+    registered name, USCC or industry; ``detector`` names it and ``ref`` is the policy's rule, the
+    publication duty it rests on) or ``override`` (a person decided: ``who``, and ``ref`` is their
+    why).
+    """
+
+    by: Literal["detector", "override"]
+    detector: str | None = None
+    who: str | None = None
+    ref: str
+
+
 class Evidence(_Frozen):
     """Why a column got its classification. Counts, rates and rule names only, never values.
 
@@ -46,6 +61,9 @@ class Evidence(_Frozen):
     ``reason``: the decision rule, e.g. ``header+values``, ``values``, ``context:postal_address:Address``,
     ``not_pi:header_without_value_support:email``, ``business_data:hr_dates``.
     ``override``: set when a policy override decided the column.
+    ``table_context``: ``people:<column>`` when the table is about people (that column holds a resident
+    ID, mobile, name ...) and this column's decision or level used it (a borderline value lifted, or
+    organisation data kept internal). ``public_basis``: why the column is public (None unless public).
     """
 
     header_rule: str | None = None
@@ -57,6 +75,8 @@ class Evidence(_Frozen):
     scanned_rows: int = 0
     reason: str
     override: OverrideRecord | None = None
+    table_context: str | None = None
+    public_basis: PublicBasis | None = None
 
 
 class ColumnClassification(_Frozen):

@@ -13,6 +13,7 @@ from custody.fsio import atomic_write_bytes
 from custody.documents import (
     BackupDocument,
     ClassificationDocument,
+    ColumnClassification,
     RunManifest,
     TableManifest,
     TableValidation,
@@ -59,6 +60,11 @@ LABELS = {
         "minors": "Records of minors", "minors_rows": "Records", "basis": "Basis columns", "as_of": "Ages as of",
         "not_counted": "no birth-date or resident-ID column", "datadocs": "Great Expectations Data Docs",
         "note": "This report holds counts, hashes and classifications only; no personal values.",
+        "public_columns": "Public columns and why",
+        "public_rule": "Public must be earned: a column is public only when a detector finds publicly "
+                       "disclosable data or a person's override says so; every other column is at least internal.",
+        "why_public": "Why public", "public_by_detector": "Publicly disclosable data found by detector",
+        "public_by_override": "Override by", "no_public": "No column is public.",
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -85,6 +91,11 @@ LABELS = {
         "minors": "未成年人记录", "minors_rows": "未成年人记录数", "basis": "依据字段", "as_of": "年龄计算日期",
         "not_counted": "无出生日期或身份证号字段", "datadocs": "Great Expectations 数据文档",
         "note": "本报告仅包含计数、哈希值与分类结果，不含任何个人信息值。",
+        "public_columns": "公开字段及依据",
+        "public_rule": "公开须有依据：仅当检测器识别出可依法公开的信息，或经人工认定（记录认定人及理由）时，"
+                       "字段才为公开；其余字段至少为内部。",
+        "why_public": "公开依据", "public_by_detector": "检测器识别为可公开信息：",
+        "public_by_override": "人工认定：", "no_public": "无公开字段。",
     },
 }
 
@@ -106,6 +117,23 @@ def reconciliation(tm: TableManifest, validation: TableValidation | None) -> dic
     }
 
 
+def public_column(table: str, c: ColumnClassification) -> dict[str, Any]:
+    """The report's row for one public column: ``{table, column, pi_type, by, detector, who, ref}``
+    from its evidence's ``public_basis`` (``by`` is ``detector`` or ``override``; ``ref`` the policy
+    rule or the override's why). Public must be earned, so a public column always has a basis; a
+    document written before bases were recorded gets ``by`` None and the level's ``policy_ref``."""
+    basis = c.evidence.public_basis
+    return {
+        "table": table,
+        "column": c.column,
+        "pi_type": c.pi_type,
+        "by": basis.by if basis else None,
+        "detector": basis.detector if basis else c.evidence.detector,
+        "who": basis.who if basis else None,
+        "ref": basis.ref if basis else c.policy_ref,
+    }
+
+
 def build_run_report(
     manifest: RunManifest,
     *,
@@ -116,7 +144,8 @@ def build_run_report(
     """Assemble the report document from the run manifest and the stage documents.
 
     A stage document that is None is reported as not run. Returns a JSON-serialisable dict
-    (canonical JSON, no values).
+    (canonical JSON, no values); ``public_columns`` lists every public column with why it is
+    public (:func:`public_column`).
     """
     recon = []
     for tm in manifest.tables:
@@ -136,10 +165,13 @@ def build_run_report(
         for e in entries
     ]
     levels: dict[str, int] = {}
+    public: list[dict[str, Any]] = []
     if classification:
         for t in classification.tables:
             for c in t.columns:
                 levels[c.level] = levels.get(c.level, 0) + 1
+                if c.level == "public":
+                    public.append(public_column(t.table, c))
     encrypted = sum(1 for o in objects if o["sha256"] and o["kek_id"])
     return {
         "format": "custody-run-report",
@@ -155,6 +187,7 @@ def build_run_report(
         "datadocs": validation.datadocs if validation else None,
         "classification": classification.body() if classification else None,
         "levels": levels,
+        "public_columns": public,
         "encryption": {
             "algorithm": "AES-256-GCM (streaming, key-committing), per-object data keys",
             "objects": len(objects),
