@@ -135,9 +135,6 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                 writer.discard()
                 raise ExtractError(f"{source.name}.{tplan.table} part {part.part}: the database refused the "
                                    f"read ({db_error_code(exc)})") from None
-            finally:
-                if path == "cursor" and dialect == "postgresql":
-                    conn.invalidate()  # it carries this read's typecasters: not back into the pool
         break
     read = writer.extracted + writer.quarantined
     if read != source_rows:

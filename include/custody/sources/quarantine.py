@@ -21,9 +21,18 @@ Reasons (stable names; reports count them):
 |---|---|
 | ``zero_date`` | MySQL ``0000-00-00`` date or datetime |
 | ``invalid_date`` | a date or datetime that does not exist (``2023-02-30``, month 0) or is not a date |
+| ``invalid_time`` | a TIME cell that is not a time (SQLite text) |
 | ``nonexistent_local_time`` / ``ambiguous_local_time`` | naive time in a DST gap / overlap of the source zone |
-| ``out_of_range`` | PostgreSQL ``infinity`` / ``-infinity``, a BC date or ``24:00:00``: no exact Arrow value |
-| ``unconvertible`` | a value the column's Arrow type cannot hold exactly (e.g. numeric NaN, TIME > 24 h) |
+| ``out_of_range`` | beyond the Arrow type: PostgreSQL ``infinity``, BC dates, years above 9999, ``24:00:00``, |
+| | MariaDB TIME outside a clock day (durations up to ``838:59:59``, negative values), integers |
+| | beyond int64, decimals with more integer digits than the column holds |
+| ``precision_loss`` | more digits than the type keeps: decimals beyond the column's scale, sub-microsecond |
+| | times, integers above 2**53 in a float column |
+| ``type_mismatch`` | a SQLite cell whose storage class the declared type cannot hold exactly (text or REAL |
+| | in an INTEGER column, bytes in a TEXT column) |
+| ``invalid_boolean`` | a BOOLEAN cell other than true/false or SQLite ``0`` / ``1`` (``2``, ``'false'``) |
+| ``nul_character`` | text holding U+0000 (a NUL byte): no PostgreSQL text column can store it |
+| ``unconvertible`` | a value the Arrow type cannot hold at all (numeric NaN), or one a conversion rule failed on |
 | ``identifier_scientific_notation`` | ``3.50725E+17``: a spreadsheet turned the identifier into a float |
 | ``identifier_trailing_decimal`` | ``123456.0``: the identifier went through a float |
 | ``identifier_lost_leading_zeros`` | all digits but shorter than the configured ``width`` |
@@ -32,6 +41,11 @@ Reasons (stable names; reports count them):
 | ``short_row`` / ``long_row`` | fewer / more fields than the header |
 | ``invalid_json`` / ``not_an_object`` / ``duplicate_key`` / ``unexpected_field`` | JSON Lines record problems |
 | ``field_too_large`` | a field above the configured limit (default 16 MiB of text) |
+
+The rules that decide the reasons of SQL values are in ``custody.sources.sqlvalues`` and
+``custody.sources.temporal``; those of file records in ``custody.sources.rows`` and
+``custody.sources.formats``. Reason labels and positions are what logs and reports may show of a
+quarantined row; its values stay in the encrypted quarantine object.
 """
 
 from __future__ import annotations
@@ -49,6 +63,18 @@ ROW_KEY = "_custody_row_key"
 POSITION = "_custody_position"
 RAW_RECORD = "_custody_raw_record"
 REASONS = "_quarantine_reasons"  # same name as the validation stage's quarantine column
+
+
+class Rejected(Exception):
+    """A value has no exact staged form; it is quarantined with ``reason`` (a label above).
+
+    Raised by the per-value conversion rules and caught by their callers, which null the value
+    and record the reason. The message is the reason only, never the value.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def check_column_names(names: Sequence[str], where: str) -> None:
