@@ -8,15 +8,23 @@ plus ``<column>__raw`` for each configured identifier column (``custody.sources.
 Reconciliation per file: data rows parsed (header, blank lines and all-empty rows excluded; bad
 rows included) = rows staged + rows quarantined.
 
+An empty file and a file with a header but no data rows are extracted (zero rows) and said so:
+a warning in the task log and a note on the file (``FileEntry.note``) that the run report
+lists; the table keeps its columns (the header comes from the first file that has one, or from
+``columns``), so they stay in the inventory.
+
 The readers (decoding, CSV, XLSX, JSON Lines) are in ``custody.sources``; this module aligns each
 file's header with the table's columns, feeds the records to a ``PartWriter`` and records the
 file (name, SHA-256, size, format, encoding). Error messages carry file names, line numbers and
-column names, never cell values.
+column names, never cell values; a header that does not match is described by the expected
+column names and the positions of the others, because a file without its header row has data
+there.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 from custody.config import SourceConfig, TableConfig
@@ -25,10 +33,12 @@ from custody.extract.errors import ExtractError, SchemaError
 from custody.extract.writer import PartWriter
 from custody.sources.formats import detect_format, read_header, read_sections
 from custody.sources.landings import HashingReader, Landing
-from custody.sources.quarantine import check_column_names
+from custody.sources.quarantine import check_column_names, check_file_header
 from custody.sources.rows import RowBuilder, staged_columns
 
 BATCH_ROWS = 10_000
+
+log = logging.getLogger(__name__)
 
 
 def plan_file_table(landing: Landing, source: SourceConfig, tcfg: TableConfig, *, run_key: str, run_id: str,
@@ -50,10 +60,17 @@ def plan_file_table(landing: Landing, source: SourceConfig, tcfg: TableConfig, *
         interval = store.plan(source.name, tcfg.name, run_key, run_id, kind="files", column=None, files=files)
         files = interval.files or []
     header = list(tcfg.columns) if tcfg.columns else None
-    if header is None and files:
-        header = read_header(landing, files[0]["name"], tcfg)
+    if header is not None:
+        check_column_names(header, f"{source.name}.{tcfg.name} (config)")
+    for f in files if header is None else []:
+        # The first file with a header names the columns: an empty file before it has none.
+        header = read_header(landing, f["name"], tcfg)
+        if header:
+            where = f"{source.name}.{tcfg.name} ({f['name']})"
+            check_column_names(header, where, quote=False)
+            check_file_header(header, where)
+            break
     header = header or []
-    check_column_names(header, f"{source.name}.{tcfg.name} ({files[0]['name'] if files else 'config'})")
     missing = [i.column for i in tcfg.identifiers if i.column not in header]
     if header and missing:
         raise SchemaError(f"{source.name}.{tcfg.name}: identifier column(s) not in the header: {', '.join(missing)}")
@@ -97,10 +114,13 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: TablePlan, 
                     pass
             else:
                 where = f"{name}" + (f" sheet {section.sheet!r}" if section.sheet else "")
-                check_column_names(section.header, where)
+                check_column_names(section.header, where, quote=False)
+                check_file_header(section.header, where)
                 order = _align(section.header, header, where)
                 builder = RowBuilder(header, identifiers)
                 blank = 0
+                n = len(section.header)
+                width = section.info.get("width", n)  # with the empty header fields dropped at the end
                 for position, cells, reason, flags, raw_fields in section.records:
                     if reason is None and (not cells or not any(isinstance(c, str) and c.strip() or
                                                                  (c is not None and not isinstance(c, str))
@@ -108,8 +128,8 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: TablePlan, 
                         if not cells or reason is None and flags is None:
                             blank += 1
                             continue
-                    n = len(section.header)
-                    if reason is None and len(cells) != n:
+                    if reason is None and (len(cells) < n or len(cells) > width
+                                           or any(c not in (None, "") for c in cells[n:])):
                         reason = "short_row" if len(cells) < n else "long_row"
                         raw_fields = list(cells)
                     fitted = (list(cells) + [None] * n)[:n]
@@ -121,9 +141,15 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: TablePlan, 
                         _push(builder, writer)
                 _push(builder, writer)
                 if builder.rows == 0:
-                    note = "header only"
+                    note = "no records" if detect_format(name, tcfg.format) == "jsonl" else "header only"
+                if width > n:
+                    note = (note + "; " if note else "") + f"{width - n} empty trailing column(s) dropped"
                 if blank:
                     note = (note + "; " if note else "") + f"{blank} blank rows skipped"
+            if builder.rows == 0:
+                log.warning("%s.%s: %s%s has no data rows (%s); the table keeps its columns", source.name,
+                            tplan.table, name, f" sheet {section.sheet!r}" if section.sheet else "",
+                            note.partition(";")[0])
             entries.append({"sheet": section.sheet, "rows": builder.rows, "quarantined": builder.quarantined,
                             "note": note, "delimiter": section.info.get("delimiter"),
                             "encoding": section.info["encoding"]() if "encoding" in section.info else None})
@@ -150,10 +176,15 @@ def _push(builder: RowBuilder, writer: PartWriter) -> None:
 
 
 def _align(found: list[str], expected: list[str], where: str) -> list[int]:
-    """Positions in ``found`` of each expected column; raises ``SchemaError`` on drift."""
+    """Positions in ``found`` of each expected column; raises ``SchemaError`` on drift.
+
+    The message names the table's expected columns that are missing and only the positions of
+    the file's fields that are not expected: without its header row a file has data there.
+    """
     missing = [c for c in expected if c not in found]
-    unexpected = [c for c in found if c not in expected]
+    unexpected = [i + 1 for i, c in enumerate(found) if c not in expected]
     if missing or unexpected:
+        others = f"field(s) at position(s) {', '.join(map(str, unexpected))}" if unexpected else "none"
         raise SchemaError(f"{where}: header differs from the table's columns "
-                          f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
+                          f"(missing: {', '.join(missing) or 'none'}; unexpected: {others})")
     return [found.index(c) for c in expected]

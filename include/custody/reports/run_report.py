@@ -59,6 +59,8 @@ LABELS = {
         "minors": "Records of minors", "minors_rows": "Records", "basis": "Basis columns", "as_of": "Ages as of",
         "not_counted": "no birth-date or resident-ID column", "datadocs": "Great Expectations Data Docs",
         "note": "This report holds counts, hashes and classifications only; no personal values.",
+        "file_notes": "Files to look at (empty, header only, columns dropped)", "file": "File",
+        "file_note": "Note",
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -85,6 +87,7 @@ LABELS = {
         "minors": "未成年人记录", "minors_rows": "未成年人记录数", "basis": "依据字段", "as_of": "年龄计算日期",
         "not_counted": "无出生日期或身份证号字段", "datadocs": "Great Expectations 数据文档",
         "note": "本报告仅包含计数、哈希值与分类结果，不含任何个人信息值。",
+        "file_notes": "需关注的文件（空文件、仅有表头、已删除的列）", "file": "文件", "file_note": "说明",
     },
 }
 
@@ -104,6 +107,14 @@ def reconciliation(tm: TableManifest, validation: TableValidation | None) -> dic
         "quarantined_rows": quarantined, "quarantined_at_extract": tm.quarantined_at_extract,
         "reconciled": validation is not None and tm.source_rows == read == valid + quarantined,
     }
+
+
+def file_notes(manifest: RunManifest) -> list[dict[str, Any]]:
+    """Landed files an operator should look at: empty, header only (no data rows), empty trailing
+    columns dropped, blank rows skipped. ``[{"table", "file", "sheet", "rows", "note"}]``; file
+    names and counts only."""
+    return [{"table": tm.table, "file": f.name, "sheet": f.sheet, "rows": f.rows, "note": f.note}
+            for tm in manifest.tables for f in tm.extraction.files if f.note]
 
 
 def build_run_report(
@@ -151,6 +162,7 @@ def build_run_report(
         "dialect": manifest.dialect,
         "references": REFERENCES,
         "reconciliation": recon,
+        "files": file_notes(manifest),
         "validation": validation.body() if validation else None,
         "datadocs": validation.datadocs if validation else None,
         "classification": classification.body() if classification else None,

@@ -51,6 +51,8 @@ quarantined row; its values stay in the encrypted quarantine object.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,25 +79,62 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def check_column_names(names: Sequence[str], where: str) -> None:
+def check_column_names(names: Sequence[str], where: str, *, quote: bool = True) -> None:
     """Reject duplicate, empty, case-variant or ``column_key``-colliding column names.
 
-    ``Email``/``email`` or ``customer_id``/``CustomerId`` in one table would make the column
-    rules (matched by ``custody.naming.column_key``) ambiguous and break Parquet readers that
-    fold case. Raises ``SchemaError`` naming the clashing columns.
+    ``Email``/``email``, ``customer_id``/``CustomerId`` or ``mobile`` beside its full-width twin
+    ``ｍｏｂｉｌｅ`` (compared after NFKC normalisation) in one table would make the column rules
+    (matched by ``custody.naming.column_key``) ambiguous and break Parquet readers that fold
+    case; a name holding a control character (a NUL byte, a line break) is refused too. Raises
+    ``SchemaError`` naming the clashing columns, or only their positions with ``quote=False``
+    (a file's first row, which is data when the header is missing).
     """
     empty = [i + 1 for i, n in enumerate(names) if not str(n).strip()]
     if empty:
         raise SchemaError(f"{where}: empty column name at position(s) {', '.join(map(str, empty))}")
-    groups: dict[str, list[str]] = {}
-    for n in names:
-        groups.setdefault(column_key(n) or n.lower(), []).append(n)
+    control = [i + 1 for i, n in enumerate(names) if any(unicodedata.category(ch) == "Cc" for ch in n)]
+    if control:
+        raise SchemaError(f"{where}: control character in the column name at position(s) "
+                          f"{', '.join(map(str, control))}")
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        folded = unicodedata.normalize("NFKC", n)
+        groups.setdefault(column_key(folded) or folded.lower(), []).append(i)
     clashes = [g for g in groups.values() if len(g) > 1]
     if clashes:
-        text = "; ".join(" / ".join(repr(n) for n in g) for g in clashes)
-        exact = any(len(set(g)) < len(g) for g in clashes)
-        kind = "duplicate column names" if exact else "column names that differ only in case or punctuation"
+        exact = any(len({names[i] for i in g}) < len(g) for g in clashes)
+        kind = "duplicate column names" if exact else "column names that differ only in case, width or punctuation"
+        if quote:
+            text = "; ".join(" / ".join(repr(names[i]) for i in g) for g in clashes)
+        else:
+            text = "; ".join("positions " + " / ".join(str(i + 1) for i in g) for g in clashes)
         raise SchemaError(f"{where}: {kind}: {text}")
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?")
+
+
+def _looks_like_a_value(name: str) -> bool:
+    folded = unicodedata.normalize("NFKC", name).strip()
+    return (sum(ch.isdigit() for ch in folded) >= 5 or _EMAIL.search(folded) is not None
+            or _NUMBER.fullmatch(folded) is not None)
+
+
+def check_file_header(names: Sequence[str], where: str) -> None:
+    """Refuse a file's first row as a header when a cell looks like a value, not a name.
+
+    A file without its header row would otherwise name the table's columns after its first
+    record: names, mobiles and ID numbers would become column names in every document,
+    inventory and report. A cell with five or more digits, an e-mail address or a bare number
+    is taken for a value. Raises ``SchemaError`` with the positions only, never the cells; the
+    fix is ``columns:`` in ``sources.yaml`` (or the missing header row).
+    """
+    suspect = [i + 1 for i, n in enumerate(names) if _looks_like_a_value(n)]
+    if suspect:
+        raise SchemaError(f"{where}: the first row looks like data, not a header (a number, e-mail address or "
+                          f"long digit string at position(s) {', '.join(map(str, suspect))}); add the header row "
+                          "or set columns in sources.yaml")
 
 
 def quarantine_schema(schema: pa.Schema) -> pa.Schema:

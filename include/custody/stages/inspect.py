@@ -137,6 +137,9 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
         share = src.failing_share(cfg)
         classifier = TableClassifier(policy, source=manifest.source, table=tm.table, as_of=run_date)
         _clear_validation_quarantine(rt, manifest, tm.table)
+        # Every column of the manifest, even of a table without rows (a header-only file): the
+        # inventory keeps its columns (classified by their names) instead of losing them.
+        classifier.observe(tm.schema().empty_table())
         state: _TableValidation | None = None
         for entry in tm.chunks:
             chunk = rt.staging.get_table(entry, check_content=False)
