@@ -29,6 +29,7 @@ from typing import Any
 
 from custody.config import SourceConfig, TableConfig
 from custody.documents import ColumnSchema, FileEntry, PartSpec, TablePlan
+from custody.errors import value_free
 from custody.extract.errors import ExtractError, SchemaError
 from custody.extract.writer import PartWriter
 from custody.sources.formats import detect_format, read_header, read_sections
@@ -90,72 +91,33 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: TablePlan, 
                       run_key: str, staging: Any) -> dict[str, Any]:
     """Extract one landed file (all its sections) into staging; returns the part document body.
 
-    Raises ``ExtractError`` (undecodable or malformed file) and ``SchemaError`` (header drift,
-    duplicate headers).
+    Raises ``ExtractError`` (undecodable or malformed file), ``SchemaError`` (header drift,
+    duplicate headers) and, for any other error met while reading records, ``ValueFreeError``
+    naming the file's part and the line (or sheet row) reached, never a cell.
     """
     tcfg = next(t for t in source.tables if t.name == tplan.table)
-    header: list[str] = tplan.header or []
     name = spec.name or ""
-    identifiers = {i.column: i.width for i in tcfg.identifiers}
     writer = PartWriter(staging, source, run_key, tplan.table, spec.part,
                         tplan.primary_key or None, key_prefix=name)
     entries: list[dict[str, Any]] = []
+    at: dict[str, int | None] = {"row": None}
+    fmt = detect_format(name, tcfg.format)
     with landing.open(name) as raw:
         hashed = HashingReader(raw)
         stream = io.BufferedReader(hashed, buffer_size=1 << 20)
-        sections = list(read_sections(stream, name, tcfg, header)) if detect_format(name, tcfg.format) == "xlsx" \
-            else read_sections(stream, name, tcfg, header)
-        for section in sections:
-            note = ""
-            if section.header is None:
-                builder = RowBuilder(header, identifiers)
-                note = "empty"
-                for _ in section.records:  # only blank lines are left
-                    pass
-            else:
-                where = f"{name}" + (f" sheet {section.sheet!r}" if section.sheet else "")
-                check_column_names(section.header, where, quote=False)
-                check_file_header(section.header, where)
-                order = _align(section.header, header, where)
-                builder = RowBuilder(header, identifiers)
-                blank = 0
-                n = len(section.header)
-                width = section.info.get("width", n)  # with the empty header fields dropped at the end
-                for position, cells, reason, flags, raw_fields in section.records:
-                    if reason is None and (not cells or not any(isinstance(c, str) and c.strip() or
-                                                                 (c is not None and not isinstance(c, str))
-                                                                 for c in cells)):
-                        if not cells or reason is None and flags is None:
-                            blank += 1
-                            continue
-                    if reason is None and (len(cells) < n or len(cells) > width
-                                           or any(c not in (None, "") for c in cells[n:])):
-                        reason = "short_row" if len(cells) < n else "long_row"
-                        raw_fields = list(cells)
-                    fitted = (list(cells) + [None] * n)[:n]
-                    fitted = [None if (isinstance(c, str) and c == "") else c for c in fitted]
-                    mapped = [fitted[k] for k in order]
-                    mflags = {order.index(k): v for k, v in flags.items() if k in order} if flags else None
-                    builder.add(position, mapped, row_reason=reason, flags=mflags, raw_fields=raw_fields)
-                    if builder.pending >= BATCH_ROWS:
-                        _push(builder, writer)
-                _push(builder, writer)
-                if builder.rows == 0:
-                    note = "no records" if detect_format(name, tcfg.format) == "jsonl" else "header only"
-                if width > n:
-                    note = (note + "; " if note else "") + f"{width - n} empty trailing column(s) dropped"
-                if blank:
-                    note = (note + "; " if note else "") + f"{blank} blank rows skipped"
-            if builder.rows == 0:
-                log.warning("%s.%s: %s%s has no data rows (%s); the table keeps its columns", source.name,
-                            tplan.table, name, f" sheet {section.sheet!r}" if section.sheet else "",
-                            note.partition(";")[0])
-            entries.append({"sheet": section.sheet, "rows": builder.rows, "quarantined": builder.quarantined,
-                            "note": note, "delimiter": section.info.get("delimiter"),
-                            "encoding": section.info["encoding"]() if "encoding" in section.info else None})
-        writer.close()
+        failure: BaseException | None = None
+        try:
+            sections = list(read_sections(stream, name, tcfg, tplan.header or [])) if fmt == "xlsx" \
+                else read_sections(stream, name, tcfg, tplan.header or [])
+            for section in sections:
+                entries.append(_stage_section(section, source, tplan, tcfg, name, writer, at))
+            writer.close()
+        except Exception as exc:  # noqa: BLE001 - a library's message may quote the record
+            failure = value_free(exc, "reading the file failed", source=source.name, table=tplan.table,
+                                 part=spec.part, row=at["row"])
+        if failure is not None:
+            raise failure
         hashed.finish()
-    fmt = detect_format(name, tcfg.format)
     files = [FileEntry(name=name, sheet=e["sheet"], sha256=hashed.sha.hexdigest(), bytes=hashed.bytes, format=fmt,
                        encoding=e["encoding"], delimiter=e["delimiter"], rows=e["rows"], quarantined=e["quarantined"],
                        note=e["note"]) for e in entries]
@@ -165,6 +127,62 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: TablePlan, 
                            f"+ quarantined {writer.quarantined}")
     return {**writer.result(), "source_rows": source_rows, "path": "files",
             "columns": tplan.column_schemas, "files": files}
+
+
+def _stage_section(section: Any, source: SourceConfig, tplan: TablePlan, tcfg: TableConfig, name: str,
+                   writer: PartWriter, at: dict[str, int | None]) -> dict[str, Any]:
+    """Stage the records of one section (a file or sheet); returns its ``FileEntry`` fields.
+
+    ``at["row"]`` follows the record being read, so a failure can name its line.
+    """
+    header: list[str] = tplan.header or []
+    identifiers = {i.column: i.width for i in tcfg.identifiers}
+    note = ""
+    builder = RowBuilder(header, identifiers)
+    if section.header is None:
+        note = "empty"
+        for _ in section.records:  # only blank lines are left
+            pass
+    else:
+        where = f"{name}" + (f" sheet {section.sheet!r}" if section.sheet else "")
+        check_column_names(section.header, where, quote=False)
+        check_file_header(section.header, where)
+        order = _align(section.header, header, where)
+        blank = 0
+        n = len(section.header)
+        width = section.info.get("width", n)  # with the empty header fields dropped at the end
+        for position, cells, reason, flags, raw_fields in section.records:
+            at["row"] = position
+            if reason is None and (not cells or not any(isinstance(c, str) and c.strip() or
+                                                         (c is not None and not isinstance(c, str))
+                                                         for c in cells)):
+                if not cells or reason is None and flags is None:
+                    blank += 1
+                    continue
+            if reason is None and (len(cells) < n or len(cells) > width
+                                   or any(c not in (None, "") for c in cells[n:])):
+                reason = "short_row" if len(cells) < n else "long_row"
+                raw_fields = list(cells)
+            fitted = (list(cells) + [None] * n)[:n]
+            fitted = [None if (isinstance(c, str) and c == "") else c for c in fitted]
+            mapped = [fitted[k] for k in order]
+            mflags = {order.index(k): v for k, v in flags.items() if k in order} if flags else None
+            builder.add(position, mapped, row_reason=reason, flags=mflags, raw_fields=raw_fields)
+            if builder.pending >= BATCH_ROWS:
+                _push(builder, writer)
+        _push(builder, writer)
+        if builder.rows == 0:
+            note = "no records" if detect_format(name, tcfg.format) == "jsonl" else "header only"
+        if width > n:
+            note = (note + "; " if note else "") + f"{width - n} empty trailing column(s) dropped"
+        if blank:
+            note = (note + "; " if note else "") + f"{blank} blank rows skipped"
+    if builder.rows == 0:
+        log.warning("%s.%s: %s%s has no data rows (%s); the table keeps its columns", source.name,
+                    tplan.table, name, f" sheet {section.sheet!r}" if section.sheet else "", note.partition(";")[0])
+    return {"sheet": section.sheet, "rows": builder.rows, "quarantined": builder.quarantined, "note": note,
+            "delimiter": section.info.get("delimiter"),
+            "encoding": section.info["encoding"]() if "encoding" in section.info else None}
 
 
 def _push(builder: RowBuilder, writer: PartWriter) -> None:

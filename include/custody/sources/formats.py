@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ def _csv_sections(stream: BinaryIO, name: str, tcfg: TableConfig) -> Iterator[Se
     counter = {"line": 0}
 
     def text_lines() -> Iterator[str]:
-        for lineno, text in (*head, *lines):
+        for lineno, text in itertools.chain(head, lines):  # streamed, never the whole file
             counter["line"] = lineno
             yield text
 
@@ -164,7 +165,7 @@ def _jsonl_sections(stream: BinaryIO, name: str, tcfg: TableConfig, header: list
     def records() -> Iterator[tuple[int, list[Any], str | None, dict[int, str] | None, list[Any] | None]]:
         cols = header or []
         index = {c: i for i, c in enumerate(cols)}
-        for lineno, text in (*first, *lines):
+        for lineno, text in itertools.chain(first, lines):
             if not text.strip():
                 continue
             try:

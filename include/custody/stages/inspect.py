@@ -36,6 +36,7 @@ from custody.documents import (
     document_key,
     object_id,
 )
+from custody.stages.boundary import stage_boundary
 from custody.stages.runtime import Runtime, StageError
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def _derive(cfg_checks: list[dict[str, Any]], columns: list[ColumnClassification
                         table=tm.table)
 
 
+@stage_boundary("classify_and_validate")
 def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: str | None = None) -> dict[str, Any]:
     """Classify every column and validate every row of a run, decrypting each chunk once.
 
