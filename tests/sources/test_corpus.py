@@ -117,6 +117,10 @@ OK_CASES = [
     ("empty_jsonl_file", {"a.jsonl": b""}, {"columns": ["id", "name"]}, 0, 0, {}),
     ("xlsx_empty_sheet_beside_a_data_sheet", {"a.xlsx": xlsx_bytes({"empty": [], "s": [["id"], ["1"]]})},
      {}, 1, 0, {}),
+    # headers that hold digits but are names, and a configured header the file repeats
+    ("header_names_with_periods", {"a.csv": csv_bytes("id,2024Q1,销售额2024-01\n1,a,b\n")}, {}, 1, 0, {}),
+    ("configured_header_that_looks_like_data", {"a.csv": csv_bytes("id,2024-01-01\n1,a\n")},
+     {"columns": ["id", "2024-01-01"]}, 1, 0, {}),
     # identifiers in forms that are fine once normalised, and ones a spreadsheet damaged
     ("fullwidth_resident_id_with_x", {"a.csv": csv_bytes("id,name\n１１０１０５１９４９１２３１００２Ｘ,a\n")},
      {"identifiers": ID}, 1, 0, {}),
@@ -235,6 +239,9 @@ ERROR_CASES = [
      "position(s) 1 hold a delimiter other than ';'", {"delimiter": ";"}),
     ("headerless_file", {"a.csv": csv_bytes("1,张三,13800138000\n2,李四,13900139000\n")}, SchemaError,
      "the first row looks like data, not a header (a number, e-mail address or long digit string at position(s) 1, 3)"),
+    ("header_of_a_full_date", {"a.csv": csv_bytes("id,2024-01-01\n1,a\n")}, SchemaError,
+     "the first row looks like data, not a header (a number, e-mail address or long digit string at "
+     "position(s) 2)"),
     ("headerless_second_file", {"a.csv": csv_bytes(HEADER + GOOD), "b.csv": csv_bytes("3,王五,13700137000\n")},
      SchemaError, "b.csv: the first row looks like data"),
     ("headerless_file_with_configured_columns", {"a.csv": csv_bytes("1,张三,13800138000\n")}, SchemaError,

@@ -146,7 +146,8 @@ def _stage_section(section: Any, source: SourceConfig, tplan: TablePlan, tcfg: T
     else:
         where = f"{name}" + (f" sheet {section.sheet!r}" if section.sheet else "")
         check_column_names(section.header, where, quote=False)
-        check_file_header(section.header, where)
+        if sorted(section.header) != sorted(header):
+            check_file_header(section.header, where)  # the table's own names are known to be names
         order = _align(section.header, header, where)
         blank = 0
         n = len(section.header)

@@ -113,11 +113,13 @@ def check_column_names(names: Sequence[str], where: str, *, quote: bool = True) 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?")
+_DIGIT_RUN = re.compile(r"[0-9]{7,}")  # mobiles, ID and card numbers, phone numbers, full dates
+_SEPARATORS = re.compile(r"[\s\-+().]")
 
 
 def _looks_like_a_value(name: str) -> bool:
     folded = unicodedata.normalize("NFKC", name).strip()
-    return (sum(ch.isdigit() for ch in folded) >= 5 or _EMAIL.search(folded) is not None
+    return (_DIGIT_RUN.search(_SEPARATORS.sub("", folded)) is not None or _EMAIL.search(folded) is not None
             or _NUMBER.fullmatch(folded) is not None)
 
 
@@ -126,9 +128,11 @@ def check_file_header(names: Sequence[str], where: str) -> None:
 
     A file without its header row would otherwise name the table's columns after its first
     record: names, mobiles and ID numbers would become column names in every document,
-    inventory and report. A cell with five or more digits, an e-mail address or a bare number
-    is taken for a value. Raises ``SchemaError`` with the positions only, never the cells; the
-    fix is ``columns:`` in ``sources.yaml`` (or the missing header row).
+    inventory and report. A cell with seven or more digits in a row (spaces, ``-``, ``+``,
+    brackets and dots ignored: mobiles, ID, card and phone numbers, full dates), an e-mail
+    address or a bare number is taken for a value. Raises ``SchemaError`` with the positions
+    only, never the cells; the fix is the missing header row, or ``columns:`` in
+    ``sources.yaml`` (a file whose first row equals the configured columns is not checked).
     """
     suspect = [i + 1 for i, n in enumerate(names) if _looks_like_a_value(n)]
     if suspect:

@@ -129,16 +129,20 @@ def plan_columns(table: sa.Table, dialect: str, source_tz: str, session_zone: st
     return plans
 
 
-def select_list(table: sa.Table, plans: list[ColumnPlan]) -> list[sa.ColumnElement]:
+def select_list(table: sa.Table, plans: list[ColumnPlan], *, text_casts: bool = True) -> list[sa.ColumnElement]:
     """SELECT expressions for ``plans``, each labelled with its column name and typed ``NullType``
     so that SQLAlchemy hands over the DB-API value untouched: the column, ``CAST(col AS text)``
-    (``cast_text``) or ``CAST(col AS UNSIGNED)`` (``cast_unsigned``)."""
+    (``cast_text``) or ``CAST(col AS UNSIGNED)`` (``cast_unsigned``).
+
+    ``text_casts=False`` leaves out the text casts, for PostgreSQL's ``COPY``, which writes every
+    value as its type's own text anyway (the same text the cast gives, without the extra work).
+    """
     from sqlalchemy.dialects import mysql
 
     out = []
     for p in plans:
         expr: sa.ColumnElement = table.c[p.name]
-        if p.cast_text:
+        if p.cast_text and text_casts:
             expr = sa.cast(expr, sa.String)
         elif p.cast_unsigned:
             expr = sa.cast(expr, mysql.BIGINT(unsigned=True))
