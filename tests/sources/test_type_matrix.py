@@ -95,11 +95,27 @@ PG = [
     Col("ip", "inet", [("'192.168.0.1/24'", EQUAL)]),
     Col("status", "deal_status", [("'won'", EQUAL)]),
     Col("tags", "text[]", [("ARRAY['a', 'b,c']", EQUAL)]),
+    Col("hundreds", "numeric(5,-2)", [("12345", EQUAL), ("-99949", EQUAL)]),
+    Col("tiny", "numeric(3,5)", [("0.00123", EQUAL), ("-0.00999", EQUAL)]),
+    Col("seconds", "timestamp(0)", [("'2024-01-01 08:00:00.6'", EQUAL)], src="({c} AT TIME ZONE 'Asia/Shanghai')"),
+    Col("clock0", "time(0)", [("'12:34:56.7'", EQUAL)]),
+    Col("bits", "bit varying(8)", [("B'1011'", EQUAL)]),
+    Col("markup", "xml", [("'<a x=\"1\">文</a>'", EQUAL)]),
+    Col("label", "varchar", [("'no length'", EQUAL)]),
 ]
 
 # -- MariaDB ----------------------------------------------------------------------------------------------
 MARIADB = [
     Col("tiny", "tinyint", [("-128", EQUAL), ("127", EQUAL)]),
+    Col("small", "smallint", [("-32768", EQUAL), ("32767", EQUAL)]),
+    Col("regular", "int", [("-2147483648", EQUAL), ("2147483647", EQUAL)]),
+    Col("whole", "decimal(10,0)", [("9999999999", EQUAL), ("-1", EQUAL)]),
+    Col("short", "tinytext", [("'短'", EQUAL)]),
+    Col("medium_text", "mediumtext", [("REPEAT('a', 70000)", EQUAL)]),
+    Col("fixed", "binary(4)", [("X'01'", EQUAL)], src="HEX({c})", dst="HEX({c})"),
+    Col("seen0", "datetime", [("'2024-01-01 08:00:00'", EQUAL)], src="CAST({c} AS DATETIME(6))"),
+    Col("clock0", "time", [("'12:34:56'", EQUAL), ("'-12:00:00'", "out_of_range")], src="CAST({c} AS TIME(6))"),
+    Col("stamp0", "timestamp NULL", [("'2001-02-03 04:05:06'", EQUAL)], src="CAST({c} AS DATETIME(6))"),
     Col("flag", "tinyint(1)", [("0", EQUAL), ("1", EQUAL), ("2", EQUAL)]),
     Col("medium", "mediumint", [("-8388608", EQUAL), ("8388607", EQUAL)]),
     Col("big", "bigint", [("-9223372036854775808", EQUAL), ("9223372036854775807", EQUAL)]),
@@ -159,6 +175,15 @@ SQLITE = [
                           ("'24:00:00'", "out_of_range"), ("'350725199001011234'", "invalid_time"),
                           ("43200", "invalid_time")], compare="iso"),
     Col("doc", "JSON", [("'{\"a\": 1}'", EQUAL)], compare="typed"),
+    Col("big", "BIGINT", [("42", EQUAL), ("'042'", EQUAL), ("'4 2'", "type_mismatch")], compare="typed"),
+    Col("single", "FLOAT", [("1.5", EQUAL), ("3", EQUAL)], compare="typed"),
+    Col("dbl", "DOUBLE", [("0.1", EQUAL)], compare="typed"),
+    Col("money", "DECIMAL(10,2)", [("12.5", EQUAL), ("'1e3'", EQUAL)], compare="typed"),
+    Col("code", "CHAR(10)", [("'ab'", EQUAL)], compare="typed"),
+    Col("body", "CLOB", [("'long text'", EQUAL)], compare="typed"),
+    Col("wide", "NVARCHAR(20)", [("'名字'", EQUAL)], compare="typed"),
+    Col("stamp", "TIMESTAMP", [("'2024-01-01 08:00:00.5'", EQUAL), ("'2024-13-01 00:00:00'", "invalid_date")],
+        compare="iso"),
     Col("loose", "", [("5", EQUAL), ("'abc'", EQUAL), ("1.5", EQUAL)], src="CAST({c} AS TEXT)"),
 ]
 

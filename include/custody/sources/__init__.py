@@ -7,7 +7,8 @@
 - ``temporal``: dates, timestamps and times from database text, naive times into UTC;
 - ``landings``: where file drops arrive (a local folder, an S3 prefix) and the hashing reader;
 - ``decoding``: text files line by line in UTF-8, GBK/GB18030 or ASCII, never a mix;
-- ``formats``: CSV (delimiter sniffing, RFC 4180), XLSX and JSON Lines, read as sections of records;
+- ``formats``: CSV (delimiter detection, full-width ones included; RFC 4180), XLSX and JSON Lines, read as
+  sections of records;
 - ``rows``: records into Arrow batches (text cells, identifier checks, quarantine rows);
 - ``quarantine``: the schema and reasons of rows held back at extraction, column-name checks;
 - ``errors``: ``ExtractError`` and ``SchemaError``, raised by readers and extraction alike.
