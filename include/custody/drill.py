@@ -100,7 +100,10 @@ def _safe_error(exc: BaseException) -> str:
         return f"{type(orig).__name__} (SQLSTATE {getattr(orig, 'pgcode', None) or '?'})"
     if isinstance(exc, sa.exc.SQLAlchemyError):
         return type(exc).__name__
-    return f"{type(exc).__name__}: {exc}"
+    from custody.errors import is_custody_error
+
+    # Restored rows are in hand: another library's message could quote one.
+    return f"{type(exc).__name__}: {exc}" if is_custody_error(exc) else type(exc).__name__
 
 
 def _restorable(store: ObjectStore, doc: dict[str, Any]) -> bool:

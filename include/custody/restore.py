@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 
 from custody import hashing
 from custody.crypto.envelope import IntegrityError, decrypt_stream
@@ -272,28 +273,61 @@ def sql_type(t: pa.DataType) -> Any:
     int64 -> BIGINT, float64 -> DOUBLE, decimal128(p, s) -> NUMERIC(p, s), string -> TEXT,
     bool -> BOOLEAN, date32 -> DATE, timestamp[us, UTC] -> TIMESTAMP WITH TIME ZONE,
     time64[us] -> TIME, binary -> binary (BYTEA / BLOB). Raises ``RestoreError`` otherwise.
+    Each type holds every value of its Arrow type, so the database keeps what was restored:
+    MySQL/MariaDB get ``DATETIME(6)`` / ``TIME(6)`` (microseconds; the default rounds them away),
+    ``LONGTEXT`` / ``LONGBLOB`` (``TEXT`` stops at 64 KiB); SQLite gets decimals bound as their
+    text (SQLAlchemy would bind a float), which its NUMERIC affinity stores as the source did;
+    PostgreSQL gets floats bound as their shortest exact text cast to ``double precision``
+    (psycopg2 writes ``-0.0`` as a numeric literal, which loses the sign).
     """
     import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
 
+    my = ("mysql", "mariadb")
     if pa.types.is_integer(t):
         return sa.BigInteger()
     if pa.types.is_floating(t):
-        return sa.Double()
+        return sa.Double().with_variant(_PgDouble(), "postgresql")
     if pa.types.is_decimal(t):
-        return sa.Numeric(t.precision, t.scale)
+        return sa.Numeric(t.precision, t.scale).with_variant(_SQLiteDecimal(t.precision, t.scale), "sqlite")
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return sa.Text()
+        return sa.Text().with_variant(mysql.LONGTEXT(), *my)
     if pa.types.is_boolean(t):
         return sa.Boolean()
     if pa.types.is_date(t):
         return sa.Date()
     if pa.types.is_timestamp(t):
-        return sa.DateTime(timezone=t.tz is not None)
+        return sa.DateTime(timezone=t.tz is not None).with_variant(mysql.DATETIME(fsp=6), *my)
     if pa.types.is_time(t):
-        return sa.Time()
+        return sa.Time().with_variant(mysql.TIME(fsp=6), *my)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return sa.LargeBinary()
+        return sa.LargeBinary().with_variant(mysql.LONGBLOB(), *my)
     raise RestoreError(f"no SQL type for Arrow type {t}")
+
+
+class _PgDouble(sa.types.TypeDecorator):
+    """``double precision`` bound as ``CAST('<repr>' AS double precision)``: exact for every
+    float, negative zero, NaN and the infinities included, whatever the driver."""
+
+    impl = sa.Double
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else repr(float(value))
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return sa.cast(bindvalue, sa.Double())
+
+
+class _SQLiteDecimal(sa.types.TypeDecorator):
+    """NUMERIC(p, s) on SQLite bound as decimal text: the column's NUMERIC affinity then stores an
+    INTEGER or REAL where that is exact and keeps the text where it is not, as the source did."""
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else str(value)
 
 
 def sql_table(tm: TableManifest, metadata: Any, *, schema: str | None = None, name: str | None = None) -> Any:

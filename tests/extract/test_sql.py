@@ -188,7 +188,7 @@ def test_case_variant_columns_are_rejected(pg_server_url, staging):
             conn.exec_driver_sql('DROP TABLE IF EXISTS people')
             conn.exec_driver_sql('CREATE TABLE people (id int PRIMARY KEY, "Email" text, email text)')
         src = source([TableConfig(name="people")])
-        with pytest.raises(SchemaError, match="differ only in case or punctuation: 'Email' / 'email'"):
+        with pytest.raises(SchemaError, match="differ only in case, width or punctuation: 'Email' / 'email'"):
             extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
     finally:
         engine.dispose()

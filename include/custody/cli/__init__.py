@@ -4,7 +4,8 @@
 - ``catalog``: ``catalog migrate``, ``catalog status``.
 
 Exit codes: 0 success, 1 verification or restore failure (or a catalog not at head), 2 usage
-error. Custody's own errors print one line, never a value (``main``).
+error. Custody's own errors print one line, never a value; any other error prints its
+traceback without its message (``main``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def main() -> None:
     """Console-script entry point.
 
     Custody's own errors (store, snapshot, keyring, integrity, ...), file-system errors and a
-    malformed ``--to-db`` URL print one line and exit 1; anything else keeps its traceback (a
-    bug to report). SIGTERM (``timeout``, systemd, docker stop) exits like Ctrl-C, through the
-    clean-up of a restore in progress, with status 143.
+    malformed ``--to-db`` URL print one line and exit 1; anything else (a bug to report) prints
+    its traceback without its message and exits 1. SIGTERM (``timeout``, systemd, docker stop)
+    exits like Ctrl-C, through the clean-up of a restore in progress, with status 143.
     """
     import signal
 
@@ -43,7 +44,18 @@ def main() -> None:
         app()
     except Exception as exc:
         if not _user_error(exc):
-            raise
+            _print_withheld(exc)
+            raise SystemExit(1) from None
         console.print(f"[red]failed[/red]: {type(exc).__name__}: {exc}")
         raise SystemExit(1) from None
+
+
+def _print_withheld(exc: BaseException) -> None:
+    """The traceback of an unexpected error (a bug to report) without its message or chain: a
+    restore has rows in hand, and another library's message could quote one."""
+    import traceback
+
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    console.print(f"Traceback (most recent call last):\n{frames}{type(exc).__name__} (message withheld: it may "
+                  "quote a value)", markup=False, highlight=False)
 

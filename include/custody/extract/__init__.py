@@ -22,10 +22,12 @@ range. Memory is bounded by about two chunks (``chunk_rows``) whatever the table
 
 - PostgreSQL (psycopg2): ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` streamed through a pipe
   into Arrow's CSV reader with an explicit schema (decimals parsed exactly, NULL vs empty string
-  kept, timestamps read in a UTC session). Any value Arrow cannot hold exactly makes the range
-  fall back to the cursor path, which quarantines that value instead.
-- Others: a server-side cursor (``stream_results``: psycopg2 named cursor, PyMySQL ``SSCursor``),
-  rows converted by ``custody.sources.sqltypes`` (zero dates, invalid dates quarantined).
+  kept, timestamps read in a UTC session; dates and times by Custody's own text rules). Any value
+  without an exact Arrow value makes the range fall back to the cursor path, which quarantines
+  that value instead.
+- Others: a server-side cursor (``stream_results``: psycopg2 named cursor, psycopg 3 and PyMySQL
+  server-side cursors), the raw values converted by ``custody.sources.sqlvalues`` (zero dates,
+  invalid dates, TIME outside a clock day, non-boolean BOOLEAN cells... quarantined with reasons).
 
 Every chunk of at most ``chunk_rows`` rows is hashed (``custody.rowkeys``: the content hash plus
 one row key and row hash per row, in a ``rowkeys`` side object), encrypted and written atomically

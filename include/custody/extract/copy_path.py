@@ -2,11 +2,13 @@
 
 A child process runs the COPY in the extracting transaction's exported snapshot (so ``COUNT(*)``
 and COPY see the same rows); a reader thread queues its output in 1 MiB blocks (``_CopyStream``,
-bounded) that Arrow's streaming CSV reader parses with an explicit schema (decimals parsed
-exactly, NULL vs empty string kept, timestamps read in a UTC session). Any value Arrow cannot hold
-exactly, a relation the child resolves differently, or row-level security raises
-``FastPathUnavailable``: the range then goes to the cursor path (``custody.extract.cursor_path``),
-which quarantines such values instead.
+bounded) that Arrow's streaming CSV reader parses with an explicit schema (integers, floats and
+decimals parsed exactly, NULL vs empty string kept). Dates, timestamps, times and bytea are read
+as their text and converted by the same rules as the cursor path
+(``custody.sources.sqlvalues.text_to_arrow``). Any value without an exact Arrow value, a relation
+the child resolves differently, or row-level security raises ``FastPathUnavailable``: the range
+then goes to the cursor path (``custody.extract.cursor_path``), which quarantines such values
+with their reasons instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import sqlalchemy as sa
 
 from custody.extract.errors import ExtractError
 from custody.extract.sessions import PG_SETTINGS
-from custody.sources.sqltypes import UTC_TS, ColumnPlan
+from custody.sources.sqltypes import ColumnPlan
+from custody.sources.sqlvalues import text_to_arrow
 
 COPY_BLOCK_BYTES = 1 << 20  # 4 MiB parsed no faster and cost ~150 MiB more peak RSS (Arrow reads blocks ahead)
 
@@ -31,26 +34,23 @@ class FastPathUnavailable(Exception):
     """The COPY fast path met a value Arrow's CSV reader cannot convert exactly; use the cursor."""
 
 
+def _as_text(p: ColumnPlan) -> bool:
+    """Columns whose CSV field goes through Custody's text rules rather than Arrow's CSV parser."""
+    return p.cast_text or p.arrow in (pa.binary(), pa.time64("us"))
+
+
 def _copy_types(plans: list[ColumnPlan]) -> dict[str, pa.DataType]:
-    types = {}
-    for p in plans:
-        if p.temporal == "timestamp":
-            types[p.name] = UTC_TS if not p.naive else pa.timestamp("us")
-        elif pa.types.is_binary(p.arrow):
-            types[p.name] = pa.string()  # bytea as \x<hex>, decoded below
-        else:
-            types[p.name] = p.arrow
-    return types
+    # Dates, timestamps and times as text: the same rules as the cursor path decide them (Arrow's
+    # CSV reader takes "24:00:00" or a BC date for something else or fails the whole block).
+    return {p.name: pa.string() if _as_text(p) else p.arrow for p in plans}
 
 
 def copy_eligible(conn: sa.Connection, plans: list[ColumnPlan]) -> bool:
-    """Whether a range of these columns may take the COPY path: PostgreSQL through psycopg2, no
-    text-cast dates, and ``CUSTODY_EXTRACT_PATH`` not set to ``cursor``."""
+    """Whether a range of these columns may take the COPY path: PostgreSQL through psycopg2 and
+    ``CUSTODY_EXTRACT_PATH`` not set to ``cursor``."""
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg2":
         return False
-    if os.environ.get("CUSTODY_EXTRACT_PATH", "").lower() == "cursor":
-        return False
-    return all(p.temporal != "date" or not p.cast_text for p in plans)
+    return os.environ.get("CUSTODY_EXTRACT_PATH", "").lower() != "cursor"
 
 
 class _CopyStream:
@@ -306,18 +306,13 @@ def copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
 
 
 def _post_copy(table: pa.Table, plans: list[ColumnPlan], schema: pa.Schema) -> pa.Table:
-    from custody.sources.sqltypes import _to_utc
-
     arrays = []
     for p, col in zip(plans, table.columns):
         col = col.combine_chunks()
-        if p.temporal == "timestamp" and p.naive:
-            arr, bad = _to_utc(col, p, [], {})
+        if _as_text(p):
+            col, bad = text_to_arrow(p, col)
             if bad:
-                raise FastPathUnavailable("local time")
-            col = arr
-        elif pa.types.is_binary(p.arrow):
-            col = pa.array([None if v is None else bytes.fromhex(v[2:]) for v in col.to_pylist()], pa.binary())
+                raise FastPathUnavailable("a value without an exact Arrow value")
         arrays.append(col)
     try:
         return pa.Table.from_arrays(arrays, schema=schema)

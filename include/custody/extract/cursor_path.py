@@ -2,8 +2,10 @@
 
 Used for every dialect but PostgreSQL-through-psycopg2, and for a PostgreSQL range the COPY path
 cannot take. ``stream_results`` gives a psycopg2 named cursor or a PyMySQL ``SSCursor``, so memory
-stays bounded; rows are converted by ``custody.sources.sqltypes`` (zero dates, invalid dates and
-values without an exact Arrow equivalent are quarantined with their reasons).
+stays bounded. The SELECT (``custody.sources.sqltypes.select_list``) lets neither SQLAlchemy nor
+the driver convert a value first; rows are converted by ``custody.sources.sqlvalues`` (zero
+dates, invalid dates and values without an exact Arrow equivalent are quarantined with their
+reasons).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from custody.extract.writer import PartWriter
-from custody.sources.sqltypes import ColumnPlan, RowConverter, pg_special_value_casters
+from custody.sources.sqltypes import ColumnPlan
+from custody.sources.sqlvalues import RowConverter
 
 
 def cursor_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan], chunk_rows: int,
@@ -22,12 +25,6 @@ def cursor_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan]
     """Stream ``stmt`` through a server-side cursor in Arrow tables of at most ``chunk_rows`` good
     rows typed by ``plans``; rows that do not convert go to ``writer``'s quarantine instead."""
     converter = RowConverter(plans)
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
-        import psycopg2.extensions as ext
-
-        # Scoped to this connection, which the caller discards afterwards (see extract_sql_part).
-        for caster in pg_special_value_casters():
-            ext.register_type(caster, conn.connection.driver_connection)
     result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
     position = 0
     for rows in result.partitions(chunk_rows):

@@ -113,7 +113,7 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                         conds = where_conditions(table, tplan, part, plans, source.timezone, dialect)
                         source_rows = conn.execute(
                             sa.select(sa.func.count()).select_from(table).where(*conds)).scalar_one()
-                        stmt = sa.select(*select_list(table, plans)).where(*conds).order_by(
+                        stmt = sa.select(*select_list(table, plans, text_casts=path != "copy")).where(*conds).order_by(
                             *[table.c[k] for k in tplan.primary_key])
                         batches = (copy_batches(conn, stmt, plans, table) if path == "copy"
                                    else cursor_batches(conn, stmt, plans, source.chunk_rows, writer))
@@ -135,9 +135,6 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                 writer.discard()
                 raise ExtractError(f"{source.name}.{tplan.table} part {part.part}: the database refused the "
                                    f"read ({db_error_code(exc)})") from None
-            finally:
-                if path == "cursor" and dialect == "postgresql":
-                    conn.invalidate()  # it carries this read's typecasters: not back into the pool
         break
     read = writer.extracted + writer.quarantined
     if read != source_rows:

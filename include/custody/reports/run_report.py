@@ -65,6 +65,8 @@ LABELS = {
                        "disclosable data or a person's override says so; every other column is at least internal.",
         "why_public": "Why public", "public_by_detector": "Publicly disclosable data found by detector",
         "public_by_override": "Override by", "no_public": "No column is public.",
+        "file_notes": "Files to look at (empty, header only, columns dropped)", "file": "File",
+        "file_note": "Note",
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -96,6 +98,7 @@ LABELS = {
                        "字段才为公开；其余字段至少为内部。",
         "why_public": "公开依据", "public_by_detector": "检测器识别为可公开信息：",
         "public_by_override": "人工认定：", "no_public": "无公开字段。",
+        "file_notes": "需关注的文件（空文件、仅有表头、已删除的列）", "file": "文件", "file_note": "说明",
     },
 }
 
@@ -132,6 +135,14 @@ def public_column(table: str, c: ColumnClassification) -> dict[str, Any]:
         "who": basis.who if basis else None,
         "ref": basis.ref if basis else c.policy_ref,
     }
+
+
+def file_notes(manifest: RunManifest) -> list[dict[str, Any]]:
+    """Landed files an operator should look at: empty, header only (no data rows), empty trailing
+    columns dropped, blank rows skipped. ``[{"table", "file", "sheet", "rows", "note"}]``; file
+    names and counts only."""
+    return [{"table": tm.table, "file": f.name, "sheet": f.sheet, "rows": f.rows, "note": f.note}
+            for tm in manifest.tables for f in tm.extraction.files if f.note]
 
 
 def build_run_report(
@@ -183,6 +194,7 @@ def build_run_report(
         "dialect": manifest.dialect,
         "references": REFERENCES,
         "reconciliation": recon,
+        "files": file_notes(manifest),
         "validation": validation.body() if validation else None,
         "datadocs": validation.datadocs if validation else None,
         "classification": classification.body() if classification else None,

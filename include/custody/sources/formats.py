@@ -5,13 +5,18 @@ records ``(position, cells, row_reason, flags, raw_fields)``, where ``position``
 sheet row) the record starts on. Shape problems become row reasons for quarantine
 (``custody.sources.quarantine``); a file that cannot be read at all raises ``ExtractError``.
 
-CSV: decoded by ``custody.sources.decoding``; delimiter from ``csv.Sniffer`` over the first 64
-KiB (``, ; TAB |``; ``,`` when unsure, or ``delimiter`` from the config), RFC 4180 quoting
-(``"``, doubled quotes, quoted newlines), strict parsing: an unterminated quote fails the file
-naming the record's first line. Empty fields are nulls. XLSX: openpyxl read-only, each sheet (or
-the configured ``sheets``), first non-empty row is the header; formula cells are quarantined (a
-formula is not a value), dates become ISO text. JSON Lines: one object per line, numbers kept as
-their literal text.
+CSV: decoded by ``custody.sources.decoding``; the delimiter (or ``delimiter`` from the config) is
+the candidate among ``, ; TAB |`` and the full-width comma and semicolon ``，`` ``；`` (Chinese
+exports use them) that splits the header into at least two fields and the most records of the
+first 64 KiB into as many fields as the header (``,`` when none does); a header field that still
+holds a candidate delimiter fails the file rather than being read as one column. RFC 4180
+quoting (``"``, doubled quotes, quoted newlines), strict parsing: an unterminated quote fails
+the file naming the record's first line. Empty fields are nulls. Empty header fields at the end
+(a spreadsheet's export of unused columns) are dropped; their cells must be empty
+(``long_row`` otherwise). XLSX: openpyxl read-only, each sheet (or the configured ``sheets``),
+first non-empty row is the header (trailing empty cells dropped); formula cells are quarantined
+(a formula is not a value), dates become ISO text. JSON Lines: one object per line, numbers kept
+as their literal text.
 
 Security: files are read as data only (no macros, no formulas evaluated, no external links).
 Error messages carry file names, line numbers and column names, never cell values.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ from custody.sources.landings import Landing
 from custody.sources.rows import cell_text
 
 CSV_FIELD_LIMIT = 64 << 20  # larger fields stop the parser: the file fails
+DELIMITERS = (",", ";", "\t", "|", "\uff0c", "\uff1b")  # the last two: full-width comma and semicolon
 SNIFF_BYTES = 64 << 10
 MAX_XLSX_BYTES = 512 << 20
 
@@ -74,16 +81,11 @@ def _csv_sections(stream: BinaryIO, name: str, tcfg: TableConfig) -> Iterator[Se
         if size >= SNIFF_BYTES:
             break
     sample = "".join(t for _, t in head)
-    delimiter = tcfg.delimiter
-    if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
+    delimiter = tcfg.delimiter or pick_delimiter(sample)
     counter = {"line": 0}
 
     def text_lines() -> Iterator[str]:
-        for lineno, text in (*head, *lines):
+        for lineno, text in itertools.chain(head, lines):  # streamed, never the whole file
             counter["line"] = lineno
             yield text
 
@@ -108,9 +110,40 @@ def _csv_sections(stream: BinaryIO, name: str, tcfg: TableConfig) -> Iterator[Se
     for _, fields, *_ in it:
         if fields and any(f.strip() for f in fields):
             header = [f.strip() for f in fields]
+            info["width"] = len(header)
+            while header and not header[-1]:
+                header.pop()  # unused columns of a spreadsheet export: their cells are checked empty
+            stray = [i + 1 for i, f in enumerate(header) if any(d in f for d in DELIMITERS if d != delimiter)]
+            if stray:
+                # Read with the wrong delimiter, names, mobiles and IDs would land in one column.
+                raise ExtractError(f"{name}: header field(s) at position(s) {', '.join(map(str, stray))} hold "
+                                   f"a delimiter other than {delimiter!r}; set or correct delimiter in sources.yaml")
             break
     info["encoding"] = lambda: decoder.detected
     yield Section(None, header, it, info)
+
+
+def pick_delimiter(sample: str) -> str:
+    """The delimiter of a CSV ``sample`` (whole lines): the candidate in ``DELIMITERS`` that splits
+    the first non-empty record into at least two fields and the most records into as many fields
+    as that header (earlier candidates win ties); ``,`` when none splits the header.
+
+    ``csv.Sniffer`` is not used: it cannot tell a full-width comma from text and gives up on a
+    file whose every line is Chinese.
+    """
+    best, best_score = ",", (0, 0)
+    for d in DELIMITERS:
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample), delimiter=d, quotechar='"', doublequote=True)
+                    if r and any(f.strip() for f in r)]
+        except csv.Error:
+            continue
+        if not rows or len(rows[0]) < 2:
+            continue
+        score = (sum(1 for r in rows if len(r) == len(rows[0])), len(rows[0]))
+        if score > best_score:
+            best, best_score = d, score
+    return best
 
 
 def _jsonl_sections(stream: BinaryIO, name: str, tcfg: TableConfig, header: list[str] | None) -> Iterator[Section]:
@@ -132,7 +165,7 @@ def _jsonl_sections(stream: BinaryIO, name: str, tcfg: TableConfig, header: list
     def records() -> Iterator[tuple[int, list[Any], str | None, dict[int, str] | None, list[Any] | None]]:
         cols = header or []
         index = {c: i for i, c in enumerate(cols)}
-        for lineno, text in (*first, *lines):
+        for lineno, text in itertools.chain(first, lines):
             if not text.strip():
                 continue
             try:
@@ -228,7 +261,8 @@ def _xlsx_sections(stream: BinaryIO, name: str, tcfg: TableConfig) -> Iterator[S
                     header = ["" if v is None else str(v).strip() for v in values]
                     header_row = r
                     break
-            yield Section(sheet, header, _xlsx_records(rows, header_row, header, tcfg), {})
+            yield Section(sheet, header, _xlsx_records(rows, header_row, header, tcfg),
+                          {"width": len(header or [])})
     finally:
         wb.close()
 
@@ -276,8 +310,10 @@ def read_sections(stream: BinaryIO, name: str, tcfg: TableConfig, header: list[s
 
 
 def read_header(landing: Landing, name: str, tcfg: TableConfig) -> list[str] | None:
-    """The header of a landed file (first sheet for XLSX; first object's keys for JSON Lines)."""
+    """The header of a landed file (first sheet that has one for XLSX; first object's keys for JSON
+    Lines); None for a file without one (empty, blank lines only)."""
     with landing.open(name) as stream:
         for section in read_sections(stream, name, tcfg, None):
-            return section.header
+            if section.header:
+                return section.header
     return None

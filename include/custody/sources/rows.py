@@ -3,8 +3,8 @@
 Every staged column of a file-drop table is ``string`` (the text as sent); each configured
 identifier column is NFKC-normalised (full-width digits and spaces) and stripped, with its raw
 text kept in ``<column>__raw``. Spreadsheet damage to an identifier (scientific notation, a
-trailing ``.0``, lost leading zeros) is quarantined, never repaired (reasons in
-``custody.sources.quarantine``).
+trailing ``.0``, lost leading zeros) is quarantined, never repaired, and so is text holding a
+NUL byte (reasons in ``custody.sources.quarantine``).
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ class RowBuilder:
         for j, v in enumerate(out):
             if isinstance(v, str) and len(v) > MAX_FIELD_CHARS:
                 reasons.append(f"field_too_large:{self.header[j]}")
+                raws[self.header[j]] = v
+                out[j] = None
+            elif isinstance(v, str) and "\x00" in v:
+                # No PostgreSQL text column holds U+0000: staged, it would fail a later restore.
+                reasons.append(f"nul_character:{self.header[j]}")
                 raws[self.header[j]] = v
                 out[j] = None
         for j, reason in (flags or {}).items():

@@ -5,6 +5,9 @@ Order: ``extract`` (plan, parts, commit) -> ``inspect`` (classify and validate i
 takes a ``Runtime`` and names (source, run key, a part reference) and returns a small dict for
 XCom: document keys and counts, never data. Documents between stages are ``custody.documents``
 models in staging; tests and the CLI call these functions directly.
+
+The stages that hold rows (extraction, classification and validation) are wrapped by
+``boundary.stage_boundary``: an error leaves them value-free (``custody.errors``).
 """
 
 from custody.stages.backup import stage_backup

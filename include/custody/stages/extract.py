@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from custody.documents import ExtractPlan, PartRef, document_key, run_key_for
+from custody.stages.boundary import stage_boundary
 from custody.stages.runtime import Runtime
 
 
@@ -14,6 +15,7 @@ def _watermark_store(rt: Runtime) -> Any:
     return WatermarkStore(rt.settings.catalog_url)
 
 
+@stage_boundary("plan_extract")
 def stage_plan_extract(
     rt: Runtime, engine: Any, source_name: str, run_id: str, *, landing: Any = None, interval_end: Any = None,
 ) -> dict[str, Any]:
@@ -38,6 +40,7 @@ def stage_plan_extract(
             "parts": [p.model_dump() for p in plan.part_refs()]}
 
 
+@stage_boundary("extract_part")
 def stage_extract_part(rt: Runtime, engine: Any, part: dict[str, Any], *, landing: Any = None) -> dict[str, Any]:
     """Extract one planned part (``{"plan_key", "table", "part"}``); returns its key and counts."""
     from custody.extract import extract_part
@@ -50,6 +53,7 @@ def stage_extract_part(rt: Runtime, engine: Any, part: dict[str, Any], *, landin
             "extracted_rows": doc.extracted_rows, "quarantined_rows": doc.quarantined_rows}
 
 
+@stage_boundary("commit_extract")
 def stage_commit_extract(rt: Runtime, source_name: str, run_key: str) -> dict[str, Any]:
     """Seal the run manifest from the extracted parts, then advance the watermarks (catalog).
 

@@ -37,6 +37,7 @@ from custody.documents import (
     document_key,
     object_id,
 )
+from custody.stages.boundary import stage_boundary
 from custody.stages.runtime import Runtime, StageError
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def _derive(cfg_checks: list[dict[str, Any]], columns: list[ColumnClassification
                         table=tm.table)
 
 
+@stage_boundary("classify_and_validate")
 def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: str | None = None, *,
                                 single_pass: bool = True) -> dict[str, Any]:
     """Classify every column and validate every row of a run, decrypting each chunk once.
@@ -142,6 +144,9 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
         share = src.failing_share(cfg)
         classifier = TableClassifier(policy, source=manifest.source, table=tm.table, as_of=run_date)
         _clear_validation_quarantine(rt, manifest, tm.table)
+        # Every column of the manifest, even of a table without rows (a header-only file): the
+        # inventory keeps its columns (classified by their names) instead of losing them.
+        classifier.observe(tm.schema().empty_table())
         state: _TableValidation | None = None
         unvalidated: list[ObjectEntry] = []  # chunks read before the classification settled
         reread = 0
