@@ -20,13 +20,14 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, new_catalog):
+def run(tmp_path_factory, new_catalog, new_keyring):
     home = tmp_path_factory.mktemp("custody")
     mp = pytest.MonkeyPatch()
     mp.setenv("CUSTODY_HOME", str(home))
     mp.delenv("CUSTODY_KEYRING", raising=False)
     mp.delenv("CUSTODY_CATALOG_URL", raising=False)
     new_catalog(home / "catalog.db")
+    new_keyring(f"local:{home / 'keys' / 'kek.json'}")
     engine = sa.create_engine(f"sqlite:///{home / 'crm.sqlite'}")
     crm = generate_crm(contacts=800)
     load_tables(engine, crm)
@@ -89,7 +90,7 @@ def test_verify_ok_then_flipped_byte_names_the_object(env, tmp_path):
 def test_wrong_key_encryption_key_gives_clear_error_and_no_plaintext(env, tmp_path, monkeypatch):
     from custody.crypto import LocalKeyring
 
-    other = LocalKeyring(tmp_path / "other-keys" / "kek.json")
+    other = LocalKeyring.create(tmp_path / "other-keys" / "kek.json")
     monkeypatch.setenv("CUSTODY_KEYRING", f"local:{other.path}")
     out = tmp_path / "restored"
     res = runner.invoke(app, ["restore", "latest", "--source", "crm", "--out", str(out)])

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from custody.cli.app import app
-from custody.cli.common import EndpointOpt, StoreKind, StoreOpt, _open, _resolve, console, out
+from custody.cli.common import EndpointOpt, StoreKind, StoreOpt, _open, _resolve, _store, console, out
 
 
 class Format(str, Enum):
@@ -185,5 +185,7 @@ def cleanup_uploads(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Abort stale incomplete multipart uploads in the S3 store (orphaned parts cost storage)."""
-    _, _, st = _open(StoreKind.s3, endpoint_url)
+    from custody.settings import Settings
+
+    st = _store(Settings.from_env(), StoreKind.s3, endpoint_url)  # no key needed to abort uploads
     out.print(f"aborted {st.abort_uploads(older_than_s=older_than)} stale upload(s) in {st.location}")
