@@ -5,7 +5,9 @@ database through a SQLAlchemy engine (``restore_to_sql``). Every chunk is checke
 are used: SHA-256 of the ciphertext against the manifest, authenticated decryption under the
 object's own key and binding, and the row-content hash of the chunk. Each table's total rows and
 content hash are checked against the manifest before a file is renamed into place or a database
-transaction commits, so a failed restore leaves nothing behind. GDPR Art 32(1)(c): the ability to
+transaction commits, and a restore is all or nothing across its tables (files moved into place
+together, database tables committed in one transaction or swapped in by one atomic rename), so a
+failed restore leaves no PI in clear behind. GDPR Art 32(1)(c): the ability to
 restore availability and access to personal data in a timely manner; PIPL Art 51(3).
 
 Restoring with ``keys`` (a data subject's request, PIPL Art 45 access/copy, GDPR Art 15/20)
@@ -297,7 +299,8 @@ def sql_type(t: pa.DataType) -> Any:
 
 
 def sql_table(tm: TableManifest, metadata: Any, *, schema: str | None = None, name: str | None = None) -> Any:
-    """A ``sqlalchemy.Table`` for a manifest table: its columns, types, nullability and primary key."""
+    """A ``sqlalchemy.Table`` for a manifest table: its columns, types, nullability and primary key
+    (never auto-incrementing: restored keys are stored as they are)."""
     import sqlalchemy as sa
 
     arrow = manifest_schema(tm)
@@ -307,6 +310,8 @@ def sql_table(tm: TableManifest, metadata: Any, *, schema: str | None = None, na
             sql_type(f.type),
             nullable=f.nullable and f.name not in tm.primary_key,
             primary_key=f.name in tm.primary_key,
+            # Never AUTO_INCREMENT / SERIAL: MySQL would turn a restored key 0 into the next number.
+            autoincrement=False,
         )
         for f in arrow
     ]
@@ -326,53 +331,191 @@ def restore_to_sql(
     if_exists: Literal["fail", "replace"] = "fail",
     on_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Restore tables of a snapshot into a SQL database, one transaction per table.
+    """Restore tables of a snapshot into a SQL database, all or nothing.
 
-    Each table is created from the manifest schema (``sql_table``) in ``schema`` (None: default),
-    filled in batches of ``batch_rows`` rows, and committed only after the table's rows and content
-    hash match the manifest; a failure leaves no table behind (PostgreSQL rolls the DDL back; on
-    SQLite and MySQL the new table is dropped, and with ``"replace"`` the old one is already gone).
-    ``if_exists="fail"`` refuses an existing table; ``"replace"`` drops it first.
-    Returns ``{table: {"rows", "scanned_rows", "table", "content_hash", "verified"}}``.
-    Raises ``RestoreError``, ``IntegrityError``, keyring errors, ``sqlalchemy.exc.SQLAlchemyError``.
+    Each table is created from the manifest schema (``sql_table``) in ``schema`` (None: default)
+    and filled in batches of ``batch_rows`` rows; every table's rows and content hash must match
+    the manifest before anything becomes visible, and a failure in any table (a later one
+    included) leaves the target as it was: no restored table, and with ``"replace"`` the old
+    tables still in place. PI must not be left in clear by half a restore (GDPR Art 32(1)(b);
+    PIPL Art 51).
+
+    - PostgreSQL and SQLite (transactional DDL): every table in ONE transaction, rolled back on any
+      error. A SQLite target file that does not exist is created owner-only (0600) first.
+    - MySQL / MariaDB (DDL commits implicitly): tables are filled under temporary names
+      (``_custody_restore_<id>_<n>``) and swapped in by one atomic ``RENAME TABLE`` at the end;
+      a failure drops them. ``GET_LOCK`` keeps a second restore into the same database out, and
+      temporary tables a killed restore left are dropped first.
+
+    ``if_exists="fail"`` refuses (before writing anything) when a target table exists;
+    ``"replace"`` replaces it. Returns ``{table: {"rows", "scanned_rows", "table",
+    "content_hash", "verified"}}``. Raises ``RestoreError`` (also for another dialect, and with the
+    database's error class and SQLSTATE, never its message, when the database refuses a row),
+    ``IntegrityError``, keyring errors, ``sqlalchemy.exc.SQLAlchemyError``.
     """
-    import sqlalchemy as sa
-
     manifest = load_snapshot(store, snapshot_key, keyring).manifest
     filters = _filters(manifest, keys)
-    out: dict[str, Any] = {}
-    for tm in _wanted(manifest, tables, keys):
-        target = sql_table(tm, sa.MetaData(), schema=schema)
-        where = f"{schema}.{tm.table}" if schema else tm.table
-        scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
-        created = False
-        try:
-            with engine.begin() as conn:
-                if sa.inspect(conn).has_table(tm.table, schema=schema):
-                    if if_exists != "replace":
-                        raise RestoreError(f"table {where} already exists in the target database")
-                    target.drop(conn)
-                target.create(conn)
-                created = True
-                for chunk in scan:
-                    for batch in chunk.to_batches(max_chunksize=batch_rows):
-                        if batch.num_rows:
-                            conn.execute(target.insert(), batch.to_pylist())
-        except BaseException as exc:
-            if created:  # databases without transactional DDL (SQLite, MySQL) keep the new table
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    target.drop(engine, checkfirst=True)
-            if isinstance(exc, sa.exc.StatementError):
-                # The driver's message and SQLAlchemy's echo of parameters can quote row values.
-                code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None) or "?"
-                raise RestoreError(
-                    f"table {where}: the database refused the restore: "
-                    f"{type(exc.orig).__name__} (SQLSTATE {code})"
-                ) from None
-            raise
-        out[tm.table] = scan.result(table=where)
-        log.info("restored %s rows of %s into %s", out[tm.table]["rows"], tm.table, where)
+    wanted = _wanted(manifest, tables, keys)
+    job = _SqlJob(store, keyring, wanted, filters, schema, batch_rows, on_chunk)
+    dialect = engine.dialect.name
+    try:
+        if dialect in ("postgresql", "sqlite"):
+            if dialect == "sqlite":
+                _create_private_sqlite(engine)
+            out = job.in_one_transaction(engine, replace=if_exists == "replace")
+        elif dialect in ("mysql", "mariadb"):
+            out = job.renamed_at_the_end(engine, replace=if_exists == "replace")
+        else:
+            raise RestoreError(f"no all-or-nothing restore into a {dialect} database (PostgreSQL, MySQL/MariaDB, "
+                               "SQLite); restore to files instead")
+    except Exception as exc:
+        import sqlalchemy as sa
+
+        if isinstance(exc, sa.exc.StatementError):
+            # The driver's message and SQLAlchemy's echo of parameters can quote row values.
+            orig = exc.orig
+            code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None) or _errno(orig) or "?"
+            raise RestoreError(
+                f"{job.current or 'restore'}: the database refused the restore: "
+                f"{type(orig).__name__} (SQLSTATE/errno {code}); nothing was restored"
+            ) from None
+        raise
+    for name, info in out.items():
+        log.info("restored %s rows of %s into %s", info["rows"], name, info["table"])
     return out
+
+
+def _errno(exc: Any) -> str | None:
+    args = getattr(exc, "args", ())
+    return str(args[0]) if args and isinstance(args[0], int) else None
+
+
+def _create_private_sqlite(engine: Any) -> None:
+    """Create a missing SQLite database file owner-only (0600) before the driver creates it 0644.
+
+    SQLite gives its journal the database file's mode, so restored PI stays owner-only on disk.
+    """
+    import os
+
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+_TMP_PREFIX = "_custody_restore_"
+
+
+class _SqlJob:
+    """The tables of one SQL restore and how to write them; ``current`` names the table in hand."""
+
+    def __init__(self, store, keyring, wanted, filters, schema, batch_rows, on_chunk) -> None:
+        self.store, self.keyring, self.wanted, self.filters = store, keyring, wanted, filters
+        self.schema, self.batch_rows, self.on_chunk = schema, batch_rows, on_chunk
+        self.current: str | None = None
+
+    def where(self, name: str) -> str:
+        return f"{self.schema}.{name}" if self.schema else name
+
+    def _existing(self, conn: Any) -> list[str]:
+        import sqlalchemy as sa
+
+        inspector = sa.inspect(conn)
+        return [tm.table for tm in self.wanted if inspector.has_table(tm.table, schema=self.schema)]
+
+    def _refuse_existing(self, existing: list[str], replace: bool) -> None:
+        if existing and not replace:
+            names = ", ".join(self.where(t) for t in existing)
+            what = f"table {names} already exists" if len(existing) == 1 else f"tables {names} already exist"
+            raise RestoreError(f"{what} in the target database; pass replace (--replace) to replace")
+
+    def _fill(self, conn: Any, tm: TableManifest, target: Any) -> dict[str, Any]:
+        self.current = f"table {self.where(tm.table)}"
+        scan = _Scan(self.store, tm, self.keyring, self.on_chunk, self.filters.get(tm.table))
+        for chunk in scan:  # totals are checked when the scan ends, before anything commits
+            for batch in chunk.to_batches(max_chunksize=self.batch_rows):
+                if batch.num_rows:
+                    conn.execute(target.insert(), batch.to_pylist())
+        return scan.result(table=self.where(tm.table))
+
+    def in_one_transaction(self, engine: Any, *, replace: bool) -> dict[str, Any]:
+        """Every table in one transaction (transactional DDL): commit once, or roll everything back."""
+        import sqlalchemy as sa
+
+        out: dict[str, Any] = {}
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                # pysqlite leaves DDL outside transactions unless one is opened explicitly.
+                conn.exec_driver_sql("BEGIN")
+            try:
+                existing = set(self._existing(conn))
+                self._refuse_existing(sorted(existing), replace)
+                for tm in self.wanted:
+                    target = sql_table(tm, sa.MetaData(), schema=self.schema)
+                    if tm.table in existing:
+                        target.drop(conn)
+                    target.create(conn)
+                    out[tm.table] = self._fill(conn, tm, target)
+                self.current = None
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        return out
+
+    def renamed_at_the_end(self, engine: Any, *, replace: bool) -> dict[str, Any]:
+        """MySQL / MariaDB: fill temporary tables, then swap them all in with one atomic RENAME TABLE."""
+        import secrets
+
+        import sqlalchemy as sa
+
+        token = secrets.token_hex(4)
+        temp = {tm.table: f"{_TMP_PREFIX}{token}_{i}" for i, tm in enumerate(self.wanted)}
+        old = {tm.table: f"{_TMP_PREFIX}{token}_old_{i}" for i, tm in enumerate(self.wanted)}
+        out: dict[str, Any] = {}
+        q = engine.dialect.identifier_preparer.quote
+
+        def name(table: str) -> str:
+            return f"{q(self.schema)}.{q(table)}" if self.schema else q(table)
+
+        with engine.connect() as conn:
+            database = self.schema or conn.exec_driver_sql("SELECT DATABASE()").scalar_one()
+            lock = f"custody-restore:{database}"[:64]
+            if conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (lock,)).scalar_one() != 1:
+                raise RestoreError(f"another restore is writing into database {database}")
+            try:
+                # Under the lock any temporary table is a dead restore's (killed): its plaintext goes first.
+                for left in sa.inspect(conn).get_table_names(schema=self.schema):
+                    if left.startswith(_TMP_PREFIX):
+                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name(left)}")
+                existing = self._existing(conn)
+                self._refuse_existing(existing, replace)
+                try:
+                    for tm in self.wanted:
+                        target = sql_table(tm, sa.MetaData(), schema=self.schema, name=temp[tm.table])
+                        target.create(conn)
+                        conn.commit()
+                        out[tm.table] = self._fill(conn, tm, target)
+                        conn.commit()
+                    self.current = None
+                    pairs = [f"{name(t)} TO {name(old[t])}" for t in existing]
+                    pairs += [f"{name(temp[tm.table])} TO {name(tm.table)}" for tm in self.wanted]
+                    conn.exec_driver_sql("RENAME TABLE " + ", ".join(pairs))  # atomic: all pairs or none
+                except BaseException:
+                    conn.rollback()
+                    for t in temp.values():
+                        with contextlib.suppress(sa.exc.SQLAlchemyError):
+                            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name(t)}")
+                    raise
+                for t in existing:
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name(old[t])}")
+                conn.commit()
+            finally:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (lock,))
+        return out
 
 
 # -- whole objects ---------------------------------------------------------------------------------
