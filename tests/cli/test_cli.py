@@ -253,3 +253,15 @@ def test_console_script_one_line_for_file_system_errors_and_sigterm_exits_143(en
         assert terminated.value.code == 143
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("command", [["snapshots"], ["verify", "latest"], ["restore", "latest"],
+                                     ["forget", "--keep-last", "1", "--dry-run"]])
+def test_a_source_name_never_walks_outside_the_store(env, tmp_path, command):
+    home = env[0]
+    (home / "outside.json").write_text("{}")  # a JSON file outside the store that a walk would find
+    res = runner.invoke(app, [*command, "--source", "../.."] + (["--out", str(tmp_path)] if "restore" in command
+                                                                   else []))
+    assert res.exit_code == 1, res.output
+    assert "not a source name" in res.output and "outside.json" not in res.output
+    assert list(tmp_path.iterdir()) == []

@@ -27,10 +27,14 @@ class Format(str, Enum):
 @app.command()
 def snapshots(store: StoreOpt = StoreKind.local, source: str | None = None, endpoint_url: EndpointOpt = None) -> None:
     """List snapshots with their creation time, tables and rows."""
-    from custody.store import list_snapshots, load_snapshot
+    from custody.store import SnapshotError, StoreError, list_snapshots, load_snapshot
 
     _, keyring, st = _open(store, endpoint_url)
-    docs = [load_snapshot(st, key, keyring) for key in list_snapshots(st, source)]
+    try:
+        docs = [load_snapshot(st, key, keyring) for key in list_snapshots(st, source)]
+    except (SnapshotError, StoreError) as exc:
+        console.print(f"[red]FAILED[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
     # Snapshot ids are arguments of verify/restore: never cut or folded, whatever the width.
     widest = max((len(d.snapshot_id) for d in docs), default=8)
     table = Table(Column("snapshot", no_wrap=True, min_width=widest), "created (UTC)", "tables", "rows", "objects")
@@ -162,7 +166,7 @@ def forget(
     from pydantic import ValidationError
 
     from custody.catalog import Catalog
-    from custody.store import StoreError
+    from custody.store import SnapshotError, StoreError
     from custody.store.retention import RetentionError, RetentionPolicy, apply_retention
 
     settings, keyring, st = _open(store, endpoint_url)
@@ -172,7 +176,7 @@ def forget(
         result = apply_retention(st, keyring, policy, source=source, dry_run=dry_run,
                                  catalog_engine=None if dry_run else Catalog(settings.catalog_url).engine,
                                  on_plan=lambda plan: out.print(plan.render()))
-    except (ValidationError, RetentionError, StoreError) as exc:
+    except (ValidationError, RetentionError, StoreError, SnapshotError) as exc:
         console.print(f"[red]forget failed[/red]: {exc}")
         raise typer.Exit(1) from None
     out.print(result.summary())

@@ -161,12 +161,16 @@ class LocalStore:
         return p.stat().st_size if p.is_file() else None
 
     def list_keys(self, prefix: str) -> list[str]:
-        """Sorted keys under ``prefix`` (temporary files excluded)."""
-        base = self.root / prefix
+        """Sorted keys under ``prefix`` (temporary files excluded). Raises ``StoreError`` for a
+        prefix that leads outside the store root."""
+        base = (self.root / prefix).resolve()
+        root = self.root.resolve()
+        if base != root and root not in base.parents:
+            raise StoreError(f"{self.location}: prefix {prefix!r} escapes the store root")
         if not base.exists():
             return []
         return sorted(
-            str(p.relative_to(self.root))
+            str(p.relative_to(root))
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".tmp-")
         )

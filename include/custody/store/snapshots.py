@@ -39,6 +39,7 @@ from custody.documents import (
     SnapshotObject,
     SnapshotStageDocs,
     document_key,
+    snapshot_prefix,
 )
 from custody.staging import StagingStore
 from custody.store.backends import READ_BLOCK, ObjectStore, StoreError, read_back
@@ -212,10 +213,15 @@ def create_snapshot(
 
 # -- read ------------------------------------------------------------------------------------------
 def list_snapshots(store: ObjectStore, source: str | None = None) -> list[str]:
-    """Snapshot document keys in ``store`` (optionally of one source), oldest run key first."""
-    return [
-        k for k in store.list_keys(f"snapshots/{source}/" if source else "snapshots/") if k.endswith(".json")
-    ]
+    """Snapshot document keys in ``store`` (optionally of one source), oldest run key first.
+
+    Raises ``SnapshotError`` for a source name that is not a safe key segment (``../..``).
+    """
+    try:
+        prefix = snapshot_prefix(source or None)
+    except ValueError:
+        raise SnapshotError(f"source {source!r} is not a source name (letters, digits, '_', '.', '-')") from None
+    return [k for k in store.list_keys(prefix) if k.endswith(".json")]
 
 
 def load_snapshot(store: ObjectStore, key: str, keyring: Keyring) -> SnapshotDocument:
