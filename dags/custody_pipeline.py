@@ -97,7 +97,7 @@ def build_pipeline(source):
     name = source.name
 
     @dag(
-        dag_id=f"custody_pipeline_{name}",
+        dag_id=source.dag_id,
         dag_display_name=f"Custody pipeline: {name}",
         description=f"Chain of custody for source {name}: extract, classify and validate, back up, report",
         doc_md=__doc__,
