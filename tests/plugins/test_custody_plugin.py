@@ -200,3 +200,13 @@ def test_a_user_without_a_role_reads_no_report(plugin):
     assert nobody.get("/reports/crm/run-1/report.en.html").status_code == 403
     assert "run-1" not in nobody.get("/").text
 
+
+
+def test_the_index_names_the_stage_that_failed(plugin, tmp_path):
+    run = tmp_path / "reports" / "crm" / "run-9"
+    _report(run, "crm", "run-9", "2026-11-30T12:00:00+00:00")
+    doc = json.loads((run / "report.json").read_text())
+    doc["outcome"] = {"state": "failed", "failed_stages": ["plan_extract"]}
+    (run / "report.json").write_text(json.dumps(doc))
+    page = _client(plugin, _token("admin")).get("/").text
+    assert '<td class="failed">FAILED: plan_extract</td>' in page  # reconciled rows, but a stage failed

@@ -43,3 +43,49 @@ def test_html_shows_the_null_count_of_every_validated_column(tmp_path, lang, hea
     email = _cells(html, "email")[0]
     assert email[2:5] == ["10", "3", "1"]  # evaluated, missing (null), unexpected
     assert _cells(html, "id")[0][2:5] == ["10", "0", "0"]
+
+
+def test_the_report_stage_writes_a_report_without_a_manifest_and_cleans_the_runs_temporary_files(
+        tmp_path, monkeypatch, new_catalog, new_keyring):
+    import json
+
+    from custody.stages import Runtime, stage_report
+    from custody.stages.failures import StageFailure, run_outcome
+
+    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path))
+    for var in ("CUSTODY_KEYRING", "CUSTODY_CATALOG_URL", "CUSTODY_CONFIG_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    rt = Runtime.from_env()
+    new_catalog(rt.settings.home / "catalog.db")
+    new_keyring(rt.settings.keyring)
+    # A killed extract_part left half an object; another run's temporary file is not this run's.
+    leftover = rt.settings.staging_dir / "crm" / "run-9" / "tables" / "contacts" / "p0001" / ".tmp-chunk-00000.cdy.ab12"
+    other = rt.settings.staging_dir / "crm" / "run-8" / "tables" / "contacts" / "p0000" / ".tmp-chunk-00000.cdy.cd34"
+    for path in (leftover, other):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"partial")
+    outcome = run_outcome(
+        {"plan_extract": "success", "extract_part[0]": "success", "extract_part[1]": "failed",
+         "commit_extract": "upstream_failed", "back_up": "upstream_failed"},
+        [StageFailure(stage="extract_part", map_index=1, error="SourceUnavailable", transient=True,
+                      message="crm.contacts part 1: the database refused the read (OperationalError)")])
+    paths = stage_report(rt, "crm", "run-9", outcome=outcome)
+    report = json.loads(open(paths["json"], encoding="utf-8").read())
+    assert report["source"] == "crm" and report["run_key"] == "run-9" and report["reconciliation"] == []
+    assert report["outcome"]["state"] == "failed" and report["outcome"]["failed_stages"] == ["extract_part[1]"]
+    assert report["outcome"]["failures"][0]["message"].startswith("crm.contacts part 1")
+    html = open(paths["html"], encoding="utf-8").read()
+    assert "The run FAILED: extract_part[1]" in html and "transient (retried)" in html
+    assert "not run (an earlier stage failed)" in html
+    assert not leftover.exists() and other.exists()
+
+
+def test_a_failed_task_without_a_recorded_reason_is_still_named():
+    from custody.stages.failures import run_outcome
+
+    outcome = run_outcome({"plan_extract": "success", "extract_part[0]": "failed", "commit_extract": "upstream_failed"},
+                          [])
+    assert outcome.state == "failed" and outcome.failed == ["extract_part[0]"]
+    (failure,) = outcome.failures
+    assert (failure.stage, failure.map_index, failure.error) == ("extract_part", 0, "TaskFailed")
+    assert run_outcome({"plan_extract": "success", "report": "success"}, []).state == "success"

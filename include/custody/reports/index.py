@@ -15,7 +15,8 @@ def list_reports(report_dir: Path) -> list[dict[str, Any]]:
     """One summary per run report, newest first.
 
     Each: ``source``, ``run_key``, ``generated_at``, ``tables``, ``rows`` (extracted),
-    ``quarantined``, ``ok`` (every table reconciled and passed), ``levels`` (columns per level).
+    ``quarantined``, ``ok`` (every table reconciled and passed, and no stage failed),
+    ``failed_stages`` (tasks that failed), ``levels`` (columns per level).
     Unreadable reports, and reports whose folder resolves outside ``report_dir``, are skipped.
     """
     out = []
@@ -38,7 +39,9 @@ def list_reports(report_dir: Path) -> list[dict[str, Any]]:
                 "tables": len(recon),
                 "rows": sum(t.get("extracted_rows") or 0 for t in recon),
                 "quarantined": sum(t.get("quarantined_rows") or 0 for t in recon),
-                "ok": bool(recon) and all(t.get("reconciled") and t.get("passed") for t in recon),
+                "ok": bool(recon) and all(t.get("reconciled") and t.get("passed") for t in recon)
+                and (r.get("outcome") or {}).get("state") != "failed",
+                "failed_stages": list((r.get("outcome") or {}).get("failed_stages") or []),
                 "levels": r.get("levels", {}),
             }
         )

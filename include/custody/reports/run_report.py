@@ -59,6 +59,13 @@ LABELS = {
         "minors": "Records of minors", "minors_rows": "Records", "basis": "Basis columns", "as_of": "Ages as of",
         "not_counted": "no birth-date or resident-ID column", "datadocs": "Great Expectations Data Docs",
         "note": "This report holds counts, hashes and classifications only; no personal values.",
+        "outcome": "Run outcome", "run_failed": "The run FAILED", "run_ok": "Every stage succeeded.",
+        "run_unknown": "Outcome not recorded (run outside Airflow).", "stage": "Stage", "error": "Error",
+        "code": "SQLSTATE / errno", "retried": "Kind", "reason_why": "Why",
+        "transient": "transient (retried)", "permanent": "permanent (not retried)",
+        "unreadable": "Document that could not be read",
+        "states": {"success": "succeeded", "failed": "FAILED", "upstream_failed": "not run (an earlier stage failed)",
+                   "skipped": "skipped", "running": "running", "up_for_retry": "waiting to retry"},
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -85,6 +92,13 @@ LABELS = {
         "minors": "未成年人记录", "minors_rows": "未成年人记录数", "basis": "依据字段", "as_of": "年龄计算日期",
         "not_counted": "无出生日期或身份证号字段", "datadocs": "Great Expectations 数据文档",
         "note": "本报告仅包含计数、哈希值与分类结果，不含任何个人信息值。",
+        "outcome": "运行结果", "run_failed": "本次运行失败", "run_ok": "所有阶段均已成功。",
+        "run_unknown": "未记录运行结果（非 Airflow 运行）。", "stage": "阶段", "error": "错误",
+        "code": "SQLSTATE / 错误码", "retried": "类型", "reason_why": "原因",
+        "transient": "暂时性（已重试）", "permanent": "永久性（不重试）",
+        "unreadable": "无法读取的文档",
+        "states": {"success": "成功", "failed": "失败", "upstream_failed": "未运行（前序阶段失败）",
+                   "skipped": "已跳过", "running": "运行中", "up_for_retry": "等待重试"},
     },
 }
 
@@ -107,19 +121,30 @@ def reconciliation(tm: TableManifest, validation: TableValidation | None) -> dic
 
 
 def build_run_report(
-    manifest: RunManifest,
+    manifest: RunManifest | None,
     *,
     validation: ValidationDocument | None = None,
     classification: ClassificationDocument | None = None,
     backup: BackupDocument | None = None,
+    outcome: dict[str, Any] | None = None,
+    source: str | None = None,
+    run_key: str | None = None,
+    unreadable: list[str] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report document from the run manifest and the stage documents.
 
-    A stage document that is None is reported as not run. Returns a JSON-serialisable dict
-    (canonical JSON, no values).
+    A stage document that is None is reported as not run; ``manifest`` may be None too (the
+    extraction failed), and then ``source`` and ``run_key`` name the run. ``outcome``: the run's
+    outcome (``custody.stages.failures.RunOutcome`` as a dict: ``state``, ``stages``,
+    ``failures``), shown first so an operator sees at a glance which stage failed and why;
+    ``unreadable``: documents that exist but could not be read, with the error. Returns a
+    JSON-serialisable dict (canonical JSON, no values). Raises ``ValueError`` without a manifest
+    and without ``source`` / ``run_key``.
     """
+    if manifest is None and not (source and run_key):
+        raise ValueError("a report without a run manifest needs the source and run key")
     recon = []
-    for tm in manifest.tables:
+    for tm in manifest.tables if manifest else []:
         v = validation.table(tm.table) if validation else None
         row = reconciliation(tm, v)
         row.update(
@@ -129,7 +154,7 @@ def build_run_report(
             mode=tm.extraction.mode,
         )
         recon.append(row)
-    entries = [*manifest.objects(), *(validation.objects() if validation else [])]
+    entries = [*(manifest.objects() if manifest else []), *(validation.objects() if validation else [])]
     objects = [
         {"object_id": e.object_id, "kind": e.kind, "rows": e.rows, "bytes": e.ciphertext_bytes,
          "sha256": e.sha256, "kek_id": e.kek_id, "scope": e.scope}
@@ -145,10 +170,11 @@ def build_run_report(
         "format": "custody-run-report",
         "version": 1,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": manifest.source,
-        "run_key": manifest.run_key,
-        "run_id": manifest.run_id,
-        "dialect": manifest.dialect,
+        "source": manifest.source if manifest else source,
+        "run_key": manifest.run_key if manifest else run_key,
+        "run_id": manifest.run_id if manifest else None,
+        "dialect": manifest.dialect if manifest else None,
+        "outcome": _outcome(outcome, manifest, unreadable or []),
         "references": REFERENCES,
         "reconciliation": recon,
         "validation": validation.body() if validation else None,
@@ -165,6 +191,19 @@ def build_run_report(
         },
         "backup": backup.body() if backup else None,
     }
+
+
+def _outcome(outcome: dict[str, Any] | None, manifest: RunManifest | None, unreadable: list[str]) -> dict[str, Any]:
+    """The report's ``outcome``: ``state`` (``success`` / ``failed`` / ``unknown`` when run outside
+    Airflow), ``failed_stages``, ``stages`` (task -> state), ``failures`` and ``unreadable``."""
+    out = {"state": "unknown", "stages": {}, "failures": [], **(outcome or {})}
+    if manifest is None and out["state"] == "unknown":
+        out["state"] = "failed"  # no manifest: extraction did not finish
+    if unreadable:
+        out["state"] = "failed"
+    out["failed_stages"] = [t for t, s in out["stages"].items() if s == "failed"]
+    out["unreadable"] = list(unreadable)
+    return out
 
 
 def write_run_report(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:

@@ -5,6 +5,9 @@ Order: ``extract`` (plan, parts, commit) -> ``inspect`` (classify and validate i
 takes a ``Runtime`` and names (source, run key, a part reference) and returns a small dict for
 XCom: document keys and counts, never data. Documents between stages are ``custody.documents``
 models in staging; tests and the CLI call these functions directly.
+
+``failures`` describes a failed stage without values (error class, SQLSTATE, transient or
+permanent, Custody's own message) and gathers a run's outcome for the report.
 """
 
 from custody.stages.backup import stage_backup
