@@ -69,7 +69,11 @@ def test_the_report_stage_writes_a_report_without_a_manifest_and_cleans_the_runs
          "commit_extract": "upstream_failed", "back_up": "upstream_failed"},
         [StageFailure(stage="extract_part", map_index=1, error="SourceUnavailable", transient=True,
                       message="crm.contacts part 1: the database refused the read (OperationalError)")])
+    half_site = rt.settings.report_dir / "crm" / "run-9" / ".datadocs.building-4242"
+    half_site.mkdir(parents=True)
+    (half_site / "index.html").write_text("half built")
     paths = stage_report(rt, "crm", "run-9", outcome=outcome)
+    assert not half_site.exists()
     report = json.loads(open(paths["json"], encoding="utf-8").read())
     assert report["source"] == "crm" and report["run_key"] == "run-9" and report["reconciliation"] == []
     assert report["outcome"]["state"] == "failed" and report["outcome"]["failed_stages"] == ["extract_part[1]"]

@@ -8,6 +8,7 @@ stage, so it also removes the temporary files its run's tasks left behind (a kil
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from custody.documents import (
@@ -51,8 +52,12 @@ def stage_report(rt: Runtime, source: str, run_key: str, outcome: RunOutcome | d
                               backup=find("backup", BackupDocument),
                               outcome=outcome.model_dump(mode="json") if outcome else None,
                               source=source, run_key=run_key, unreadable=unreadable)
-    paths = write_run_report(report, rt.settings.report_dir / source / run_key)
-    # Every other task of the run has ended: a temporary file still in its staging folder is a
-    # killed task's leftover (a partly written object or document).
+    folder = rt.settings.report_dir / source / run_key
+    paths = write_run_report(report, folder)
+    # Every other task of the run has ended: a temporary file still in its staging or report
+    # folder is a killed task's leftover (a partly written object, document or Data Docs site).
     remove_orphans(rt.settings.staging_dir / run_prefix(source, run_key), older_than_s=0)
+    remove_orphans(folder, older_than_s=0)
+    for site in folder.glob(".datadocs.building-*"):
+        shutil.rmtree(site, ignore_errors=True)
     return {k: str(v) for k, v in paths.items()}
