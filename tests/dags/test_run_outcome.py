@@ -45,6 +45,12 @@ sources:
     retention_class: customer_contract
     tables:
       - name: people
+  - name: denied
+    conn_id: custody_denied
+    lawful_basis: contract
+    retention_class: customer_contract
+    tables:
+      - name: people
 """
 
 
@@ -151,6 +157,23 @@ def test_an_unreachable_source_is_retried_then_fails_without_the_drivers_text(ho
     assert failure["error"] == "OperationalError"
     text = json.dumps(report) + html
     assert "refused" not in text.lower().replace("connection refused or lost", "")  # no driver text
+
+
+@pytest.mark.slow
+def test_a_permanent_database_error_fails_at_once(home, pg_server_url, monkeypatch):
+    import sqlalchemy as sa
+
+    server = sa.make_url(pg_server_url)
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTODY_DENIED", json.dumps(
+        {"conn_type": "postgres", "host": server.host, "port": server.port, "login": server.username,
+         "schema": "no_such_database_custody"}))
+    run, tis = _run("denied")
+    assert _state(str(run.state)) == "failed"
+    assert tis[("plan_extract", -1)] == ("failed", 1)  # an unknown database does not appear by retrying
+    report, _, _ = _report(home, "denied")
+    (failure,) = report["outcome"]["failures"]
+    assert (failure["error"], failure["transient"]) == ("OperationalError", False)
+    assert "no_such_database_custody" not in json.dumps(report)  # the driver's text stays out
 
 
 @pytest.mark.slow
