@@ -108,7 +108,8 @@ def _outcome(context, *, exclude: tuple[str, ...]):
     from custody.stages.failures import StageFailure, run_outcome
 
     ti, dag = context["ti"], context["dag"]
-    order = {t: i for i, t in enumerate(dag.task_ids)}
+    # Upstream first, so the report lists the stages in the order they ran.
+    order = {node.task_id: i for i, node in enumerate(dag.task_group.topological_sort())}
     found = []
     for key, state in ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {}).items():
         task, index = _task_of(key, order)

@@ -51,25 +51,25 @@ def _free_port() -> int:
 
 def _first_run_key(settings) -> None:
     """Create the KEK on the demo's first run only (no key file, no key-store entry, no backup)."""
-    import sqlalchemy as sa
-
+    from custody.crypto.keyring import KeyringError
     from custody.crypto.open import init_keyring
 
     scheme, _, path = settings.keyring.partition(":")
     if scheme != "local" or Path(path).exists():
         return
-    engine = sa.create_engine(settings.catalog_url)
-    try:
-        with engine.connect() as conn:
-            wrapped = conn.execute(sa.text("SELECT COUNT(*) FROM crypto_key")).scalar_one()
-    finally:
-        engine.dispose()
-    if wrapped or any(settings.backup_dir.glob("snapshots/*/*.json")):
-        print(f"the key-encryption key {path} is missing but this home holds data wrapped by it: "
-              "restore it from its offline copy (the pipeline will refuse to run without it)", file=sys.stderr)
-        return
-    made = init_keyring(settings.keyring)
-    print(f"first run: created key-encryption key {made.active_kek_id()} in {path} (keep an offline copy)")
+    problem = None
+    if any(settings.backup_dir.glob("snapshots/*/*.json")):
+        problem = "this home holds snapshots wrapped by it"
+    else:
+        try:  # refused when the key store holds keys: data wrapped by the lost key exists
+            made = init_keyring(settings.keyring, key_store=settings.catalog_url)
+        except KeyringError as exc:
+            problem = str(exc)
+        else:
+            print(f"first run: created key-encryption key {made.active_kek_id()} in {path} (keep an offline copy)")
+            return
+    print(f"the key-encryption key {path} is missing ({problem}): restore it from its offline copy; "
+          "the pipeline refuses to run without it", file=sys.stderr)
 
 
 def prepare_sources(contacts: int) -> dict[str, str]:

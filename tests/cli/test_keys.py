@@ -111,3 +111,18 @@ def test_the_demo_creates_the_key_on_its_first_run_only(tmp_path, monkeypatch, n
     assert not path.exists()
     message = " ".join(capsys.readouterr().err.split())
     assert "offline copy" in message and str(path) in message
+
+
+def test_keys_init_refuses_a_deployment_whose_key_store_holds_keys(tmp_path, monkeypatch, new_catalog):
+    from custody.crypto.scopes import ScopedKeyring
+
+    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path))
+    monkeypatch.delenv("CUSTODY_KEYRING", raising=False)
+    monkeypatch.delenv("CUSTODY_CATALOG_URL", raising=False)
+    url = new_catalog(tmp_path / "catalog.db")
+    path = tmp_path / "keys" / "kek.json"
+    ScopedKeyring(LocalKeyring.create(path), url).mac(b"a document")  # data sealed under this key
+    path.unlink()  # ... and then the key file is lost
+    res = runner.invoke(app, ["keys", "init"])
+    assert res.exit_code == 1 and "restore its key file from the offline copy" in " ".join(res.output.split())
+    assert not path.exists()

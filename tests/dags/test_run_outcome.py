@@ -138,6 +138,8 @@ def test_a_validation_breach_fails_the_run_and_takes_no_backup(home):
     assert not list(home.backup_dir.glob("snapshots/**/*.json"))
     report, html, _ = _report(home, "breach")
     assert report["outcome"]["failed_stages"] == ["classify_and_validate"]
+    assert list(report["outcome"]["stages"])[:4] == ["plan_extract", "extract_part[0]", "commit_extract",
+                                                     "classify_and_validate"]  # in the order they ran
     (failure,) = report["outcome"]["failures"]
     assert failure["error"] == "ValidationThresholdExceeded" and not failure["transient"]
     assert report["reconciliation"][0]["table"] == "people" and report["backup"] is None
@@ -188,3 +190,5 @@ def test_a_missing_key_fails_the_run_at_once_and_is_not_replaced(home):
     (failure,) = report["outcome"]["failures"]
     assert failure["error"] == "KeyMissingError" and str(key) in failure["message"]
     assert "offline copy" in failure["message"]
+    (unreadable,) = report["outcome"]["unreadable"]  # the report still exists, without documents
+    assert unreadable.startswith("open staging: KeyMissingError")

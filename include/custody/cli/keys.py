@@ -26,16 +26,18 @@ def keys_init(
 ) -> None:
     """Create the key-encryption key of a new deployment (a local key file, mode 0600).
 
-    Refuses when the key file exists: a KEK is never replaced. Copy the new file to offline
-    storage at once; without it no snapshot can be restored.
+    Refuses when the key file exists, and when the catalog's key store already holds keys (a
+    deployment with data: restore its key instead). Copy the new file to offline storage at once;
+    without it no snapshot can be restored.
     """
     from custody.crypto.keyring import KeyringError
     from custody.crypto.open import init_keyring
     from custody.settings import Settings
 
-    spec = keyring or Settings.from_env().keyring
+    settings = Settings.from_env()
+    spec = keyring or settings.keyring
     try:
-        made = init_keyring(spec)
+        made = init_keyring(spec, key_store=settings.catalog_url)
     except KeyringError as exc:
         console.print(f"[red]keys init refused[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None

@@ -48,19 +48,42 @@ def open_keyring(spec: str, *, key_store: Any = None) -> Keyring:
     return ScopedKeyring(base, key_store)
 
 
-def init_keyring(spec: str) -> Keyring:
+def init_keyring(spec: str, *, key_store: Any = None) -> Keyring:
     """Create the key-encryption key a spec names and return its keyring (``custody keys init``).
 
     The one place, with the demo's first run, where Custody creates a KEK (``docs/format.md``
     section 1.2). ``local:<path>``: a new key file (``LocalKeyring.create``; an existing file is
-    never replaced). ``kms:...``: refused, a KMS key is created and guarded in AWS KMS. Raises
+    never replaced). ``kms:...``: refused, a KMS key is created and guarded in AWS KMS.
+    ``key_store`` (catalog URL or engine): refused when it already holds keys, which another KEK
+    wraps: that deployment has data, and its key must be restored, not replaced. Raises
     ``KeyringError``.
     """
     scheme, rest = _split(spec)
     if scheme != "local":
         raise KeyringError("a KMS key-encryption key is created in AWS KMS, not by Custody; "
                            "name it in CUSTODY_KEYRING=kms:<key id>")
+    held = _keys_in_store(key_store) if key_store is not None else 0
+    if held:
+        raise KeyringError(f"the key store holds {held} key(s) wrapped by an existing key-encryption key: this "
+                           "deployment has data; restore its key file from the offline copy instead of creating one")
     return LocalKeyring.create(rest)
+
+
+def _keys_in_store(key_store: Any) -> int:
+    """Keys in the catalog's key store (0 when the catalog does not exist or has no key store yet)."""
+    import sqlalchemy as sa
+
+    from custody.catalog.schema import crypto_key
+
+    engine = sa.create_engine(key_store) if isinstance(key_store, str) else key_store
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(crypto_key.name):
+                return 0
+            return conn.execute(sa.select(sa.func.count()).select_from(crypto_key)).scalar_one()
+    finally:
+        if isinstance(key_store, str):
+            engine.dispose()
 
 
 def _split(spec: str) -> tuple[str, str]:

@@ -38,11 +38,18 @@ def stage_report(rt: Runtime, source: str, run_key: str, outcome: RunOutcome | d
 
     outcome = RunOutcome.model_validate(outcome) if isinstance(outcome, dict) else outcome
     unreadable: list[str] = []
+    try:
+        staging = rt.staging
+    except Exception as exc:  # e.g. a missing key: a report must still be written, without documents
+        unreadable.append(describe_failure("open staging", exc).line())
+        staging = None
 
     def find(kind: Any, model: Any) -> Any:
+        if staging is None:
+            return None
         try:
-            return rt.staging.find(document_key(kind, source=source, run_key=run_key), model)
-        except Exception as exc:  # a report must still be written: name the document and the error class
+            return staging.find(document_key(kind, source=source, run_key=run_key), model)
+        except Exception as exc:  # name the document and the error class, and go on
             unreadable.append(describe_failure(f"read {kind}.json", exc).line())
             return None
 
