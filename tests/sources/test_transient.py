@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -144,15 +143,13 @@ def test_custody_errors_say_so_themselves_and_keep_their_message():
     assert CANARY not in leaky.line() and leaky.error == "ValueError" and not leaky.transient
 
 
-def test_a_thread_safe_check_never_raises():
-    results = []
+def test_an_error_without_a_code_or_a_known_cause_is_permanent():
+    class OperationalError(Exception):  # a driver's connection error: no SQLSTATE, only text
+        pass
 
-    def check():
-        results.append(is_transient(sa.exc.OperationalError("SELECT 1", {}, Exception("odd"))))
-
-    threads = [threading.Thread(target=check) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [False] * 4
+    odd = sa.exc.OperationalError("SELECT 1", {}, OperationalError("something else entirely"))
+    assert is_transient(odd) is False
+    closed = sa.exc.OperationalError("SELECT 1", {}, OperationalError("server closed the connection unexpectedly"))
+    assert is_transient(closed) is True
+    invalidated = sa.exc.DBAPIError("SELECT 1", {}, Exception("x"), connection_invalidated=True)
+    assert is_transient(invalidated) is True
