@@ -182,7 +182,7 @@ def main() -> int:
         total = sum(p.stat().st_size for p in files)
         mib = total / MiB
         print(f"staged {len(files)} Parquet files, {mib:.1f} MiB, in {t:.1f} s under {work}", file=sys.stderr)
-        keyring = LocalKeyring(work / "keys" / "kek.json")
+        keyring = LocalKeyring.create(work / "keys" / "kek.json")
         staging = StagingStore(work / "staging", keyring)
         store = LocalStore(work / "store")
         rows: list[tuple[str, float, float | None, str]] = []

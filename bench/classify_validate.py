@@ -119,10 +119,12 @@ def main() -> None:
         env.pop("CUSTODY_CATALOG_URL", None)
         os.environ.update({"CUSTODY_HOME": home, "CUSTODY_CONFIG_DIR": str(config)})
         from custody.catalog import migrate
+        from custody.crypto.open import init_keyring
         from custody.stages import Runtime, stage_extract
 
         rt = Runtime.from_env()
         migrate(sa.create_engine(rt.settings.catalog_url))
+        init_keyring(rt.settings.keyring)  # the deployment's `custody keys init`
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         t0 = time.perf_counter()
         out = stage_extract(rt, engine, "bench", "bench__inspect")

@@ -120,14 +120,14 @@ def copy_baseline(url: str) -> tuple[int, float]:
 CHILD = r"""
 import json, os, sys, time
 from custody.config import SourceConfig, TableConfig
-from custody.crypto.open import open_keyring
+from custody.crypto.open import init_keyring
 from custody.staging import StagingStore
 import sqlalchemy as sa
 from custody.extract import extract_table
 url, home = sys.argv[1], sys.argv[2]
 source = SourceConfig(name="bench", conn_id="bench", lawful_basis="contract", retention_class="bench",
                       tables=[TableConfig(name="contacts")])
-staging = StagingStore(os.path.join(home, "staging"), open_keyring(f"local:{home}/keys/kek.json"))
+staging = StagingStore(os.path.join(home, "staging"), init_keyring(f"local:{home}/keys/kek.json"))
 engine = sa.create_engine(url)
 t0 = time.perf_counter()
 tm = extract_table(engine, source=source, table_cfg=source.tables[0], run_key="bench", staging=staging)

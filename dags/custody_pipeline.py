@@ -21,7 +21,15 @@ instead of quietly offering fewer sources.
    vanished column); backup and report still run.
 6. **back_up** copies the encrypted objects and sealed documents to the local store and to S3,
    reading every copy back.
-7. **report** writes HTML (English, Chinese) and JSON with counts and hashes, never values.
+7. **report** writes HTML (English, Chinese) and JSON with counts and hashes, never values. It
+   runs whatever happened before and opens with the run's outcome: which stage failed and why
+   (error class, SQLSTATE, Custody's own message; never a driver's text), also when extraction
+   failed and there is nothing else to report.
+8. **run_outcome** fails the run when any custody stage failed, so a failed run never ends green.
+
+A stage that meets a transient source error (connection refused or lost, timeout, deadlock,
+serialization failure) raises for a retry; a permanent one (missing table, authentication,
+schema drift, reconciliation mismatch, validation threshold, missing key) fails at once.
 
 Tasks exchange document keys and counts through XCom, never data. Triggered manually (or by a
 deal milestone). The DAG file only wires; the work is in `include/custody/stages/`.
@@ -59,10 +67,66 @@ def _run_key(context) -> str:
     return run_key_for(context["run_id"])
 
 
-def _fail_without_retry(exc: Exception):
-    from airflow.sdk.exceptions import AirflowFailException
+FAILURE_XCOM = "custody_failure"
+"""XCom key of a failed task's value-free failure (``custody.stages.failures.StageFailure``)."""
 
-    return AirflowFailException(f"{type(exc).__name__}: {exc}")
+
+def _stage_failed(stage: str, exc: Exception, context) -> Exception:
+    """What a task raises when its stage failed: retried when transient, failed at once when not.
+
+    The failure is described without values (Custody's own message or a fixed sentence, never a
+    driver's text), pushed to XCom for the report, and logged with its code path; the caller
+    raises the returned exception ``from None`` so the original message stays out of the log.
+    """
+    import logging
+
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from custody.stages.failures import code_path, describe_failure
+
+    ti = context["ti"]
+    index = getattr(ti, "map_index", -1)
+    failure = describe_failure(stage, exc, map_index=index if index is not None and index >= 0 else None)
+    try:
+        ti.xcom_push(key=FAILURE_XCOM, value=failure.model_dump(mode="json"))
+    except Exception:  # the reason is also in the log; a failed push must not hide the failure
+        logging.getLogger("custody").warning("could not record the failure of %s in XCom", stage)
+    logging.getLogger("custody").error("stage %s\n%s", failure.line(), code_path(exc))
+    return (AirflowException if failure.transient else AirflowFailException)(failure.line())
+
+
+def _task_of(key: str, task_ids) -> tuple[str, int | None]:
+    # get_task_states names mapped task instances "<task_id>_<map_index>".
+    if key in task_ids:
+        return key, None
+    task, _, index = key.rpartition("_")
+    return (task, int(index)) if task in task_ids and index.isdigit() else (key, None)
+
+
+def _outcome(context, *, exclude: tuple[str, ...]):
+    """The run's ``RunOutcome`` from its task instances' states and the failures they recorded."""
+    from custody.stages.failures import StageFailure, run_outcome
+
+    ti, dag = context["ti"], context["dag"]
+    # Upstream first, so the report lists the stages in the order they ran.
+    order = {node.task_id: i for i, node in enumerate(dag.task_group.topological_sort())}
+    found = []
+    for key, state in ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {}).items():
+        task, index = _task_of(key, order)
+        if task not in exclude:
+            found.append((order.get(task, len(order)), index if index is not None else -1, task, index,
+                          str(getattr(state, "value", state))))
+    states, failures = {}, []
+    for _, _, task, index, state in sorted(found):
+        states[task if index is None else f"{task}[{index}]"] = state
+        if state == "failed":
+            pulled = ti.xcom_pull(task_ids=task, key=FAILURE_XCOM,
+                                  **({"map_indexes": index} if index is not None else {}))
+            if isinstance(pulled, list):
+                pulled = pulled[0] if pulled else None
+            if isinstance(pulled, dict):
+                failures.append(StageFailure.model_validate(pulled))
+    return run_outcome(states, failures)
 
 
 class _SourceIO:
@@ -97,7 +161,7 @@ def build_pipeline(source):
     name = source.name
 
     @dag(
-        dag_id=f"custody_pipeline_{name}",
+        dag_id=source.dag_id,
         dag_display_name=f"Custody pipeline: {name}",
         description=f"Chain of custody for source {name}: extract, classify and validate, back up, report",
         doc_md=__doc__,
@@ -111,87 +175,99 @@ def build_pipeline(source):
     def pipeline():
         @task
         def plan_extract(**context) -> list:
-            from custody.config import ConfigError
-            from custody.extract import ExtractError
             from custody.stages import stage_plan_extract
 
-            rt = _runtime()
-            try:
-                src = rt.sources.source(name)
-            except ConfigError as exc:
-                raise _fail_without_retry(exc) from None
             # The run's interval end bounds timestamp watermarks; manual runs have only run_after.
             end = context.get("data_interval_end") or getattr(context.get("dag_run"), "run_after", None)
             try:
-                with _SourceIO(src) as io:
+                rt = _runtime()
+                with _SourceIO(rt.sources.source(name)) as io:
                     plan = stage_plan_extract(rt, io.engine, name, context["run_id"], landing=io.landing,
                                               interval_end=end.isoformat() if end else None)
-            except ExtractError as exc:
-                raise _fail_without_retry(exc) from None
+            except Exception as exc:
+                raise _stage_failed("plan_extract", exc, context) from None
             return plan["parts"]
 
         # A part that stalls (a stopped child process, a half-open connection without keepalives)
         # is cut and retried; parts are bounded by split_rows, so hours are far above a healthy run.
         @task(execution_timeout=timedelta(hours=6), pool=source.pool_name)
-        def extract_part(part: dict) -> dict:
-            from custody.extract import ExtractError
+        def extract_part(part: dict, **context) -> dict:
             from custody.stages import stage_extract_part
 
-            rt = _runtime()
             try:
+                rt = _runtime()
                 with _SourceIO(rt.sources.source(name)) as io:
                     return stage_extract_part(rt, io.engine, part, landing=io.landing)
-            except ExtractError as exc:
-                raise _fail_without_retry(exc) from None
+            except Exception as exc:
+                raise _stage_failed("extract_part", exc, context) from None
 
         @task(outlets=[STAGED])
         def commit_extract(**context) -> dict:
-            from custody.extract import ExtractError
             from custody.stages import stage_commit_extract
 
             try:
                 return stage_commit_extract(_runtime(), name, _run_key(context))
-            except ExtractError as exc:
-                raise _fail_without_retry(exc) from None
+            except Exception as exc:
+                raise _stage_failed("commit_extract", exc, context) from None
 
         @task(outlets=[INSPECTED])
         def classify_and_validate(**context) -> dict:
-            from custody.stages import StageError, stage_classify_and_validate
-            from custody.validation import ValidationThresholdExceeded
+            from custody.stages import stage_classify_and_validate
 
             try:
                 return stage_classify_and_validate(_runtime(), name, _run_key(context))
-            except (ValidationThresholdExceeded, StageError) as exc:
-                raise _fail_without_retry(exc) from None
+            except Exception as exc:
+                raise _stage_failed("classify_and_validate", exc, context) from None
 
         @task
         def drift_alert(**context) -> None:
             """Fail loudly when the inventory drifted: new sensitive column, level change, vanished column."""
-            from custody.classification import DriftDetected
             from custody.stages import stage_drift_alert
 
             try:
                 stage_drift_alert(_runtime(), name, _run_key(context))
-            except DriftDetected as exc:
-                raise _fail_without_retry(exc) from None
+            except Exception as exc:
+                raise _stage_failed("drift_alert", exc, context) from None
 
         @task(outlets=[SNAPSHOTS])
         def back_up(**context) -> dict:
             from custody.stages import stage_backup
 
-            rt = _runtime()
-            s3_client = None
-            if rt.sources.backup.s3_conn_id:
-                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+            try:
+                rt = _runtime()
+                s3_client = None
+                if rt.sources.backup.s3_conn_id:
+                    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-                s3_client = S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
-            return stage_backup(rt, name, _run_key(context), s3_client)
+                    s3_client = S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
+                return stage_backup(rt, name, _run_key(context), s3_client)
+            except Exception as exc:
+                raise _stage_failed("back_up", exc, context) from None
 
         @task(outlets=[REPORTS], trigger_rule="all_done", retries=0)
         def report(**context) -> dict:
+            """Write the run report whatever happened before: it names the stages that failed and why."""
             from custody.stages import stage_report
 
-            return stage_report(_runtime(), name, _run_key(context))
+            try:
+                outcome = _outcome(context, exclude=("report", "run_outcome"))
+                return stage_report(_runtime(), name, _run_key(context), outcome=outcome)
+            except Exception as exc:
+                raise _stage_failed("report", exc, context) from None
+
+        @task(trigger_rule="all_done", retries=0)
+        def run_outcome(**context) -> None:
+            """The run's last task: fail the run when a custody stage failed (or could not run).
+
+            Airflow decides a run's state from its leaf tasks, and the report, which runs whatever
+            happened, would otherwise leave a failed run green.
+            """
+            from airflow.sdk.exceptions import AirflowFailException
+
+            outcome = _outcome(context, exclude=("run_outcome",))
+            if outcome.state == "failed":
+                why = "; ".join(f.line() for f in outcome.failures) or "a stage did not run"
+                raise AirflowFailException(f"custody run failed: {why} (see the run report)")
 
         parts = plan_extract()
         committed = commit_extract()
@@ -201,7 +277,7 @@ def build_pipeline(source):
         alert = drift_alert()
         backed_up = back_up()
         inspected >> [alert, backed_up]
-        [alert, backed_up] >> report()
+        [alert, backed_up] >> report() >> run_outcome()
 
     return pipeline()
 

@@ -1,7 +1,10 @@
 """Run the main job end to end on embedded defaults: ``make demo``.
 
 0. Migrates Custody's catalog (``custody.catalog.migrate``, what ``custody catalog migrate``
-   does): pipeline tasks never migrate it and refuse a catalog that is not at head.
+   does): pipeline tasks never migrate it and refuse a catalog that is not at head. On the first
+   run (no key file, an empty key store, no backups) it creates the key-encryption key, what
+   ``custody keys init`` does; later runs never do, so a lost key file stops the demo with the
+   error that names where it was expected.
 1. Generates the Chinese CRM (Faker zh_CN, fixed seed) into a SQLite source under
    ``$CUSTODY_HOME/sources``; uses the Chinook SQLite file too when it is available
    (``CUSTODY_CHINOOK_DIR`` or ``../shared/data/chinook``).
@@ -44,6 +47,29 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _first_run_key(settings) -> None:
+    """Create the KEK on the demo's first run only (no key file, no key-store entry, no backup)."""
+    from custody.crypto.keyring import KeyringError
+    from custody.crypto.open import init_keyring
+
+    scheme, _, path = settings.keyring.partition(":")
+    if scheme != "local" or Path(path).exists():
+        return
+    problem = None
+    if any(settings.backup_dir.glob("snapshots/*/*.json")):
+        problem = "this home holds snapshots wrapped by it"
+    else:
+        try:  # refused when the key store holds keys: data wrapped by the lost key exists
+            made = init_keyring(settings.keyring, key_store=settings.catalog_url)
+        except KeyringError as exc:
+            problem = str(exc)
+        else:
+            print(f"first run: created key-encryption key {made.active_kek_id()} in {path} (keep an offline copy)")
+            return
+    print(f"the key-encryption key {path} is missing ({problem}): restore it from its offline copy; "
+          "the pipeline refuses to run without it", file=sys.stderr)
 
 
 def prepare_sources(contacts: int) -> dict[str, str]:
@@ -94,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from custody.settings import Settings
 
     migrate(Settings.from_env().catalog_url)
+    _first_run_key(Settings.from_env())
 
     urls = prepare_sources(args.contacts)
     for name, url in urls.items():

@@ -104,6 +104,19 @@ def catalog_url(new_catalog, tmp_path) -> str:
 
 
 @pytest.fixture(scope="session")
+def new_keyring() -> Callable[[str], object]:
+    """``new_keyring(spec)``: create the key-encryption key a keyring spec names; returns the keyring.
+
+    Custody never creates a KEK on first use (``custody keys init`` is a deployment step, like
+    ``custody catalog migrate``), so a test that runs stages on a fresh ``CUSTODY_HOME`` makes its
+    key here.
+    """
+    from custody.crypto import init_keyring
+
+    return init_keyring
+
+
+@pytest.fixture(scope="session")
 def chinook_dir() -> Path:
     """Folder with the Chinook scripts (see ``custody.demo.loaders.chinook_dir``)."""
     from custody.demo import loaders
@@ -119,10 +132,10 @@ def chinook_dir() -> Path:
 @pytest.fixture
 def staging(tmp_path):
     """A temporary encrypted staging area (``custody.staging.StagingStore``) with a local key file."""
-    from custody.crypto import open_keyring
+    from custody.crypto import init_keyring
     from custody.staging import StagingStore
 
-    return StagingStore(tmp_path / "staging", open_keyring(f"local:{tmp_path / 'keys' / 'kek.json'}"))
+    return StagingStore(tmp_path / "staging", init_keyring(f"local:{tmp_path / 'keys' / 'kek.json'}"))
 
 
 @pytest.fixture(scope="session")

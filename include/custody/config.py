@@ -97,6 +97,12 @@ class TableConfig(_Strict):
         return self
 
 
+def pipeline_dag_id(source: str) -> str:
+    """Id of a source's main-job DAG, ``custody_pipeline_<source>``: who may read that DAG (Airflow's
+    auth manager) may read the source's run reports in the UI plugin."""
+    return f"custody_pipeline_{source}"
+
+
 class SourceConfig(_Strict):
     """One source system: a database reached through an Airflow connection, or a file-drop landing.
 
@@ -128,6 +134,11 @@ class SourceConfig(_Strict):
     def pool_name(self) -> str:
         """Airflow pool of this source's extraction tasks: ``pool`` or ``custody_<name>``."""
         return self.pool or f"custody_{self.name}"
+
+    @property
+    def dag_id(self) -> str:
+        """The main-job DAG of this source (``pipeline_dag_id``)."""
+        return pipeline_dag_id(self.name)
 
     @field_validator("timezone")
     @classmethod

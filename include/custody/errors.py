@@ -30,8 +30,13 @@ class ValueFreeError(Exception):
     Attributes: ``reason`` (what failed, in Custody's words), ``error`` (the original exception's
     class, for database errors with the driver's class and code), ``error_type`` (that class),
     and where: ``stage``, ``source``, ``table``, ``column``, ``part``, ``row`` (row ordinal in the
-    part, or the file line), each None when unknown.
+    part, or the file line), each None when unknown. ``transient`` (a retry may succeed) and
+    ``code`` (SQLSTATE / errno) are what retry decisions and failure reports need of the
+    original, set by the stage boundary; None when not known.
     """
+
+    transient: bool | None = None
+    code: str | None = None
 
     def __init__(self, reason: str, *, error: str, error_type: type[BaseException] | None = None,
                  stage: str | None = None, source: str | None = None, table: str | None = None,

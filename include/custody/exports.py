@@ -2,7 +2,10 @@
 
 CSV injection (OWASP "CSV Injection"): a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or
 carriage return is run as a formula by Excel and LibreOffice. Every CSV or XLSX text cell Custody
-writes that starts so is prefixed with a single quote. Numeric columns are left alone.
+writes that starts so is prefixed with a single quote, and so is every header cell (a column
+name from a file drop is text from outside too). Text that is a plain number (``-12.5``,
+``+3``, ``-1,234.50``, ``1e-3``: what file drops hold in text columns) cannot run as a formula and
+is left as it is, so numbers stay numbers; numeric columns are never touched.
 
 XLSX (openpyxl write-only): text cells are always written as strings (never formulas), neutralised
 as above. Numbers a spreadsheet would damage are written as text: integers and decimals with
@@ -13,6 +16,9 @@ ISO-8601 text with ``Z`` (Excel has no time zones), binary is hex. One sheet hol
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,24 +31,37 @@ from custody.fsio import atomic_writer
 XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows minus the header
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_RE = r"^[=+\-@\t\r]"
+#: A plain decimal number: sign, digits (optionally grouped by commas in thousands), fraction,
+#: exponent. Spreadsheets read it as a number, never as a formula (RE2 and ``re`` alike).
+PLAIN_NUMBER_RE = r"^[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?(?:[eE][+-]?\d+)?$|^[+-]?\.\d+(?:[eE][+-]?\d+)?$"
+_PLAIN_NUMBER = re.compile(PLAIN_NUMBER_RE)
 
 
 def neutralise_formulas(table: pa.Table) -> pa.Table:
-    """Return ``table`` with every string cell that starts like a formula prefixed by ``'``."""
+    """Return ``table`` with every string cell that starts like a formula, and is not a plain
+    number (``PLAIN_NUMBER_RE``), prefixed by ``'``."""
     cols = []
     for col in table.columns:
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            hit = pc.match_substring_regex(col, _FORMULA_RE)
+            hit = pc.and_(pc.match_substring_regex(col, _FORMULA_RE),
+                          pc.invert(pc.match_substring_regex(col, PLAIN_NUMBER_RE)))
             col = pc.if_else(hit, pc.binary_join_element_wise("'", col, ""), col)
         cols.append(col)
     return pa.Table.from_arrays(cols, schema=table.schema)
 
 
 def neutralise_cell(value: object) -> object:
-    """One cell value with a leading formula character neutralised (strings only)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """One cell value with a leading formula character neutralised (strings that are not plain numbers)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+def csv_header(names: list[str]) -> bytes:
+    """The CSV header line of ``names``, each neutralised and quoted as Arrow quotes cells (UTF-8)."""
+    buf = io.StringIO()
+    csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow([neutralise_cell(n) for n in names])
+    return buf.getvalue().encode("utf-8")
 
 
 def _xlsx_value(value: object) -> object:
@@ -126,7 +145,8 @@ def write_tables(batches: list[pa.Table] | object, path: Path, fmt: str, schema:
                     rows += t.num_rows
         elif fmt == "csv":
             fh.write("\ufeff".encode())  # BOM: spreadsheets then read UTF-8 Chinese text correctly
-            with pacsv.CSVWriter(fh, schema) as writer:
+            fh.write(csv_header(schema.names))  # Arrow would write column names as they are
+            with pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(include_header=False)) as writer:
                 for t in batches:
                     writer.write_table(neutralise_formulas(t))
                     rows += t.num_rows

@@ -1,4 +1,7 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a partial one."""
+"""Atomic file writes: a reader sees the old file or the complete new one, never a partial one.
+
+A process killed while writing leaves its ``.tmp-*`` file behind; ``remove_orphans`` removes those.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+TEMP_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
@@ -19,7 +24,7 @@ def atomic_writer(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
     can ignore them. Files are created with ``mode`` (default owner-only).
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.parent / f".tmp-{path.name}.{secrets.token_hex(4)}"
+    tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -48,6 +53,29 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_orphans(folder: Path, *, older_than_s: float = 3600.0) -> int:
+    """Remove the temporary files (``.tmp-*``, see ``atomic_writer``) under ``folder`` that were not
+    modified for ``older_than_s`` seconds: what a killed process left half written. Returns how
+    many were removed. A live writer keeps touching its file, so a generous age spares it; callers
+    that know no writer is left (the last stage of a run) pass 0. Missing folders are fine.
+    """
+    import time
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in folder.rglob(f"{TEMP_PREFIX}*"):
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime <= cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            continue
+    return removed
 
 
 class FolderBusyError(BlockingIOError):

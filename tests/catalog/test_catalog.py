@@ -63,7 +63,7 @@ def test_readers_refuse_an_unmigrated_catalog_and_create_nothing(tmp_path):
     with pytest.raises(CatalogNotMigrated, match="custody catalog migrate"):
         WatermarkStore(url)
     with pytest.raises(CatalogNotMigrated, match="custody catalog migrate"):
-        ScopedKeyring(LocalKeyring(tmp_path / "keys" / "kek.json"), url)
+        ScopedKeyring(LocalKeyring.create(tmp_path / "keys" / "kek.json"), url)
     assert not (tmp_path / "state").exists()
 
 

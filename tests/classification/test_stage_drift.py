@@ -29,12 +29,13 @@ def crm():
 
 
 @pytest.fixture
-def rt(tmp_path, monkeypatch, new_catalog) -> Runtime:
+def rt(tmp_path, monkeypatch, new_catalog, new_keyring) -> Runtime:
     monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "custody"))
     for var in ("CUSTODY_KEYRING", "CUSTODY_CATALOG_URL", "CUSTODY_CONFIG_DIR"):
         monkeypatch.delenv(var, raising=False)
     rt = Runtime.from_env()
     new_catalog(rt.settings.home / "catalog.db")
+    new_keyring(rt.settings.keyring)
     return rt
 
 

@@ -16,7 +16,7 @@ from custody.settings import DEFAULT_CONFIG_DIR, Settings
 from custody.stages import Runtime, stage_classify_and_validate, stage_extract, stage_report
 
 
-def _runtime(tmp_path, new_catalog) -> Runtime:
+def _runtime(tmp_path, new_catalog, new_keyring) -> Runtime:
     landing = tmp_path / "landing"
     landing.mkdir()
     config = tmp_path / "config"
@@ -28,13 +28,14 @@ def _runtime(tmp_path, new_catalog) -> Runtime:
         "     retention_class: partner_drop, tables: [{name: leads, files: 'leads*.csv'}]}\n", encoding="utf-8")
     settings = Settings.from_env({"CUSTODY_HOME": str(tmp_path / "home"), "CUSTODY_CONFIG_DIR": str(config)})
     new_catalog(settings.home / "catalog.db")
+    new_keyring(settings.keyring)
     return Runtime(settings)
 
 
-def test_header_only_and_empty_files_keep_their_columns_and_are_reported(tmp_path, new_catalog):
+def test_header_only_and_empty_files_keep_their_columns_and_are_reported(tmp_path, new_catalog, new_keyring):
     from custody.sources.landings import LocalLanding
 
-    rt = _runtime(tmp_path, new_catalog)
+    rt = _runtime(tmp_path, new_catalog, new_keyring)
     landing = LocalLanding(tmp_path / "landing")
     (tmp_path / "landing" / "leads-1.csv").write_bytes(b"")
     (tmp_path / "landing" / "leads-2.csv").write_text("姓名,手机号,身份证号,备注,,\n", encoding="utf-8")

@@ -20,13 +20,14 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, new_catalog):
+def run(tmp_path_factory, new_catalog, new_keyring):
     home = tmp_path_factory.mktemp("custody")
     mp = pytest.MonkeyPatch()
     mp.setenv("CUSTODY_HOME", str(home))
     mp.delenv("CUSTODY_KEYRING", raising=False)
     mp.delenv("CUSTODY_CATALOG_URL", raising=False)
     new_catalog(home / "catalog.db")
+    new_keyring(f"local:{home / 'keys' / 'kek.json'}")
     engine = sa.create_engine(f"sqlite:///{home / 'crm.sqlite'}")
     crm = generate_crm(contacts=800)
     load_tables(engine, crm)
@@ -89,7 +90,7 @@ def test_verify_ok_then_flipped_byte_names_the_object(env, tmp_path):
 def test_wrong_key_encryption_key_gives_clear_error_and_no_plaintext(env, tmp_path, monkeypatch):
     from custody.crypto import LocalKeyring
 
-    other = LocalKeyring(tmp_path / "other-keys" / "kek.json")
+    other = LocalKeyring.create(tmp_path / "other-keys" / "kek.json")
     monkeypatch.setenv("CUSTODY_KEYRING", f"local:{other.path}")
     out = tmp_path / "restored"
     res = runner.invoke(app, ["restore", "latest", "--source", "crm", "--out", str(out)])
@@ -252,3 +253,15 @@ def test_console_script_one_line_for_file_system_errors_and_sigterm_exits_143(en
         assert terminated.value.code == 143
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("command", [["snapshots"], ["verify", "latest"], ["restore", "latest"],
+                                     ["forget", "--keep-last", "1", "--dry-run"]])
+def test_a_source_name_never_walks_outside_the_store(env, tmp_path, command):
+    home = env[0]
+    (home / "outside.json").write_text("{}")  # a JSON file outside the store that a walk would find
+    res = runner.invoke(app, [*command, "--source", "../.."] + (["--out", str(tmp_path)] if "restore" in command
+                                                                   else []))
+    assert res.exit_code == 1, res.output
+    assert "not a source name" in res.output and "outside.json" not in res.output
+    assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,7 @@ from custody.store import LocalStore
 @pytest.fixture
 def base_keyring(tmp_path):
     """A local key file with one KEK."""
-    return LocalKeyring(tmp_path / "keys" / "kek.json")
+    return LocalKeyring.create(tmp_path / "keys" / "kek.json")
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ SEG = 64  # tiny segments so every test crosses segment boundaries
 
 @pytest.fixture
 def keyring(tmp_path):
-    return LocalKeyring(tmp_path / "keys" / "kek.json")
+    return LocalKeyring.create(tmp_path / "keys" / "kek.json")
 
 
 @pytest.mark.parametrize("size", [0, 1, SEG - 1, SEG, SEG + 1, 5 * SEG, 5 * SEG + 7])
@@ -41,14 +41,14 @@ def test_round_trip_at_segment_boundaries(keyring, size):
 
 def test_key_file_created_owner_only(tmp_path):
     path = tmp_path / "k" / "kek.json"
-    LocalKeyring(path)
+    LocalKeyring.create(path)
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
 
 def test_key_file_readable_by_others_is_refused(tmp_path):
     path = tmp_path / "kek.json"
-    LocalKeyring(path)
+    LocalKeyring.create(path)
     path.chmod(0o644)
     with pytest.raises(KeyringError, match="0600"):
         LocalKeyring(path)
@@ -93,7 +93,7 @@ def test_binding_and_object_id_must_match_the_manifest(keyring):
 
 def test_wrong_key_encryption_key_gives_clear_error(tmp_path, keyring):
     blob, _ = encrypt_bytes(b"secret rows", object_id="o", binding={}, keyring=keyring)
-    other = LocalKeyring(tmp_path / "other.json")
+    other = LocalKeyring.create(tmp_path / "other.json")
     with pytest.raises(UnknownKeyError, match="not in key file"):
         decrypt_bytes(blob, keyring=other)
     # Same key id, different material (a replaced key file): the wrap does not open.

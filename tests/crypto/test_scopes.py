@@ -265,6 +265,7 @@ def test_key_store_backup_refuses_an_object_lock_longer_than_its_retention(tmp_p
 
 
 def test_open_keyring_with_key_store(tmp_path, catalog_url):
+    LocalKeyring.create(tmp_path / "k" / "kek.json")
     keyring = open_keyring(f"local:{tmp_path / 'k' / 'kek.json'}", key_store=catalog_url)
     assert isinstance(keyring, ScopedKeyring)
     blob, _ = encrypt_bytes(b"z", object_id="o", binding={}, keyring=keyring, scope=CONTACTS)

@@ -65,7 +65,7 @@ def test_every_dag_is_tagged_documented_and_retries(dagbag_and_calls):
         assert dag.doc_md and len(dag.doc_md) > 100, dag_id
         assert dag.catchup is False, dag_id
         for t in dag.tasks:
-            if t.task_id != "report":
+            if t.task_id not in ("report", "run_outcome"):  # they only read what the others left
                 assert t.retries >= 2, f"{dag_id}.{t.task_id}"
 
 
@@ -76,7 +76,7 @@ def test_one_pipeline_per_source_touching_only_that_source(dagbag_and_calls):
         assert f"source:{name}" in dag.tags and name in dag.dag_display_name
         assert {t.task_id for t in dag.tasks} == {
             "plan_extract", "extract_part", "commit_extract", "classify_and_validate", "drift_alert", "back_up",
-            "report",
+            "report", "run_outcome",
         }
         assert dag.get_task("extract_part").pool == pool
         assert dag.get_task("extract_part").execution_timeout.total_seconds() == 6 * 3600
@@ -85,6 +85,10 @@ def test_one_pipeline_per_source_touching_only_that_source(dagbag_and_calls):
         assert dag.get_task("back_up").upstream_task_ids == {"classify_and_validate"}
         assert dag.get_task("report").upstream_task_ids == {"back_up", "drift_alert"}
         assert dag.get_task("report").trigger_rule == "all_done"
+        # The last leaf fails the run when a stage failed: the report alone would leave it green.
+        assert dag.leaves == [dag.get_task("run_outcome")]
+        assert dag.get_task("run_outcome").upstream_task_ids == {"report"}
+        assert dag.get_task("run_outcome").trigger_rule == "all_done"
         outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
         assert outlets == {"commit_extract": ["custody_staging"], "classify_and_validate": ["custody_inventory"],
                            "back_up": ["custody_snapshots"], "report": ["custody_reports"]}

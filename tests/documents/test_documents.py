@@ -125,7 +125,7 @@ def samples() -> dict[str, Document]:
 
 @pytest.fixture
 def keyring(tmp_path) -> LocalKeyring:
-    return LocalKeyring(tmp_path / "keys" / "kek.json")
+    return LocalKeyring.create(tmp_path / "keys" / "kek.json")
 
 
 def test_every_document_kind_has_a_sample():

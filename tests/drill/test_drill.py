@@ -136,7 +136,7 @@ def test_restore_drill_dag(airflow_env, scratch_url, tmp_path, monkeypatch, moto
 
     from custody.settings import Settings
     from custody.store import S3Store
-    from custody.crypto import open_keyring
+    from custody.crypto import init_keyring
     from custody.staging import StagingStore
     import boto3
 
@@ -169,7 +169,7 @@ def test_restore_drill_dag(airflow_env, scratch_url, tmp_path, monkeypatch, moto
     )
     settings = Settings.from_env()
     new_catalog(settings.home / "catalog.db")  # the deployment's `custody catalog migrate`
-    keyring = open_keyring(settings.keyring)
+    keyring = init_keyring(settings.keyring)  # and its `custody keys init`
     staging = StagingStore(settings.staging_dir, keyring)
     s3 = S3Store(
         boto3.client(

@@ -41,6 +41,7 @@ from e2e._canary import (CANARY, DROP_FAILURES, DROP_QUARANTINE, SQL_QUARANTINE,
 from custody.documents import PartDocument, ValidationDocument, document_key, run_key_for
 from custody.errors import ValueFreeError
 from custody.settings import Settings
+from custody.crypto import init_keyring
 from custody.stages import (Runtime, stage_backup, stage_classify_and_validate, stage_commit_extract,
                             stage_extract_part, stage_plan_extract, stage_report)
 
@@ -60,6 +61,7 @@ def _world(tmp_path: Path, new_catalog, pg: str | None) -> tuple[CanaryWorld, Ru
         world.make_pg(pg)
     settings = Settings.from_env(world.env())
     new_catalog(settings.home / "catalog.db")
+    init_keyring(settings.keyring)
     return world, Runtime(settings)
 
 

@@ -72,7 +72,7 @@ def source_db(request, crm, chinook_dir):
 
 
 @pytest.fixture
-def custody_home(tmp_path, monkeypatch, moto_s3_endpoint, new_catalog):
+def custody_home(tmp_path, monkeypatch, moto_s3_endpoint, new_catalog, new_keyring):
     monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "custody"))
     monkeypatch.delenv("CUSTODY_KEYRING", raising=False)
     monkeypatch.delenv("CUSTODY_CATALOG_URL", raising=False)
@@ -82,6 +82,7 @@ def custody_home(tmp_path, monkeypatch, moto_s3_endpoint, new_catalog):
          "extra": {"endpoint_url": moto_s3_endpoint, "region_name": "us-east-1"}}))
     settings = Settings.from_env()
     new_catalog(settings.home / "catalog.db")  # the deployment's `custody catalog migrate`
+    new_keyring(settings.keyring)  # and its `custody keys init`
     return settings
 
 

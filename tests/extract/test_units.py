@@ -31,7 +31,7 @@ def test_watermark_protocol(store):
         store.plan("s", "t", "r4", "run-4", kind="integer", column="id", high="40", columns=["id:int64", "x:string"])
 
 
-def test_stage_functions_run_a_file_drop_source_end_to_end(tmp_path, monkeypatch, new_catalog):
+def test_stage_functions_run_a_file_drop_source_end_to_end(tmp_path, monkeypatch, new_catalog, new_keyring):
     import shutil
 
     from custody.settings import DEFAULT_CONFIG_DIR
@@ -55,6 +55,7 @@ def test_stage_functions_run_a_file_drop_source_end_to_end(tmp_path, monkeypatch
     monkeypatch.setenv("CUSTODY_CONFIG_DIR", str(config))
     monkeypatch.setenv("CUSTODY_CATALOG_URL", new_catalog(tmp_path / "catalog.db"))
     rt = Runtime.from_env()
+    new_keyring(rt.settings.keyring)
     out = stage_extract(rt, None, "drop", "manual__1", landing=LocalLanding(landing))
     assert out["rows"] == {"people": 2} and out["quarantined_at_extract"] == {"people": 1}
     v = stage_classify_and_validate(rt, "drop", out["run_key"])

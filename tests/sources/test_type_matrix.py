@@ -32,6 +32,7 @@ from custody.demo.loaders import drop_database, ensure_database
 from custody.documents import run_key_for
 from custody.restore import restore_to_sql
 from custody.settings import DEFAULT_CONFIG_DIR, Settings
+from custody.crypto import init_keyring
 from custody.stages import Runtime, stage_backup, stage_extract
 from custody.store import LocalStore
 
@@ -291,6 +292,7 @@ def runtime(tmp_path: Path, new_catalog, timezone: str) -> Runtime:
         f"     timezone: {timezone}, chunk_rows: 25, tables: [{{name: matrix}}]}}\n", encoding="utf-8")
     settings = Settings.from_env({"CUSTODY_HOME": str(tmp_path / "home"), "CUSTODY_CONFIG_DIR": str(config)})
     new_catalog(settings.home / "catalog.db")
+    init_keyring(settings.keyring)
     return Runtime(settings)
 
 

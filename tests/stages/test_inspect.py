@@ -41,7 +41,7 @@ sources:
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch, new_catalog):
+def run(tmp_path, monkeypatch, new_catalog, new_keyring):
     def make(chunk_rows: int):
         config = tmp_path / "config"
         config.mkdir(exist_ok=True)
@@ -61,6 +61,7 @@ def run(tmp_path, monkeypatch, new_catalog):
             rows = ", ".join(f"({i}, {repr('客户备注 ' + str(i)) if i % 50 == 0 else 'NULL'})" for i in range(1, 3001))
             conn.exec_driver_sql(f"INSERT INTO sparse VALUES {rows}")
         rt = Runtime.from_env()
+        new_keyring(rt.settings.keyring)
         out = stage_extract(rt, engine, "crm", "manual__inspect")
         return rt, out["run_key"]
 

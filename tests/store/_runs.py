@@ -127,5 +127,5 @@ def big_table(nbytes: int, seed: int = 1) -> pa.Table:
 
 def setup(tmp: Path) -> tuple[LocalKeyring, StagingStore]:
     """A keyring and staging area under ``tmp``."""
-    keyring = LocalKeyring(tmp / "keys" / "kek.json")
+    keyring = LocalKeyring.create(tmp / "keys" / "kek.json")
     return keyring, StagingStore(tmp / "staging", keyring)

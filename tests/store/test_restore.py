@@ -75,7 +75,7 @@ def test_restore_into_sql_with_types_batches_and_progress(snap, tmp_path):
 def test_a_failed_sql_restore_leaves_no_table_and_no_values_in_the_error(snap, tmp_path, monkeypatch):
     keyring, store, manifest = snap
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'target.db'}")
-    import custody.restore as restore
+    import custody.restore.reading as restore
 
     def wrong_totals(tm, rows, digest):
         raise RestoreError(f"table {tm.table}: restored {rows} rows")

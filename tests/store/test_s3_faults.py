@@ -173,7 +173,7 @@ KILLED_BACKUP = textwrap.dedent("""
     from custody.store import S3Store, S3StoreOptions, create_snapshot, make_s3_client
 
     tmp, endpoint, bucket = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-    keyring = LocalKeyring(tmp / "keys" / "kek.json", create=False)
+    keyring = LocalKeyring(tmp / "keys" / "kek.json")
     staging = StagingStore(tmp / "staging", keyring)
     manifest = staging.get("crm/r1/manifest.json", RunManifest)
     opts = S3StoreOptions(bucket=bucket, prefix="backups", endpoint_url=endpoint, region_name="us-east-1",

@@ -39,7 +39,7 @@ def _table(start: int, n: int) -> pa.Table:
 
 @pytest.fixture
 def staged(tmp_path):
-    keyring = LocalKeyring(tmp_path / "keys" / "kek.json")
+    keyring = LocalKeyring.create(tmp_path / "keys" / "kek.json")
     staging = StagingStore(tmp_path / "staging", keyring)
     chunks, digest = [], 0
     for i, (start, n) in enumerate([(0, 40), (40, 25)]):
@@ -139,7 +139,7 @@ def test_wrong_keyring_restores_nothing(staged, tmp_path):
     keyring, staging, manifest = staged
     store = LocalStore(tmp_path / "backups")
     create_snapshot([store], staging, manifest, None, keyring)
-    other = LocalKeyring(tmp_path / "other" / "kek.json")
+    other = LocalKeyring.create(tmp_path / "other" / "kek.json")
     with pytest.raises((SnapshotError, KeyringError)):
         restore_snapshot(store, "snapshots/crm/r1.json", other, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))

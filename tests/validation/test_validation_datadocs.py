@@ -109,6 +109,31 @@ def test_data_docs_hold_no_value_of_the_data(site):
     assert found == []
 
 
+def test_site_runs_no_script_and_loads_nothing_from_another_origin(site):
+    """GX's pages pull jQuery, Bootstrap and Vega from public CDNs and fill the index by script."""
+    import re
+
+    _table, _out, doc, index = site
+    foreign = re.compile(r"""(?:src|href|srcset)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+    pages = list(index.parent.rglob("*.html"))
+    assert len(pages) >= 3
+    for path in [*pages, *index.parent.rglob("*.css")]:
+        text = path.read_text(encoding="utf-8")
+        assert "<script" not in text.lower() and " onclick=" not in text.lower(), path.name
+        # Links a reader may follow are fine; what a page loads by itself must be local.
+        loaded = re.findall(r"<(?:link|img|source|iframe)\b[^>]*>", text, re.I)
+        assert [tag for tag in loaded if foreign.search(tag)] == [], path.name
+        assert not re.search(r"url\(\s*[\"']?\s*(?:https?:)?//", text), path.name
+    # The index is a static page: every table, its status and working links to its pages.
+    html = index.read_text(encoding="utf-8")
+    assert "crm.contacts" in html and "failed" in html
+    hrefs = re.findall(r'href="([^"]+)"', html)
+    assert any(h.startswith("validations/") for h in hrefs) and "expectations/crm/contacts.html" in hrefs
+    assert all((index.parent / h).is_file() for h in hrefs)
+    page = next(p for p in pages if "validations" in p.parts)
+    assert "16-19 digit bank card numbers passing Luhn" in page.read_text(encoding="utf-8")  # still rendered
+
+
 def test_rebuild_replaces_the_site(site, tmp_path):
     _table, _out, doc, index = site
     stray = index.parent / "stray.html"

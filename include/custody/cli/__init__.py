@@ -1,7 +1,8 @@
 """The ``custody`` command line, one module per group of commands.
 
 - ``snapshots``: ``snapshots``, ``verify``, ``restore``, ``forget``, ``cleanup-uploads``;
-- ``catalog``: ``catalog migrate``, ``catalog status``.
+- ``catalog``: ``catalog migrate``, ``catalog status``;
+- ``keys``: ``keys init`` (the one command that creates a key-encryption key).
 
 Exit codes: 0 success, 1 verification or restore failure (or a catalog not at head), 2 usage
 error. Custody's own errors print one line, never a value; any other error prints its
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import catalog, snapshots  # noqa: F401 - registers the commands
+from custody.cli import catalog, keys, snapshots  # noqa: F401 - registers the commands
 from custody.cli.app import app
 from custody.cli.common import console
 

@@ -25,15 +25,21 @@ EndpointOpt = Annotated[
 def _open(store: StoreKind, endpoint_url: str | None):
     from custody.crypto.open import open_keyring
     from custody.settings import Settings
+
+    settings = Settings.from_env()
+    # A missing key-encryption key is refused here (KeyMissingError), never replaced.
+    keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
+    return settings, keyring, _store(settings, store, endpoint_url)
+
+
+def _store(settings, store: StoreKind, endpoint_url: str | None):
     from custody.store import LocalStore, S3Store
     from custody.store.backends import S3StoreOptions, make_s3_client
 
-    settings = Settings.from_env()
-    keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
     if store is StoreKind.local:
-        return settings, keyring, LocalStore(settings.backup_dir)
+        return LocalStore(settings.backup_dir)
     options = S3StoreOptions(bucket=settings.s3_bucket, prefix=settings.s3_prefix, endpoint_url=endpoint_url)
-    return settings, keyring, S3Store(make_s3_client(options), options=options)
+    return S3Store(make_s3_client(options), options=options)
 
 
 def _resolve(store_obj, keyring, snapshot: str | None, source: str | None) -> str:

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from custody.cli.app import app
-from custody.cli.common import EndpointOpt, StoreKind, StoreOpt, _open, _resolve, console, out
+from custody.cli.common import EndpointOpt, StoreKind, StoreOpt, _open, _resolve, _store, console, out
 
 
 class Format(str, Enum):
@@ -27,10 +27,14 @@ class Format(str, Enum):
 @app.command()
 def snapshots(store: StoreOpt = StoreKind.local, source: str | None = None, endpoint_url: EndpointOpt = None) -> None:
     """List snapshots with their creation time, tables and rows."""
-    from custody.store import list_snapshots, load_snapshot
+    from custody.store import SnapshotError, StoreError, list_snapshots, load_snapshot
 
     _, keyring, st = _open(store, endpoint_url)
-    docs = [load_snapshot(st, key, keyring) for key in list_snapshots(st, source)]
+    try:
+        docs = [load_snapshot(st, key, keyring) for key in list_snapshots(st, source)]
+    except (SnapshotError, StoreError) as exc:
+        console.print(f"[red]FAILED[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
     # Snapshot ids are arguments of verify/restore: never cut or folded, whatever the width.
     widest = max((len(d.snapshot_id) for d in docs), default=8)
     table = Table(Column("snapshot", no_wrap=True, min_width=widest), "created (UTC)", "tables", "rows", "objects")
@@ -162,7 +166,7 @@ def forget(
     from pydantic import ValidationError
 
     from custody.catalog import Catalog
-    from custody.store import StoreError
+    from custody.store import SnapshotError, StoreError
     from custody.store.retention import RetentionError, RetentionPolicy, apply_retention
 
     settings, keyring, st = _open(store, endpoint_url)
@@ -172,7 +176,7 @@ def forget(
         result = apply_retention(st, keyring, policy, source=source, dry_run=dry_run,
                                  catalog_engine=None if dry_run else Catalog(settings.catalog_url).engine,
                                  on_plan=lambda plan: out.print(plan.render()))
-    except (ValidationError, RetentionError, StoreError) as exc:
+    except (ValidationError, RetentionError, StoreError, SnapshotError) as exc:
         console.print(f"[red]forget failed[/red]: {exc}")
         raise typer.Exit(1) from None
     out.print(result.summary())
@@ -185,5 +189,7 @@ def cleanup_uploads(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Abort stale incomplete multipart uploads in the S3 store (orphaned parts cost storage)."""
-    _, _, st = _open(StoreKind.s3, endpoint_url)
+    from custody.settings import Settings
+
+    st = _store(Settings.from_env(), StoreKind.s3, endpoint_url)  # no key needed to abort uploads
     out.print(f"aborted {st.abort_uploads(older_than_s=older_than)} stale upload(s) in {st.location}")

@@ -22,13 +22,14 @@ from custody.crypto.envelope import (
     read_header,
 )
 from custody.crypto.keyring import (
+    KeyMissingError,
     Keyring,
     KeyringError,
     LocalKeyring,
     UnknownKeyError,
     WrongKeyError,
 )
-from custody.crypto.open import open_keyring
+from custody.crypto.open import init_keyring, open_keyring
 
 _LAZY = {
     "KmsKeyring": "custody.crypto.kms",
@@ -53,6 +54,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CustodyFormatError",
     "IntegrityError",
+    "KeyMissingError",
     "Keyring",
     "KeyringError",
     "KmsKeyDisabledError",
@@ -71,6 +73,7 @@ __all__ = [
     "decrypt_stream",
     "encrypt_bytes",
     "encrypt_stream",
+    "init_keyring",
     "list_key_store_backups",
     "open_keyring",
     "prune_key_store_backups",

@@ -5,8 +5,11 @@ keys, the others only unwrap (rotation re-wraps keys without touching data).
 
 Implementations of ``Keyring``:
 
-- ``LocalKeyring`` keeps its KEKs in one JSON file created on first use with mode 0600 inside a
-  0700 directory; the file lives under ``CUSTODY_HOME`` (outside git). Wrapping is AES-256-GCM
+- ``LocalKeyring`` keeps its KEKs in one JSON file with mode 0600 inside a 0700 directory; the
+  file lives under ``CUSTODY_HOME`` (outside git). It is created only by the explicit step
+  ``LocalKeyring.create`` (``custody keys init``); opening a missing file raises
+  ``KeyMissingError`` instead of putting a fresh key in its place, which would make everything
+  wrapped by the lost key unreadable while looking like a working keyring. Wrapping is AES-256-GCM
   (NIST SP 800-38D) with the wrap context (object id, scope) as associated data, so a wrapped key
   moved to another object's header fails to unwrap.
 - ``custody.crypto.kms.KmsKeyring``: KEKs in AWS KMS, the wrap context as KMS encryption context.
@@ -42,6 +45,15 @@ _MAC_INFO = b"custody/manifest-mac/v1"
 
 class KeyringError(Exception):
     """A keyring cannot do what was asked (missing file, bad permissions, malformed content)."""
+
+
+class KeyMissingError(KeyringError):
+    """The key-encryption key is not where the keyring spec says it is.
+
+    Never answered by creating a new key: objects, seals and the key store wrapped by the missing
+    key would stay unreadable behind a keyring that seems to work. The message names the expected
+    place and says to restore the key from its offline copy (``docs/format.md`` section 1.2).
+    """
 
 
 class UnknownKeyError(KeyringError):
@@ -80,6 +92,16 @@ class Keyring(Protocol):
     def verify_mac(self, kek_id: str, data: bytes, tag: str) -> bool: ...
 
 
+def missing_key_message(where: str) -> str:
+    """The text of ``KeyMissingError``: where the key was expected and what to do (no value)."""
+    return (
+        f"key-encryption key not found: {where} does not exist. Custody does not create a new key in "
+        "its place (snapshots, staging and the key store wrapped by the old key would not open): "
+        "restore the key from its offline copy to that place (mode 0600). Only a new deployment "
+        "without data creates one, with `custody keys init`."
+    )
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -94,35 +116,45 @@ class LocalKeyring:
     File shape: ``{"format": "custody-keyring", "version": 1, "active": kek_id,
     "keys": [{"kek_id", "created_at", "state": "active"|"retired", "material": base64(32 bytes)}]}``.
 
-    Raises ``KeyringError`` when the file is unreadable, malformed, or readable by group/others.
+    Opening never creates the file: a missing one raises ``KeyMissingError`` (restore it from its
+    offline copy); ``LocalKeyring.create`` is the one way to make a new one. Raises
+    ``KeyringError`` when the file is unreadable, malformed, or readable by group/others.
     """
 
     kind = "local"
 
-    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            if not create:
-                raise KeyringError(f"key file {self.path} does not exist")
-            self._create()
+        if not self.path.is_file():
+            raise KeyMissingError(missing_key_message(f"key file {self.path}"))
         self._load()
 
-    # -- file handling -------------------------------------------------------------------------
-    def _create(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path.parent, 0o700)
+    @classmethod
+    def create(cls, path: Path | str) -> LocalKeyring:
+        """Create a new key file at ``path`` with one active KEK and open it (``custody keys init``).
+
+        The file is written with ``O_EXCL`` and mode 0600 in a 0700 folder, so it never replaces an
+        existing key file, also when two processes race. Raises ``KeyringError`` when a file is
+        already there.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
         doc = {"format": "custody-keyring", "version": 1, "active": None, "keys": []}
-        self._append_key(doc)
-        data = json.dumps(doc, indent=1).encode()
+        cls._append_key(doc)
         try:
-            # O_EXCL: two processes racing on first use must not both create a key.
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return
+            raise KeyringError(
+                f"key file {path} already exists; Custody never replaces a key-encryption key"
+            ) from None
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.write(json.dumps(doc, indent=1).encode())
             fh.flush()
             os.fsync(fh.fileno())
+        return cls(path)
+
+    # -- file handling -------------------------------------------------------------------------
 
     @staticmethod
     def _append_key(doc: dict) -> str:

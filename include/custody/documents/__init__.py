@@ -45,6 +45,7 @@ from custody.documents.layout import (
     object_id,
     run_key_for,
     run_prefix,
+    snapshot_prefix,
 )
 from custody.documents.stages import (
     BackupDocument,
@@ -125,6 +126,7 @@ __all__ = [
     "object_id",
     "run_key_for",
     "run_prefix",
+    "snapshot_prefix",
     "seal",
     "verify_seal",
 ]

@@ -125,3 +125,10 @@ def extraction_prefixes(source: str, run_key: str, table: str, part: int) -> tup
 def run_prefix(source: str, run_key: str) -> str:
     """Staging prefix of everything one run wrote."""
     return f"{_segment(source, 'source')}/{_segment(run_key, 'run key')}/"
+
+
+def snapshot_prefix(source: str | None = None) -> str:
+    """Store prefix of the snapshot documents of every source (``snapshots/``) or of one
+    (``snapshots/<source>/``). Raises ``ValueError`` for a source that is not a safe key segment
+    (``..``, a ``/``, ...), so a listing never walks outside the store's snapshots."""
+    return f"snapshots/{_segment(source, 'source')}/" if source is not None else "snapshots/"

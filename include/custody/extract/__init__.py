@@ -46,11 +46,11 @@ Modules, in the order a run meets them:
 - ``watermarks``: the incremental state in the catalog (intervals, compare-and-set commits);
 - ``table``: ``extract_table``; one table in one call;
 - ``process``: ``prepare_process``; Arrow's memory pool and the garbage collector tuned once;
-- ``errors``: ``ExtractError`` and ``SchemaError``.
+- ``errors``: ``ExtractError``, ``SchemaError`` and ``SourceUnavailable`` (transient: retried).
 """
 
 from custody.extract.commit import commit_extract
-from custody.extract.errors import ExtractError, SchemaError
+from custody.extract.errors import ExtractError, SchemaError, SourceUnavailable
 from custody.extract.parts import extract_part
 from custody.extract.planning import plan_extract
 from custody.extract.process import prepare_process
@@ -59,6 +59,7 @@ from custody.extract.table import extract_table
 __all__ = [
     "ExtractError",
     "SchemaError",
+    "SourceUnavailable",
     "commit_extract",
     "extract_part",
     "extract_table",

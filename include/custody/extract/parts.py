@@ -17,13 +17,14 @@ from custody.config import SourceConfig, TableConfig
 from custody.documents import ColumnSchema, ExtractPlan, PartDocument, PartSpec, TablePlan, extraction_prefixes
 from custody.extract.copy_path import FastPathUnavailable, copy_batches, copy_eligible
 from custody.extract.cursor_path import cursor_batches
-from custody.extract.errors import ExtractError, SchemaError
+from custody.extract.errors import ExtractError, SchemaError, SourceUnavailable
 from custody.extract.files import extract_file_part
 from custody.extract.planning import schema_signature, where_conditions
 from custody.extract.sessions import db_error_code, isolated, prepare_session, reflect_table
 from custody.extract.writer import PartWriter
 from custody.sources.quarantine import check_column_names
 from custody.sources.sqltypes import plan_columns, select_list
+from custody.sources.transient import is_transient
 from custody.staging import StagingStore
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,10 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                 # Driver messages quote offending values ("invalid input syntax ... 'x'", bytes of
                 # a bad encoding): report the error class and code only, without the chain.
                 writer.discard()
-                raise ExtractError(f"{source.name}.{tplan.table} part {part.part}: the database refused the "
-                                   f"read ({db_error_code(exc)})") from None
+                # A cut connection or a timeout is worth a retry; a refusal is not.
+                kind = SourceUnavailable if is_transient(exc) else ExtractError
+                raise kind(f"{source.name}.{tplan.table} part {part.part}: the database refused the "
+                           f"read ({db_error_code(exc)})") from None
         break
     read = writer.extracted + writer.quarantined
     if read != source_rows:

@@ -42,7 +42,7 @@ LABELS = {
         "extracted": "Extracted", "valid": "Valid", "quarantined": "Quarantined",
         "failing_share": "Failing share", "limit": "Limit", "status": "Status", "ok": "OK", "failed": "FAILED",
         "validation": "Validation results (Great Expectations)", "expectation": "Expectation",
-        "column": "Column", "evaluated": "Evaluated", "unexpected": "Unexpected",
+        "column": "Column", "evaluated": "Evaluated", "missing": "Missing (null)", "unexpected": "Unexpected",
         "reasons": "Quarantine reasons", "reason": "Reason", "rows": "Rows",
         "classification": "Column classification", "pi_type": "PI type", "level": "Level",
         "confidence": "Confidence", "evidence": "Evidence", "levels_summary": "Columns by level",
@@ -67,6 +67,13 @@ LABELS = {
         "public_by_override": "Override by", "no_public": "No column is public.",
         "file_notes": "Files to look at (empty, header only, columns dropped)", "file": "File",
         "file_note": "Note",
+        "outcome": "Run outcome", "run_failed": "The run FAILED", "run_ok": "Every stage succeeded.",
+        "run_unknown": "Outcome not recorded (run outside Airflow).", "stage": "Stage", "error": "Error",
+        "code": "SQLSTATE / errno", "retried": "Kind", "reason_why": "Why",
+        "transient": "transient (retried)", "permanent": "permanent (not retried)",
+        "unreadable": "Document that could not be read",
+        "states": {"success": "succeeded", "failed": "FAILED", "upstream_failed": "not run (an earlier stage failed)",
+                   "skipped": "skipped", "running": "running", "up_for_retry": "waiting to retry"},
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -75,7 +82,7 @@ LABELS = {
         "extracted": "已抽取", "valid": "有效", "quarantined": "已隔离",
         "failing_share": "失败比例", "limit": "上限", "status": "状态", "ok": "通过", "failed": "未通过",
         "validation": "校验结果（Great Expectations）", "expectation": "期望",
-        "column": "列", "evaluated": "已校验", "unexpected": "不符合",
+        "column": "列", "evaluated": "已校验", "missing": "缺失（空值）", "unexpected": "不符合",
         "reasons": "隔离原因", "reason": "原因", "rows": "行数",
         "classification": "字段分类分级", "pi_type": "个人信息类型", "level": "级别",
         "confidence": "置信度", "evidence": "依据", "levels_summary": "各级别字段数",
@@ -99,6 +106,13 @@ LABELS = {
         "why_public": "公开依据", "public_by_detector": "检测器识别为可公开信息：",
         "public_by_override": "人工认定：", "no_public": "无公开字段。",
         "file_notes": "需关注的文件（空文件、仅有表头、已删除的列）", "file": "文件", "file_note": "说明",
+        "outcome": "运行结果", "run_failed": "本次运行失败", "run_ok": "所有阶段均已成功。",
+        "run_unknown": "未记录运行结果（非 Airflow 运行）。", "stage": "阶段", "error": "错误",
+        "code": "SQLSTATE / 错误码", "retried": "类型", "reason_why": "原因",
+        "transient": "暂时性（已重试）", "permanent": "永久性（不重试）",
+        "unreadable": "无法读取的文档",
+        "states": {"success": "成功", "failed": "失败", "upstream_failed": "未运行（前序阶段失败）",
+                   "skipped": "已跳过", "running": "运行中", "up_for_retry": "等待重试"},
     },
 }
 
@@ -146,20 +160,31 @@ def file_notes(manifest: RunManifest) -> list[dict[str, Any]]:
 
 
 def build_run_report(
-    manifest: RunManifest,
+    manifest: RunManifest | None,
     *,
     validation: ValidationDocument | None = None,
     classification: ClassificationDocument | None = None,
     backup: BackupDocument | None = None,
+    outcome: dict[str, Any] | None = None,
+    source: str | None = None,
+    run_key: str | None = None,
+    unreadable: list[str] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report document from the run manifest and the stage documents.
 
-    A stage document that is None is reported as not run. Returns a JSON-serialisable dict
-    (canonical JSON, no values); ``public_columns`` lists every public column with why it is
-    public (:func:`public_column`).
+    A stage document that is None is reported as not run; ``manifest`` may be None too (the
+    extraction failed), and then ``source`` and ``run_key`` name the run. ``outcome``: the run's
+    outcome (``custody.stages.failures.RunOutcome`` as a dict: ``state``, ``stages``,
+    ``failures``), shown first so an operator sees at a glance which stage failed and why;
+    ``unreadable``: documents that exist but could not be read, with the error. Returns a
+    JSON-serialisable dict (canonical JSON, no values). Raises ``ValueError`` without a manifest
+    and without ``source`` / ``run_key``. ``public_columns`` lists every public column with why it
+    is public (:func:`public_column`); ``file_notes`` the landed files to look at.
     """
+    if manifest is None and not (source and run_key):
+        raise ValueError("a report without a run manifest needs the source and run key")
     recon = []
-    for tm in manifest.tables:
+    for tm in manifest.tables if manifest else []:
         v = validation.table(tm.table) if validation else None
         row = reconciliation(tm, v)
         row.update(
@@ -169,7 +194,7 @@ def build_run_report(
             mode=tm.extraction.mode,
         )
         recon.append(row)
-    entries = [*manifest.objects(), *(validation.objects() if validation else [])]
+    entries = [*(manifest.objects() if manifest else []), *(validation.objects() if validation else [])]
     objects = [
         {"object_id": e.object_id, "kind": e.kind, "rows": e.rows, "bytes": e.ciphertext_bytes,
          "sha256": e.sha256, "kek_id": e.kek_id, "scope": e.scope}
@@ -188,13 +213,14 @@ def build_run_report(
         "format": "custody-run-report",
         "version": 1,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": manifest.source,
-        "run_key": manifest.run_key,
-        "run_id": manifest.run_id,
-        "dialect": manifest.dialect,
+        "source": manifest.source if manifest else source,
+        "run_key": manifest.run_key if manifest else run_key,
+        "run_id": manifest.run_id if manifest else None,
+        "dialect": manifest.dialect if manifest else None,
+        "outcome": _outcome(outcome, manifest, unreadable or []),
         "references": REFERENCES,
         "reconciliation": recon,
-        "files": file_notes(manifest),
+        "files": file_notes(manifest) if manifest else [],
         "validation": validation.body() if validation else None,
         "datadocs": validation.datadocs if validation else None,
         "classification": classification.body() if classification else None,
@@ -210,6 +236,19 @@ def build_run_report(
         },
         "backup": backup.body() if backup else None,
     }
+
+
+def _outcome(outcome: dict[str, Any] | None, manifest: RunManifest | None, unreadable: list[str]) -> dict[str, Any]:
+    """The report's ``outcome``: ``state`` (``success`` / ``failed`` / ``unknown`` when run outside
+    Airflow), ``failed_stages``, ``stages`` (task -> state), ``failures`` and ``unreadable``."""
+    out = {"state": "unknown", "stages": {}, "failures": [], **(outcome or {})}
+    if manifest is None and out["state"] == "unknown":
+        out["state"] = "failed"  # no manifest: extraction did not finish
+    if unreadable:
+        out["state"] = "failed"
+    out["failed_stages"] = [t for t, s in out["stages"].items() if s == "failed"]
+    out["unreadable"] = list(unreadable)
+    return out
 
 
 def write_run_report(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:

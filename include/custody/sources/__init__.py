@@ -11,7 +11,9 @@
   sections of records;
 - ``rows``: records into Arrow batches (text cells, identifier checks, quarantine rows);
 - ``quarantine``: the schema and reasons of rows held back at extraction, column-name checks;
-- ``errors``: ``ExtractError`` and ``SchemaError``, raised by readers and extraction alike.
+- ``errors``: ``ExtractError``, ``SchemaError`` and ``SourceUnavailable``, raised by readers and
+  extraction alike;
+- ``transient``: which errors met reading a source are transient (retried) and which permanent.
 
 Readers import nothing of a later stage: ``custody.extract`` uses them to plan and stage a run.
 The demo data (a synthetic CRM, the Chinook sample) lives in ``custody.demo``.

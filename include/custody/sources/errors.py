@@ -13,5 +13,12 @@ class ExtractError(Exception):
     schema drift, undecodable file). Messages carry names, counts and line numbers, never values."""
 
 
+class SourceUnavailable(ExtractError):
+    """The source could not be read for a while: connection refused or lost, timeout, deadlock,
+    serialization failure (``custody.sources.transient``). Retrying the same read may succeed."""
+
+    transient = True
+
+
 class SchemaError(ExtractError):
     """Column names are duplicated or differ only in case or punctuation, or the schema drifted."""

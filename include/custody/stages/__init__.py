@@ -8,6 +8,8 @@ models in staging; tests and the CLI call these functions directly.
 
 The stages that hold rows (extraction, classification and validation) are wrapped by
 ``boundary.stage_boundary``: an error leaves them value-free (``custody.errors``).
+``failures`` describes a failed stage without values (error class, SQLSTATE, transient or
+permanent, Custody's own message) and gathers a run's outcome for the report.
 """
 
 from custody.stages.backup import stage_backup

@@ -4,8 +4,8 @@
 anything else (a driver's ``DataError``, a parser's ``ValueError``, a bug) is re-raised as a
 ``ValueFreeError`` naming the stage, the source, the table and part when the call names them,
 and the original exception's class, never its message. The wrapped function's signature and
-docstring stay as they were. Retries are not affected: a ``ValueFreeError`` is not an
-``ExtractError``, so the DAG's retry policy sees it as it saw the original.
+docstring stay as they were. Retries are not affected: the ``ValueFreeError`` carries whether
+the original was transient and its SQLSTATE / errno, which ``custody.stages.failures`` reads.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from custody.errors import value_free
+from custody.errors import ValueFreeError, value_free
+from custody.sources.transient import database_code, is_transient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +55,9 @@ def stage_boundary(stage: str) -> Callable[[F], F]:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - every error crosses this boundary value-free
                 safe = value_free(exc, "failed", stage=stage, **_where(sig, args, kwargs))
+                if isinstance(safe, ValueFreeError):
+                    # What the retry policy and the failure report need of the original.
+                    safe.transient, safe.code = is_transient(exc), database_code(exc)
             raise safe  # outside the except block: the original is not even the context
 
         return run  # type: ignore[return-value]

@@ -1,4 +1,11 @@
-"""Snapshot stores: local disk and S3 (any S3-compatible endpoint), retention and verification."""
+"""Snapshot stores: local disk and S3 (any S3-compatible endpoint), retention and verification.
+
+- ``backends``: ``LocalStore`` and ``S3Store`` (atomic writes, retries, Object Lock);
+- ``snapshots``: create, list, load and verify snapshots;
+- ``locks``: backup / prune locks with owner liveness and a heartbeat;
+- ``retention``: keep rules, recorded plans, forget and prune;
+- ``ledger``: retention plans and restore drills in the catalog.
+"""
 
 from custody.store.backends import (
     LocalStore,
@@ -18,9 +25,9 @@ from custody.store.retention import (
     plan_retention,
     prune,
 )
+from custody.store.locks import StoreLockedError, store_lock
 from custody.store.snapshots import (
     SnapshotError,
-    StoreLockedError,
     VerifyReport,
     create_snapshot,
     latest_snapshot,
@@ -28,7 +35,6 @@ from custody.store.snapshots import (
     load_snapshot,
     object_key,
     snapshot_key,
-    store_lock,
     verify_snapshot,
     verify_store,
 )

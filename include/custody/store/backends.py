@@ -26,12 +26,14 @@ from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from custody.fsio import atomic_writer
+from custody.fsio import atomic_writer, remove_orphans
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 READ_BLOCK = 4 * MiB
+ORPHAN_AGE_S = 3600
+"""A temporary file or upload untouched this long (seconds) is a killed writer's: removed by a prune."""
 T = TypeVar("T")
 
 
@@ -161,12 +163,16 @@ class LocalStore:
         return p.stat().st_size if p.is_file() else None
 
     def list_keys(self, prefix: str) -> list[str]:
-        """Sorted keys under ``prefix`` (temporary files excluded)."""
-        base = self.root / prefix
+        """Sorted keys under ``prefix`` (temporary files excluded). Raises ``StoreError`` for a
+        prefix that leads outside the store root."""
+        base = (self.root / prefix).resolve()
+        root = self.root.resolve()
+        if base != root and root not in base.parents:
+            raise StoreError(f"{self.location}: prefix {prefix!r} escapes the store root")
         if not base.exists():
             return []
         return sorted(
-            str(p.relative_to(self.root))
+            str(p.relative_to(root))
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".tmp-")
         )
@@ -175,6 +181,11 @@ class LocalStore:
         """Remove the object at ``key`` (no error if absent)."""
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def sweep_temporary(self, older_than_s: float = ORPHAN_AGE_S) -> int:
+        """Remove ``.tmp-*`` files a killed writer left (untouched for ``older_than_s`` seconds);
+        returns how many. A live writer keeps its file fresh, so it is spared."""
+        return remove_orphans(self.root, older_than_s=older_than_s)
 
 
 # -- S3 --------------------------------------------------------------------------------------------
@@ -478,6 +489,11 @@ class S3Store:
         except StoreError as exc:
             # Left for abort_uploads (next run) or the bucket's AbortIncompleteMultipartUpload rule.
             log.error("%s; the upload stays until the stale-upload clean-up", exc)
+
+    def sweep_temporary(self, older_than_s: float | None = None) -> int:
+        """Abort incomplete multipart uploads (S3's temporary files) older than ``older_than_s``
+        seconds (default ``options.stale_upload_s``); returns how many. Raises ``StoreError``."""
+        return self.abort_uploads(older_than_s=self.options.stale_upload_s if older_than_s is None else older_than_s)
 
     def abort_uploads(self, *, key: str | None = None, older_than_s: float = 0) -> int:
         """Abort unfinished multipart uploads under the store prefix (or of one ``key``).

@@ -35,13 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from custody.crypto.keyring import Keyring
 from custody.documents import RetentionDecision, RetentionPlanDocument
 from custody.store.backends import ObjectStore, StoreError
-from custody.store.snapshots import (
-    SnapshotError,
-    list_snapshots,
-    load_snapshot,
-    stale_locks,
-    store_lock,
-)
+from custody.store.locks import stale_locks, store_lock
+from custody.store.snapshots import SnapshotError, list_snapshots, load_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +257,7 @@ class RetentionResult:
     forgotten: int
     pruned: dict[str, int]
     stale_locks_removed: int = 0
+    temporary_removed: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Small JSON-able summary (XCom, logs): ids and counts only."""
@@ -273,6 +269,7 @@ class RetentionResult:
             "forgotten": self.forgotten,
             **{f"objects_{k}": v for k, v in self.pruned.items()},
             "stale_locks_removed": self.stale_locks_removed,
+            "temporary_removed": self.temporary_removed,
         }
 
 
@@ -286,7 +283,8 @@ def apply_retention(
     catalog_engine: Any | None = None,
     on_plan: Callable[[RetentionPlan], None] | None = None,
 ) -> RetentionResult:
-    """Plan, record, forget and prune, in that order, under an exclusive ``prune`` lock.
+    """Plan, record, forget and prune, in that order, under an exclusive ``prune`` lock; then remove
+    the locks and temporary files (``sweep_temporary``) that killed processes left.
 
     ``on_plan`` receives the plan after it is recorded and before any deletion (the CLI prints it).
     ``catalog_engine`` (SQLAlchemy engine of the catalog) also records the plan there first.
@@ -330,6 +328,9 @@ def apply_retention(
                 stale += 1
             except StoreError:
                 pass
+        # What killed writers left: partial files (local) or incomplete uploads (S3).
+        sweep = getattr(store, "sweep_temporary", None)
+        swept = sweep() if sweep else 0
         if catalog_engine is not None:
             from custody.store.ledger import mark_plan_applied
 
@@ -341,4 +342,4 @@ def apply_retention(
         forgotten,
         pruned["deleted"],
     )
-    return RetentionResult(plan, plan_key, forgotten, pruned, stale)
+    return RetentionResult(plan, plan_key, forgotten, pruned, stale, swept)

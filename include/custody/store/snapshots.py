@@ -5,7 +5,7 @@ Store layout (same on local disk and S3; ``docs/format.md`` is the specification
     objects/<sha256[0:2]>/<sha256>.cdy        ciphertext, content-addressed by its SHA-256
     snapshots/<source>/<run_key>.json         sealed snapshot document
     retention/<plan_id>.json                  sealed retention plan, written before any deletion
-    locks/<kind>-<UTC time>-<random>.json     backup / prune locks (see ``store_lock``)
+    locks/<kind>-<UTC time>-<random>.json     backup / prune locks (``custody.store.locks``)
 
 The snapshot document is written last, so a snapshot exists only once all its objects are stored
 and read back; a crash before that leaves unreferenced objects that the next run reuses (same
@@ -14,20 +14,14 @@ content address) rather than a half snapshot.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import logging
-import os
 import random
-import re
-import secrets
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, Literal
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
 
 from custody.crypto.envelope import IntegrityError, decrypt_stream
 from custody.crypto.keyring import Keyring
@@ -39,15 +33,14 @@ from custody.documents import (
     SnapshotObject,
     SnapshotStageDocs,
     document_key,
+    snapshot_prefix,
 )
 from custody.staging import StagingStore
 from custody.store.backends import READ_BLOCK, ObjectStore, StoreError, read_back
+# Locks live in custody.store.locks; these names stay importable from here.
+from custody.store.locks import LOCK_PREFIX, LOCK_STALE_S, StoreLockedError, stale_locks, store_lock  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-LOCK_PREFIX = "locks/"
-LOCK_STALE_S = 24 * 3600
-_LOCK_RE = re.compile(r"locks/(backup|prune)-(\d{8}T\d{6}Z)-[0-9a-f]+\.json$")
 
 
 class SnapshotError(Exception):
@@ -61,10 +54,6 @@ class SnapshotError(Exception):
         self.failures = failures or []
 
 
-class StoreLockedError(StoreError):
-    """Another backup or prune holds a lock on the store; the message names the lock keys."""
-
-
 def object_key(sha256: str) -> str:
     """Content address of a ciphertext in a store."""
     return f"objects/{sha256[:2]}/{sha256}.cdy"
@@ -73,56 +62,6 @@ def object_key(sha256: str) -> str:
 def snapshot_key(source: str, run_key: str) -> str:
     """Key of the snapshot document of one run."""
     return document_key("snapshot", source=source, run_key=run_key)
-
-
-# -- locks -----------------------------------------------------------------------------------------
-def _lock_time(key: str) -> datetime | None:
-    m = _LOCK_RE.search(key)
-    return datetime.strptime(m.group(2), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if m else None
-
-
-@contextlib.contextmanager
-def store_lock(
-    store: ObjectStore, kind: Literal["backup", "prune"], *, stale_s: float = LOCK_STALE_S
-) -> Iterator[str]:
-    """Hold a ``backup`` (shared) or ``prune`` (exclusive) lock on ``store``; yields the lock key.
-
-    Each side writes its lock first and then lists the others (as restic does), so a backup and a
-    prune never both proceed: a prune could otherwise delete objects a running backup has stored
-    but not yet referenced. Backups conflict only with prunes; a prune conflicts with every lock.
-    Locks older than ``stale_s`` seconds (a killed process) are ignored. Raises
-    ``StoreLockedError`` naming the conflicting lock keys.
-    """
-    now = datetime.now(UTC)
-    key = f"{LOCK_PREFIX}{kind}-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}.json"
-    body = {
-        "kind": kind,
-        "created_at": now.isoformat(timespec="seconds"),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-    }
-    store.put_bytes(key, json.dumps(body).encode())
-    try:
-        cutoff = now - timedelta(seconds=stale_s)
-        others = []
-        for k in store.list_keys(LOCK_PREFIX):
-            when = _lock_time(k)
-            if k == key or when is None or when < cutoff:
-                continue
-            if kind == "prune" or k.startswith(f"{LOCK_PREFIX}prune-"):
-                others.append(k)
-        if others:
-            raise StoreLockedError(f"{store.location}: {kind} refused, store locked by {', '.join(others)}")
-        yield key
-    finally:
-        with contextlib.suppress(StoreError):
-            store.delete(key)
-
-
-def stale_locks(store: ObjectStore, *, stale_s: float = LOCK_STALE_S) -> list[str]:
-    """Lock keys older than ``stale_s`` seconds (left by killed processes)."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=stale_s)
-    return [k for k in store.list_keys(LOCK_PREFIX) if (t := _lock_time(k)) is not None and t < cutoff]
 
 
 # -- create ----------------------------------------------------------------------------------------
@@ -212,10 +151,15 @@ def create_snapshot(
 
 # -- read ------------------------------------------------------------------------------------------
 def list_snapshots(store: ObjectStore, source: str | None = None) -> list[str]:
-    """Snapshot document keys in ``store`` (optionally of one source), oldest run key first."""
-    return [
-        k for k in store.list_keys(f"snapshots/{source}/" if source else "snapshots/") if k.endswith(".json")
-    ]
+    """Snapshot document keys in ``store`` (optionally of one source), oldest run key first.
+
+    Raises ``SnapshotError`` for a source name that is not a safe key segment (``../..``).
+    """
+    try:
+        prefix = snapshot_prefix(source or None)
+    except ValueError:
+        raise SnapshotError(f"source {source!r} is not a source name (letters, digits, '_', '.', '-')") from None
+    return [k for k in store.list_keys(prefix) if k.endswith(".json")]
 
 
 def load_snapshot(store: ObjectStore, key: str, keyring: Keyring) -> SnapshotDocument:

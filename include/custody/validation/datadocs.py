@@ -10,11 +10,19 @@ so even a result that arrived with values would lose them. The site then shows, 
 expectations passed, the unexpected counts and percentages, and the suite (expectation types and
 their arguments: column names, regex patterns, bounds from ``sources.yaml``), never a cell.
 
+The site loads nothing from another origin and runs no script. GX's pages pull jQuery, Bootstrap,
+Vega and fonts from public CDNs and logos from GX's web assets, and its index fills its tables by
+script (empty offline). So after GX renders, every page is rewritten (:func:`self_contained`):
+scripts, frames, forms, external stylesheets and images and inline event handlers are removed, a
+local stylesheet is linked, and ``index.html`` is replaced by a static page rendered from the
+validation document (per table: status, counts, links to the validation and suite pages). The
+plugin serves it with a ``Content-Security-Policy`` that allows no script at all.
+
 Usage (the pipeline builds the site next to the run report)::
 
     index = build_data_docs(validation_doc, settings.report_dir / source / run_key / "datadocs",
                             rules={t: rules_of_t})       # rules: optional, adds regex/bounds kwargs
-    # -> .../datadocs/index.html (static HTML, CSS and fonts; no JavaScript data)
+    # -> .../datadocs/index.html (static HTML, CSS and fonts; no script, nothing from other origins)
 
 GX is imported on the first call (several seconds). A fresh ephemeral GX context is used per call
 (nothing written outside ``out_dir``; analytics off).
@@ -23,6 +31,7 @@ GX is imported on the first call (several seconds). A fresh ephemeral GX context
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -32,7 +41,9 @@ from typing import Any
 from custody.naming import column_key
 from custody.validation.rules import TableRules
 
-__all__ = ["COUNT_KEYS", "build_data_docs", "value_free_result"]
+__all__ = ["COUNT_KEYS", "build_data_docs", "self_contained", "value_free_result"]
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 #: The only keys of a GX expectation result that reach Data Docs: counts and percentages.
 COUNT_KEYS = frozenset(
@@ -200,7 +211,91 @@ def build_data_docs(
         )
         context.validation_results_store.set(key, validation)
     context.build_data_docs(site_names=["custody"])
+    self_contained(staging, validation_doc)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
     return out / "index.html"
+
+
+# -- a site that loads nothing from elsewhere --------------------------------------------------------
+_REMOVED_TAGS = ("script", "noscript", "iframe", "frame", "object", "embed", "form", "base", "footer")
+_GX_PROMOTIONS = ("ge-walkthrough-modal", "ge-cta-footer")
+_CSS_URL = re.compile(r"url\(\s*['\"]?\s*(?:[a-z][a-z0-9+.-]*:|//)[^)]*\)", re.I)
+
+
+def _foreign(ref: str | None) -> bool:
+    """True for a reference another origin (or a scheme) would serve: ``https:``, ``//host``, ``javascript:``."""
+    return bool(ref) and re.match(r"\s*(?:[a-z][a-z0-9+.-]*:|//)", ref, re.I) is not None
+
+
+def self_contained(site: Path, validation_doc: Mapping[str, Any]) -> None:
+    """Rewrite a GX Data Docs site in place so it runs no script and loads nothing from elsewhere.
+
+    Every ``*.html`` page loses its ``<script>``, frames, forms, ``<footer>`` (GX's newsletter),
+    GX's walkthrough and call-to-action elements, ``on*`` handler attributes, ``javascript:`` links,
+    and any ``<link>`` / ``<img>`` / ``<source>`` that names another origin; it gains a link to the
+    local ``static/styles/custody.css``. CSS (files, ``<style>`` and ``style=``) loses ``url(...)``
+    references to other origins.
+    ``index.html`` is replaced by a static page from ``validation_doc`` (table, status, numbers of
+    expectations, links to each table's validation and suite pages), because GX fills its index by
+    script. Raises ``OSError``.
+    """
+    from lxml import html as lhtml
+
+    static = site / "static" / "styles"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TEMPLATES / "custody.css", static / "custody.css")
+    for css in site.rglob("*.css"):
+        css.write_text(_CSS_URL.sub("none", css.read_text(encoding="utf-8")), encoding="utf-8")
+    for page in site.rglob("*.html"):
+        doc = lhtml.document_fromstring(page.read_bytes())
+        for el in list(doc.iter(*_REMOVED_TAGS)):
+            el.drop_tree()
+        for el in list(doc.iter("link", "img", "source", "track", "audio", "video")):
+            ref = el.get("href") if el.tag == "link" else el.get("src")
+            if el.tag != "img" and ref is None or _foreign(ref) or _foreign(el.get("srcset")):
+                el.drop_tree()
+        for el in list(doc.iter()):
+            if not isinstance(el.tag, str):
+                continue
+            if any(p in (el.get("class") or "") or p == el.get("id") for p in _GX_PROMOTIONS):
+                el.drop_tree()
+                continue
+            for attr in [a for a in el.attrib if a.lower().startswith("on")]:
+                del el.attrib[attr]
+            if el.get("style"):
+                el.set("style", _CSS_URL.sub("none", el.get("style")))
+            if el.tag == "style" and el.text:
+                el.text = _CSS_URL.sub("none", el.text)
+            if (el.get("href") or "").strip().lower().startswith("javascript:"):
+                del el.attrib["href"]
+        head = doc.find("head")
+        if head is not None:
+            rel = os.path.relpath(static / "custody.css", page.parent)
+            head.append(lhtml.Element("link", rel="stylesheet", href=Path(rel).as_posix()))
+        page.write_bytes(lhtml.tostring(doc, doctype="<!doctype html>", encoding="utf-8"))
+    (site / "index.html").write_text(_index(site, validation_doc), encoding="utf-8")
+
+
+def _index(site: Path, validation_doc: Mapping[str, Any]) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    source = str(validation_doc.get("source") or "source")
+    run_key = str(validation_doc.get("run_key") or "run")
+    rows = []
+    for table in validation_doc["tables"]:
+        name = str(table["table"])
+        results = table.get("results") or []
+        ok = sum(bool(r.get("success")) for r in results)
+        # GX's stores turn the suite name's dots into folders: crm.contacts -> crm/contacts.
+        pages = sorted(site.glob(f"validations/{source}/{name}/**/*.html"))
+        suite = site / "expectations" / source / f"{name}.html"
+        rows.append({
+            "table": name, "suite": f"{source}.{name}", "success": ok == len(results),
+            "evaluated": len(results), "successful": ok,
+            "validation": pages[-1].relative_to(site).as_posix() if pages else None,
+            "expectations": suite.relative_to(site).as_posix() if suite.is_file() else None,
+        })
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("datadocs_index.html.j2").render(source=source, run_key=run_key, tables=rows)
