@@ -151,13 +151,14 @@ def _versions(store: Any, prefix: str) -> list[tuple[str, list[bytes]]]:
     if client is None or not hasattr(store, "bucket"):
         return [(k, [store.get_bytes(k)]) for k in store.list_keys(prefix)]
     base = f"{store.prefix}/" if store.prefix else ""
-    found: dict[str, list[tuple[Any, str]]] = {}
+    found: dict[str, list[str]] = {}
     try:
         for page in client.get_paginator("list_object_versions").paginate(Bucket=store.bucket, Prefix=base + prefix):
             for v in page.get("Versions", []):
-                found.setdefault(v["Key"][len(base):], []).append((v["LastModified"], v["VersionId"]))
+                found.setdefault(v["Key"][len(base):], []).append(v["VersionId"])
+        # S3 lists the versions of a key newest first (times have one-second resolution): reverse.
         return [(key, [client.get_object(Bucket=store.bucket, Key=base + key, VersionId=vid)["Body"].read()
-                       for _, vid in sorted(found[key])]) for key in sorted(found)]
+                       for vid in reversed(found[key])]) for key in sorted(found)]
     except Exception as exc:  # botocore errors: name the store and the code only
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise StoreError(f"{store.location}: cannot read {prefix} versions: {code}") from None
@@ -267,8 +268,8 @@ def write_checkpoint(log: AuditLog, signer: Signer, stores: Sequence[Any], *, or
         newest.append(max(parsed, key=lambda c: c.size))
     for store in stores:
         keys = store_checkpoint_keys(store)
-        for size, key in keys:  # only the largest size matters: it covers the others
-            if size == keys[-1][0]:
+        for held, key in keys:  # only the largest size matters: it covers the others
+            if held == keys[-1][0]:
                 with contextlib.suppress(NoteError, CheckpointError, UnicodeDecodeError):
                     newest.append(parse_checkpoint(store.get_bytes(key).decode("utf-8"), [verifier], origin=origin,
                                                    where=f"{store.location}/{key}"))

@@ -252,7 +252,10 @@ def decode(data: bytes) -> AuditEntry:
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) or "<root>" for e in exc.errors()[:5])
         raise EntryError(f"invalid field(s): {fields}") from None
-    if entry.encode() != data:
+    # Every field present (defaults are not implied) and the bytes exactly the canonical form:
+    # validated values are plain JSON types, so the raw object's encoding is the entry's.
+    if (raw.keys() != AuditEntry.model_fields.keys() or not isinstance(raw.get("actor"), dict)
+            or raw["actor"].keys() != Actor.model_fields.keys() or canonical_json(raw) != data):
         raise EntryError("not in canonical form (key order, spacing, escapes or omitted fields differ)")
     return entry
 

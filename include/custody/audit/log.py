@@ -155,7 +155,7 @@ class AuditLog:
             entry = draft.model_copy(update={"seq": seq, "at": utc_now()})
             data = entry.encode()
             conn.execute(sa.insert(audit_entry).values(
-                seq=seq, recorded_at=datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+                seq=seq, recorded_at=datetime.fromisoformat(entry.at),
                 action=entry.action, outcome=entry.outcome, actor=entry.actor.label()[:400],
                 source=entry.source, run_key=entry.run_key, entry=data.decode("utf-8"),
                 leaf_hash=entry.leaf_hash().hex(),

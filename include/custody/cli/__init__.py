@@ -1,17 +1,19 @@
 """The ``custody`` command line, one module per group of commands.
 
 - ``snapshots``: ``snapshots``, ``verify``, ``restore``, ``forget``, ``cleanup-uploads``;
-- ``catalog``: ``catalog migrate``, ``catalog status``.
+- ``catalog``: ``catalog migrate``, ``catalog status``;
+- ``audit``: ``audit verify``, ``audit proof``, ``audit check-proof``, ``audit show``,
+  ``audit checkpoint``, ``audit key``.
 
-Exit codes: 0 success, 1 verification or restore failure (or a catalog not at head), 2 usage
-error. Custody's own errors print one line, never a value (``main``).
+Exit codes: 0 success, 1 verification or restore failure (a snapshot or the audit log), or a
+catalog not at head, 2 usage error. Custody's own errors print one line, never a value (``main``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import catalog, snapshots  # noqa: F401 - registers the commands
+from custody.cli import audit, catalog, snapshots  # noqa: F401 - registers the commands
 from custody.cli.app import app
 from custody.cli.common import console
 

@@ -19,6 +19,7 @@ from custody.store.retention import (
     prune,
 )
 from custody.store.snapshots import (
+    RecordedSnapshot,
     SnapshotError,
     StoreLockedError,
     VerifyReport,
@@ -31,6 +32,7 @@ from custody.store.snapshots import (
     store_lock,
     verify_snapshot,
     verify_store,
+    check_recorded,
 )
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "RetentionPlan",
     "RetentionPolicy",
     "RetentionResult",
+    "RecordedSnapshot",
     "S3Store",
     "S3StoreOptions",
     "SnapshotError",
@@ -47,6 +50,7 @@ __all__ = [
     "StoreLockedError",
     "VerifyReport",
     "apply_retention",
+    "check_recorded",
     "create_snapshot",
     "latest_snapshot",
     "list_snapshots",
