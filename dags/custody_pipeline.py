@@ -21,7 +21,11 @@ instead of quietly offering fewer sources.
    vanished column); backup and report still run.
 6. **back_up** copies the encrypted objects and sealed documents to the local store and to S3,
    reading every copy back.
-7. **report** writes HTML (English, Chinese) and JSON with counts and hashes, never values.
+7. **report** writes HTML (English, Chinese) and JSON with counts and hashes, never values, after
+   a signed checkpoint of the audit log (local store, S3, catalog) and its verification.
+
+Every stage appends to Custody's audit log (`custody audit show`), and the `custody_listener`
+plugin records each task instance's outcome there too.
 
 Tasks exchange document keys and counts through XCom, never data. Triggered manually (or by a
 deal milestone). The DAG file only wires; the work is in `include/custody/stages/`.
@@ -57,6 +61,15 @@ def _run_key(context) -> str:
     from custody.documents import run_key_for
 
     return run_key_for(context["run_id"])
+
+
+def _s3_client(rt):
+    """A boto3 S3 client from the backup connection (``backup.s3_conn_id``), or None."""
+    if not rt.sources.backup.s3_conn_id:
+        return None
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
 
 
 def _fail_without_retry(exc: Exception):
@@ -180,18 +193,15 @@ def build_pipeline(source):
             from custody.stages import stage_backup
 
             rt = _runtime()
-            s3_client = None
-            if rt.sources.backup.s3_conn_id:
-                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-                s3_client = S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
-            return stage_backup(rt, name, _run_key(context), s3_client)
+            return stage_backup(rt, name, _run_key(context), _s3_client(rt))
 
         @task(outlets=[REPORTS], trigger_rule="all_done", retries=0)
         def report(**context) -> dict:
             from custody.stages import stage_report
 
-            return stage_report(_runtime(), name, _run_key(context))
+            rt = _runtime()
+            # The S3 client lets the run's audit checkpoint reach the off-site store too.
+            return stage_report(rt, name, _run_key(context), _s3_client(rt))
 
         parts = plan_extract()
         committed = commit_extract()

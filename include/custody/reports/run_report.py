@@ -31,6 +31,8 @@ REFERENCES = {
     "inventory": ["PIPL Art 51 (classification management)", "GDPR Art 30 (records of processing)"],
     "minors": ["PIPL Art 28 (PI of minors under 14 is sensitive)", "PIPL Art 31 (guardian consent)"],
     "backups": ["GDPR Art 32(1)(c) (ability to restore)", "PIPL Art 21 (entrusted processors)"],
+    "audit": ["PIPL Art 54 (compliance audits)", "PIPL Art 51 (management measures)", "GDPR Art 5(2) (accountability)",
+              "RFC 9162 (Merkle tree)"],
 }
 
 LABELS = {
@@ -59,6 +61,12 @@ LABELS = {
         "minors": "Records of minors", "minors_rows": "Records", "basis": "Basis columns", "as_of": "Ages as of",
         "not_counted": "no birth-date or resident-ID column", "datadocs": "Great Expectations Data Docs",
         "note": "This report holds counts, hashes and classifications only; no personal values.",
+        "audit": "Audit log", "audit_range": "Entries about this run", "audit_size": "Entries in the log",
+        "audit_checkpoint": "Latest checkpoint", "audit_size_at": "Tree size", "audit_root": "Root hash (SHA-256)",
+        "audit_signed_at": "Signed at", "audit_signers": "Signed by", "audit_stores": "Kept in",
+        "audit_verified": "Verification of the log", "audit_ok": "the log matches every checkpoint",
+        "audit_failed": "FAILED", "audit_refused": "Checkpoint refused", "audit_none": "no checkpoint yet",
+        "audit_findings": "Findings", "audit_first_bad": "First bad entry",
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -85,6 +93,12 @@ LABELS = {
         "minors": "未成年人记录", "minors_rows": "未成年人记录数", "basis": "依据字段", "as_of": "年龄计算日期",
         "not_counted": "无出生日期或身份证号字段", "datadocs": "Great Expectations 数据文档",
         "note": "本报告仅包含计数、哈希值与分类结果，不含任何个人信息值。",
+        "audit": "审计日志", "audit_range": "本次运行的日志条目", "audit_size": "日志条目总数",
+        "audit_checkpoint": "最新检查点", "audit_size_at": "树大小", "audit_root": "根哈希（SHA-256）",
+        "audit_signed_at": "签名时间", "audit_signers": "签名密钥", "audit_stores": "保存位置",
+        "audit_verified": "日志校验", "audit_ok": "日志与所有检查点一致",
+        "audit_failed": "未通过", "audit_refused": "检查点被拒绝", "audit_none": "尚无检查点",
+        "audit_findings": "发现的问题", "audit_first_bad": "首个异常条目",
     },
 }
 
@@ -112,11 +126,13 @@ def build_run_report(
     validation: ValidationDocument | None = None,
     classification: ClassificationDocument | None = None,
     backup: BackupDocument | None = None,
+    audit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report document from the run manifest and the stage documents.
 
-    A stage document that is None is reported as not run. Returns a JSON-serialisable dict
-    (canonical JSON, no values).
+    A stage document that is None is reported as not run. ``audit``: the audit-log section
+    (``custody.stages.report.audit_section``: range of entries, latest checkpoint, verification),
+    or None. Returns a JSON-serialisable dict (canonical JSON, no values).
     """
     recon = []
     for tm in manifest.tables:
@@ -164,6 +180,7 @@ def build_run_report(
             "objects_list": objects,
         },
         "backup": backup.body() if backup else None,
+        "audit": audit,
     }
 
 
