@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test up lint constraints clean bench-extract bench-backup bench-classify bench-classify-validate
+.PHONY: install demo test up lint constraints clean bench-extract bench-backup bench-classify bench-classify-validate bench-audit
 
 install: $(STAMP)
 
@@ -55,6 +55,9 @@ bench-backup: install
 
 bench-classify-validate: install
 	$(BIN)/python bench/classify_validate.py
+
+bench-audit: install
+	$(BIN)/python bench/audit.py
 
 bench-classify: install
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt -c constraints.txt

@@ -21,15 +21,18 @@ instead of quietly offering fewer sources.
    vanished column); backup and report still run.
 6. **back_up** copies the encrypted objects and sealed documents to the local store and to S3,
    reading every copy back.
-7. **report** writes HTML (English, Chinese) and JSON with counts and hashes, never values. It
-   runs whatever happened before and opens with the run's outcome: which stage failed and why
-   (error class, SQLSTATE, Custody's own message; never a driver's text), also when extraction
-   failed and there is nothing else to report.
+7. **report** writes HTML (English, Chinese) and JSON with counts and hashes, never values, after
+   a signed checkpoint of the audit log (local store, S3, catalog) and its verification. It runs
+   whatever happened before and opens with the run's outcome: which stage failed and why (error
+   class, SQLSTATE, Custody's own message; never a driver's text), also when extraction failed
+   and there is nothing else to report.
 8. **run_outcome** fails the run when any custody stage failed, so a failed run never ends green.
 
 A stage that meets a transient source error (connection refused or lost, timeout, deadlock,
 serialization failure) raises for a retry; a permanent one (missing table, authentication,
-schema drift, reconciliation mismatch, validation threshold, missing key) fails at once.
+schema drift, reconciliation mismatch, validation threshold, missing key) fails at once. Every
+stage appends to Custody's audit log (`custody audit show`), and the `custody_listener` plugin
+records each task instance's outcome there too.
 
 Tasks exchange document keys and counts through XCom, never data. Triggered manually (or by a
 deal milestone). The DAG file only wires; the work is in `include/custody/stages/`.
@@ -69,6 +72,15 @@ def _run_key(context) -> str:
 
 FAILURE_XCOM = "custody_failure"
 """XCom key of a failed task's value-free failure (``custody.stages.failures.StageFailure``)."""
+
+
+def _s3_client(rt):
+    """A boto3 S3 client from the backup connection (``backup.s3_conn_id``), or None."""
+    if not rt.sources.backup.s3_conn_id:
+        return None
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
 
 
 def _stage_failed(stage: str, exc: Exception, context) -> Exception:
@@ -235,12 +247,7 @@ def build_pipeline(source):
 
             try:
                 rt = _runtime()
-                s3_client = None
-                if rt.sources.backup.s3_conn_id:
-                    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-                    s3_client = S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
-                return stage_backup(rt, name, _run_key(context), s3_client)
+                return stage_backup(rt, name, _run_key(context), _s3_client(rt))
             except Exception as exc:
                 raise _stage_failed("back_up", exc, context) from None
 
@@ -251,7 +258,9 @@ def build_pipeline(source):
 
             try:
                 outcome = _outcome(context, exclude=("report", "run_outcome"))
-                return stage_report(_runtime(), name, _run_key(context), outcome=outcome)
+                rt = _runtime()
+                # The S3 client lets the run's audit checkpoint reach the off-site store too.
+                return stage_report(rt, name, _run_key(context), _s3_client(rt), outcome=outcome)
             except Exception as exc:
                 raise _stage_failed("report", exc, context) from None
 

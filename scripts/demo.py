@@ -11,7 +11,9 @@
 2. Starts a local S3 endpoint (moto server on 127.0.0.1) for the backups.
 3. Prepares Airflow on a SQLite metadata database in ``$AIRFLOW_HOME`` and runs the
    ``custody_pipeline_<source>`` DAG of each source with ``dag.test()``.
-4. Prints where the reports and backups are.
+4. Signs a final checkpoint of the audit log (every stage and task of every run is in it) into
+   the catalog, the local store and S3, and verifies the log against them.
+5. Prints where the reports and backups are.
 
 ``--prepare-only`` stops after steps 1 and 3's database set-up (used by ``make up``).
 """
@@ -207,10 +209,38 @@ def _run_dag(urls: dict[str, str]) -> int:
             print(f"  report: {report}")
             print(f"          {report.with_name('report.zh-CN.html')}")
             print(f"          {report.with_name('report.json')}")
+    ok &= _audit(settings)
     print(f"local backups: {settings.backup_dir}")
     print(f"S3 backups:    s3://{settings.s3_bucket}/{settings.s3_prefix} (moto server, stopped at exit)")
     print("restore:       .venv/bin/custody restore --source crm --out var/restored")
     return 0 if ok else 1
+
+
+def _audit(settings) -> bool:
+    """Checkpoint the audit log into the local store and S3 (the listener's last entries follow the
+    report's checkpoint), verify it against both, and print the result. Returns True when it verifies."""
+    import boto3
+
+    from custody.audit.checkpoints import write_checkpoint
+    from custody.audit.log import AuditLog
+    from custody.audit.signing import open_signer
+    from custody.audit.verify import verify_log
+    from custody.crypto.open import open_keyring
+    from custody.store import LocalStore, S3Store
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_CUSTODY_S3"])
+    client = boto3.client("s3", endpoint_url=conn["extra"]["endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id=conn["login"], aws_secret_access_key=conn["password"])
+    stores = [LocalStore(settings.backup_dir), S3Store(client, settings.s3_bucket, settings.s3_prefix)]
+    keyring = open_keyring(settings.keyring, key_store=settings.catalog_url)
+    signer = open_signer(settings.audit_signer, name=settings.audit_origin, keyring=keyring)
+    with AuditLog(settings.catalog_url) as log:
+        cp = write_checkpoint(log, signer, stores, origin=settings.audit_origin, reason="demo")
+        report = verify_log(log, [signer.verifier()], stores, origin=settings.audit_origin)
+    state = "verified" if report.ok else f"FAILED: {report.first().message}"
+    print(f"audit log:     {report.size} entries, checkpoint of {cp.size} signed by {signer.verifier().vkey()}; "
+          f"{report.checkpoints} checkpoints {state} (custody audit show / verify)")
+    return report.ok
 
 
 if __name__ == "__main__":

@@ -3,14 +3,17 @@
 Every path derives from ``CUSTODY_HOME`` (default ``./var`` under the working directory), so a
 test can point a whole run at a temporary folder with one variable.
 
-| variable              | default                                   |
-|-----------------------|-------------------------------------------|
-| CUSTODY_HOME          | ./var                                     |
-| CUSTODY_CONFIG_DIR    | include/config (next to this package)     |
-| CUSTODY_KEYRING       | local:$CUSTODY_HOME/keys/kek.json         |
-| CUSTODY_CATALOG_URL   | sqlite:///$CUSTODY_HOME/catalog.db        |
-| CUSTODY_S3_BUCKET     | custody-backups                           |
-| CUSTODY_S3_PREFIX     | custody                                   |
+| variable                | default                                        |
+|-------------------------|------------------------------------------------|
+| CUSTODY_HOME            | ./var                                          |
+| CUSTODY_CONFIG_DIR      | include/config (next to this package)          |
+| CUSTODY_KEYRING         | local:$CUSTODY_HOME/keys/kek.json              |
+| CUSTODY_CATALOG_URL     | sqlite:///$CUSTODY_HOME/catalog.db             |
+| CUSTODY_S3_BUCKET       | custody-backups                                |
+| CUSTODY_S3_PREFIX       | custody                                        |
+| CUSTODY_AUDIT_ORIGIN    | custody/audit (checkpoint origin and key name) |
+| CUSTODY_AUDIT_SIGNER    | keystore (or local:<key file>, kms:<key>)      |
+| CUSTODY_AUDIT_LOCK_DAYS | 1095 (S3 Object Lock on audit checkpoints)     |
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class Settings:
     catalog_url: str
     s3_bucket: str
     s3_prefix: str
+    audit_origin: str = "custody/audit"
+    audit_signer: str = "keystore"
+    audit_lock_days: int = 1095
 
     @property
     def staging_dir(self) -> Path:
@@ -69,4 +75,7 @@ class Settings:
             catalog_url=env.get("CUSTODY_CATALOG_URL", f"sqlite:///{home / 'catalog.db'}"),
             s3_bucket=env.get("CUSTODY_S3_BUCKET", "custody-backups"),
             s3_prefix=env.get("CUSTODY_S3_PREFIX", "custody").strip("/"),
+            audit_origin=env.get("CUSTODY_AUDIT_ORIGIN", "custody/audit"),
+            audit_signer=env.get("CUSTODY_AUDIT_SIGNER", "keystore"),
+            audit_lock_days=int(env.get("CUSTODY_AUDIT_LOCK_DAYS", "1095")),
         )

@@ -124,3 +124,28 @@ def test_every_proof_of_random_trees_verifies(entries, data):
     old = data.draw(st.integers(0, n))
     verify_inclusion(index, n, hashes[index], inclusion_proof(index, hashes), root(hashes))
     verify_consistency(old, n, root(hashes[:old]), root(hashes), consistency_proof(old, hashes))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=8), max_size=70))
+def test_compact_range_gives_the_same_root_at_every_size(entries):
+    from custody.audit.merkle import append_leaf, range_root
+
+    compact: list[bytes] = []
+    hashes = [leaf_hash(e) for e in entries]
+    assert range_root(compact) == EMPTY_ROOT
+    for n, h in enumerate(hashes):
+        compact = append_leaf(compact, n, h)
+        assert len(compact) == bin(n + 1).count("1")
+        assert range_root(compact) == root(hashes[: n + 1])
+
+
+def test_compact_range_matches_the_reference_roots_and_refuses_a_misfit():
+    from custody.audit.merkle import append_leaf, range_root
+
+    compact: list[bytes] = []
+    for n, h in enumerate(HASHES):
+        compact = append_leaf(compact, n, h)
+        assert range_root(compact) == ROOTS[n]
+    with pytest.raises(ProofError):
+        append_leaf([HASHES[0]], 3, HASHES[1])

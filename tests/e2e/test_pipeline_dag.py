@@ -157,6 +157,9 @@ def test_pipeline_end_to_end(airflow_env, source_db, custody_home, crm, s3_clien
         restored = restore_table(s3, key, table, keyring)
         assert (restored.num_rows, hashing.to_hex(hashing.table_hash(restored))) == _source_hash(engine, table)
 
+    # Audit log: every stage of every run, every task outcome (listener), checkpoints that verify.
+    _assert_audit_log(settings, keyring, [local, s3], reports)
+
     # No plaintext PI at rest: staging, backups (local and S3), reports, Airflow home and metadata DB.
     rng = random.Random(7)
     ids = rng.sample(crm["contacts"].column("resident_id").to_pylist(), 100)
@@ -170,7 +173,7 @@ def test_pipeline_end_to_end(airflow_env, source_db, custody_home, crm, s3_clien
         for o in s3_client.list_objects_v2(Bucket=settings.s3_bucket)["Contents"]
     )
     haystack = _bytes_under(settings.staging_dir, settings.backup_dir, settings.report_dir, airflow_env) + s3_bytes
-    haystack += _metadata_db_dump()
+    haystack += _metadata_db_dump() + _audit_dump(settings)
     found = [n for n in needles if n in haystack]
     assert found == [], f"{len(found)} plaintext values found at rest"
 
@@ -185,3 +188,43 @@ def _metadata_db_dump() -> bytes:
             for row in conn.execute(sa.text(f'SELECT * FROM "{name}"')):
                 out.append(repr(tuple(row)).encode("utf-8", "replace"))
     return b"\n".join(out)
+
+
+STAGE_ACTIONS = {"extract.plan", "extract.part", "extract.commit", "classify", "validate", "drift.alert", "backup",
+                 "key.backup", "report"}
+TASKS = {"plan_extract", "extract_part", "commit_extract", "classify_and_validate", "drift_alert", "back_up",
+         "report"}
+
+
+def _assert_audit_log(settings, keyring, stores, reports) -> None:
+    from custody.audit.log import AuditLog
+    from custody.audit.signing import open_signer
+    from custody.audit.verify import verify_log
+
+    signer = open_signer(settings.audit_signer, name=settings.audit_origin, keyring=keyring)
+    with AuditLog(settings.catalog_url) as log:
+        for source in ("crm", "chinook"):
+            rows = log.find(source=source)
+            assert STAGE_ACTIONS <= {r.action for r in rows}, source
+            done = {json.loads(r.data)["subject"]["task_id"] for r in rows if r.action == "task.success"}
+            assert TASKS <= done, source
+            backup = [json.loads(r.data) for r in rows if r.action == "backup"]
+            assert {b["subject"]["store"] for b in backup} == {s.location for s in stores}
+            assert {(b["actor"]["kind"], b["actor"]["task_id"]) for b in backup} == {("airflow", "back_up")}
+            audit = reports[source]["audit"]
+            first, last = audit["range"]["first"], audit["range"]["last"]
+            assert audit["verified"]["ok"] and audit["checkpoint"]["size"] > last >= first
+        report = verify_log(log, [signer.verifier()], stores, origin=settings.audit_origin)
+        assert report.ok, [f.message for f in report.findings]
+        assert report.checkpoints >= 4  # one per backup and per report of each run
+
+
+def _audit_dump(settings) -> bytes:
+    """The audit tables of the catalog (entries and checkpoints), as bytes."""
+    engine = sa.create_engine(settings.catalog_url)
+    with engine.connect() as conn:
+        rows = [repr(tuple(r)) for t in ("audit_entry", "audit_checkpoint")
+                for r in conn.execute(sa.text(f"SELECT * FROM {t}"))]
+    engine.dispose()
+    assert len(rows) > 20
+    return "\n".join(rows).encode("utf-8")

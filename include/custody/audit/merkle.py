@@ -4,6 +4,11 @@ Leaves are hashed ``SHA-256(0x00 || entry)`` and interior nodes ``SHA-256(0x01 |
 the tree over ``n`` entries splits at ``k``, the largest power of two smaller than ``n``
 (RFC 9162 2.1.1). The root of the empty tree is ``SHA-256()`` of nothing.
 
+An append-only log keeps only the **compact range** of its tree (``append_leaf``,
+``range_root``): the roots of the perfect subtrees that the binary digits of ``n`` decompose the
+``n`` leaves into, largest first, at most ``log2(n) + 1`` hashes. Appending one leaf costs one
+hash per trailing 1-bit of ``n`` (amortised one), the root ``len(range) - 1`` hashes.
+
 Inclusion proofs (2.1.3) and consistency proofs (2.1.4) are generated from leaf hashes and
 verified with the RFC's own verification algorithms (2.1.3.2, 2.1.4.2), so a third party can check
 them with nothing but SHA-256. The functions work on lists of 32-byte leaf hashes in memory:
@@ -58,6 +63,33 @@ def root(leaves: Sequence[bytes]) -> bytes:
             nxt.append(level[-1])
         level = nxt
     return level[0]
+
+
+def append_leaf(compact: Sequence[bytes], size: int, leaf: bytes) -> list[bytes]:
+    """The compact range of a tree of ``size + 1`` leaves from that of ``size`` leaves plus ``leaf``.
+
+    ``compact``: subtree roots of the tree of ``size`` leaves, largest subtree first (one per
+    1-bit of ``size``). Raises ``ProofError`` when ``compact`` does not fit ``size``.
+    """
+    if len(compact) != bin(size).count("1"):
+        raise ProofError(f"a compact range of {len(compact)} hashes does not fit a tree of {size} leaves")
+    out = list(compact)
+    node, s = leaf, size
+    while s & 1:  # each trailing 1-bit is a perfect subtree of the new leaf's size: merge
+        node = node_hash(out.pop(), node)
+        s >>= 1
+    out.append(node)
+    return out
+
+
+def range_root(compact: Sequence[bytes]) -> bytes:
+    """``MTH`` of the tree whose compact range is ``compact`` (equal to ``root`` of its leaves)."""
+    if not compact:
+        return EMPTY_ROOT
+    r = compact[-1]
+    for left in reversed(compact[:-1]):
+        r = node_hash(left, r)
+    return r
 
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:

@@ -24,6 +24,9 @@ table                           what                                            
 ``extract_watermark``           committed incremental watermarks                ``custody.extract.watermarks``
 ``extract_run``                 planned run intervals                           ``custody.extract.watermarks``
 ``extract_file``                committed file-drop files                       ``custody.extract.watermarks``
+``audit_entry``                 the audit log: one canonical entry per action   ``custody.audit.log``
+``audit_head``                  the log's size: the row appenders lock          ``custody.audit.log``
+``audit_checkpoint``            signed checkpoints (signed notes) of the log    ``custody.audit.checkpoints``
 ==============================  ==============================================  ====================
 
 Times are ``DateTime(timezone=True)``: PostgreSQL keeps the zone, SQLite returns naive values
@@ -217,4 +220,50 @@ extract_file = sa.Table(
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("run_key", sa.String(160), nullable=False),
     sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- audit log (docs/format.md section 8; PIPL Art 54 compliance audits, GDPR Art 5(2)) ----------
+
+audit_entry = sa.Table(
+    "audit_entry",
+    metadata,
+    # seq is the leaf index in the Merkle tree: 0, 1, 2, ... without gaps (custody.audit.log).
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("action", sa.String(48), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(400), nullable=False),
+    sa.Column("source", sa.String(64), nullable=True),
+    sa.Column("run_key", sa.String(160), nullable=True),
+    # The canonical entry (the leaf input, UTF-8 JSON); the columns above are copies for filtering.
+    sa.Column("entry", sa.Text, nullable=False),
+    sa.Column("leaf_hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_entry_action", "action", "seq"),
+    sa.Index("ix_audit_entry_run", "source", "run_key"),
+    sa.Index("ix_audit_entry_time", "recorded_at"),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    # One row ("main"), created by the migration: each appender updates it first, which locks it
+    # until commit, so sequence numbers never fork.
+    sa.Column("log_id", sa.String(16), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+audit_checkpoint = sa.Table(
+    "audit_checkpoint",
+    metadata,
+    sa.Column("note_sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.String(64), nullable=False),
+    sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("key_id", sa.String(8), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("stores", sa.Text, nullable=False),
+    sa.Index("ix_audit_checkpoint_size", "size"),
 )

@@ -2,18 +2,20 @@
 
 - ``snapshots``: ``snapshots``, ``verify``, ``restore``, ``forget``, ``cleanup-uploads``;
 - ``catalog``: ``catalog migrate``, ``catalog status``;
-- ``keys``: ``keys init`` (the one command that creates a key-encryption key).
+- ``keys``: ``keys init`` (the one command that creates a key-encryption key);
+- ``audit``: ``audit verify``, ``audit proof``, ``audit check-proof``, ``audit show``,
+  ``audit checkpoint``, ``audit key``.
 
-Exit codes: 0 success, 1 verification or restore failure (or a catalog not at head), 2 usage
-error. Custody's own errors print one line, never a value; any other error prints its
-traceback without its message (``main``).
+Exit codes: 0 success, 1 verification or restore failure (a snapshot or the audit log), or a
+catalog not at head, 2 usage error. Custody's own errors print one line, never a value; any other
+error prints its traceback without its message (``main``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import catalog, keys, snapshots  # noqa: F401 - registers the commands
+from custody.cli import audit, catalog, keys, snapshots  # noqa: F401 - registers the commands
 from custody.cli.app import app
 from custody.cli.common import console
 

@@ -42,9 +42,28 @@ def _store(settings, store: StoreKind, endpoint_url: str | None):
     return S3Store(make_s3_client(options), options=options)
 
 
-def _resolve(store_obj, keyring, snapshot: str | None, source: str | None) -> str:
+def _resolve(store_obj, keyring, snapshot: str | None, source: str | None, recorded=None) -> str:
+    """The snapshot key named on the command line; ``latest`` refuses to fall back past a recorded
+    snapshot that is missing or replaced (``recorded``: the audit log's record, see ``_recorded``)."""
     from custody.store import latest_snapshot
 
     if snapshot in (None, "latest"):
-        return latest_snapshot(store_obj, keyring, source)
+        return latest_snapshot(store_obj, keyring, source, recorded=recorded)
     return snapshot if snapshot.startswith("snapshots/") else f"snapshots/{snapshot}.json"
+
+
+def _recorded(settings, store_obj, source: str | None = None) -> list:
+    """The snapshots the audit log says must exist in ``store_obj`` (``custody.audit.snapshots``)."""
+    from custody.audit.log import AuditLog
+    from custody.audit.snapshots import recorded_snapshots
+
+    with AuditLog(settings.catalog_url) as log:
+        return recorded_snapshots(log, store_obj.location, source)
+
+
+def _audit(settings, action: str, **fields) -> None:
+    """Append one entry to the audit log as ``user@host`` (``custody.audit.log.AuditLog.append``)."""
+    from custody.audit.log import AuditLog
+
+    with AuditLog(settings.catalog_url) as log:
+        log.append(action, **fields)

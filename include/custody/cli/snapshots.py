@@ -11,12 +11,24 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from custody.cli.app import app
-from custody.cli.common import EndpointOpt, StoreKind, StoreOpt, _open, _resolve, _store, console, out
+from custody.cli.common import (
+    EndpointOpt,
+    StoreKind,
+    StoreOpt,
+    _audit,
+    _open,
+    _recorded,
+    _resolve,
+    _store,
+    console,
+    out,
+)
 
 
 class Format(str, Enum):
@@ -60,23 +72,36 @@ def verify(
 
     --all checks every snapshot's seal and each distinct object once; --sample 0.1 reads
     back a seeded random tenth of the objects (a cheap daily check between full verifications).
+    Snapshots the audit log records for this store must be present with the bytes backed up: a
+    missing or replaced snapshot document is named and fails the check.
     """
     from custody.store import SnapshotError, verify_snapshot
     from custody.store.snapshots import verify_store
 
-    _, keyring, st = _open(store, endpoint_url)
+    settings, keyring, st = _open(store, endpoint_url)
+    recorded = _recorded(settings, st, source)
+    subject = {"store": st.location, "source": source}
     try:
         if all_snapshots:
-            rep = verify_store(st, keyring, source=source, sample=sample, seed=seed, deep=not shallow)
+            rep = verify_store(st, keyring, source=source, sample=sample, seed=seed, deep=not shallow,
+                               recorded=recorded)
+            _audit(settings, "verify", subject={**subject, "snapshot": "*"},
+                   counts={"snapshots": rep.snapshots, "objects": rep.checked, "bytes": rep.bytes_read})
             out.print(f"[green]OK[/green] {st.location}: {rep.checked} objects, {rep.bytes_read} bytes verified")
             return
-        key = _resolve(st, keyring, snapshot, source)
-        rep = verify_snapshot(st, key, keyring, deep=not shallow, sample=sample, seed=seed)
+        key = _resolve(st, keyring, snapshot, source, recorded)
+        rep = verify_snapshot(st, key, keyring, deep=not shallow, sample=sample, seed=seed, recorded=recorded)
+        _audit(settings, "verify", subject={**subject, "snapshot": key},
+               counts={"objects": rep.checked, "bytes": rep.bytes_read})
         out.print(f"[green]OK[/green] {st.location}/{key}: {rep.checked} objects, {rep.bytes_read} bytes verified")
     except SnapshotError as exc:
-        console.print(f"[red]FAILED[/red] {exc}")
+        _audit(settings, "verify", subject={**subject, "snapshot": snapshot or "*"}, outcome="failure",
+               reason="SnapshotError", counts={"failures": len(exc.failures)},
+               refs=[oid for oid, _ in exc.failures[:100]])
+        # One line per failure, never folded: snapshot keys and object ids are arguments to act on.
+        console.print(f"[red]FAILED[/red] {exc}", soft_wrap=True)
         for oid, reason in exc.failures[1:]:
-            console.print(f"  {oid}: {reason}")
+            console.print(f"  {oid}: {reason}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -106,12 +131,18 @@ def restore(
     from custody.crypto.envelope import IntegrityError
     from custody.crypto.keyring import KeyringError
     from custody.restore import RestoreError, parse_keys, restore_snapshot, restore_to_sql
-    from custody.store import SnapshotError, StoreError, load_snapshot
+    from custody.store import SnapshotError, StoreError, check_recorded, load_snapshot
 
     settings, keyring, st = _open(store, endpoint_url)
+    action = "restore.database" if to_db else "restore.files"
+    snap = snapshot or "latest"
     try:
         keys = parse_keys(key) if key else None
-        snap = _resolve(st, keyring, snapshot, source)
+        recorded = _recorded(settings, st, source)
+        snap = _resolve(st, keyring, snapshot, source, recorded)
+        replaced = check_recorded(st, [r for r in recorded if r.key == snap])
+        if replaced:  # an older sealed document written back would restore old data
+            raise SnapshotError(f"{st.location}: snapshot {snap} is {replaced[0][1]}", replaced)
         doc = load_snapshot(st, snap, keyring)
         total = sum(t.extracted_rows for t in doc.manifest.tables if not table or t.table in table)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -122,8 +153,6 @@ def restore(
                 progress.advance(bar, n)
 
             if to_db:
-                import sqlalchemy as sa
-
                 engine = sa.create_engine(to_db, hide_parameters=True)
                 try:
                     result = restore_to_sql(st, snap, keyring, engine, schema=db_schema, tables=table, keys=keys,
@@ -134,8 +163,17 @@ def restore(
                 result = restore_snapshot(st, snap, keyring, out_dir or settings.restore_dir, fmt=fmt.value,
                                           tables=table, keys=keys, on_chunk=advance, replace=replace)
     except (SnapshotError, StoreError, IntegrityError, KeyringError, RestoreError) as exc:
-        console.print(f"[red]restore failed[/red]: {exc}")
+        _audit(settings, action, subject={"store": st.location, "snapshot": snap}, outcome="failure",
+               reason=type(exc).__name__)
+        console.print(f"[red]restore failed[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
+    # Where the data went is named by kind (a database URL can hold a password; never logged).
+    target = sa.make_url(to_db).get_backend_name() if to_db else "files"
+    _audit(settings, action, subject={"source": doc.source, "run_key": doc.run_key, "store": st.location,
+                                      "snapshot": snap, "target": target},
+           counts={"tables": len(result), "rows": sum(int(i.get("rows", 0)) for i in result.values()),
+                   "keys_requested": sum(int(i.get("keys_requested", 0)) for i in result.values())},
+           details={"format": None if to_db else fmt.value, "replace": replace})
     for name, info in result.items():
         where = info.get("path") or info.get("table") or to_db
         line = f"{name}: {info['rows']} rows -> {where}"
@@ -170,15 +208,31 @@ def forget(
     from custody.store.retention import RetentionError, RetentionPolicy, apply_retention
 
     settings, keyring, st = _open(store, endpoint_url)
+    planned = []
+
+    def on_plan(plan) -> None:
+        planned.append(plan)
+        out.print(plan.render())
+
     try:
         policy = RetentionPolicy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly,
                                  keep_monthly=keep_monthly, keep_yearly=keep_yearly)
         result = apply_retention(st, keyring, policy, source=source, dry_run=dry_run,
                                  catalog_engine=None if dry_run else Catalog(settings.catalog_url).engine,
-                                 on_plan=lambda plan: out.print(plan.render()))
+                                 on_plan=on_plan)
     except (ValidationError, RetentionError, StoreError, SnapshotError) as exc:
+        if planned and not dry_run:  # the plan authorised these deletions, some may have happened
+            _audit(settings, "forget", subject={"store": st.location, "source": source,
+                                                "plan_id": planned[0].plan_id},
+                   outcome="failure", reason=type(exc).__name__, refs=[d.snapshot_key for d in planned[0].forget])
         console.print(f"[red]forget failed[/red]: {exc}")
         raise typer.Exit(1) from None
+    if not dry_run:
+        summary = result.summary()
+        _audit(settings, "forget", subject={"store": st.location, "source": source, "plan_id": result.plan.plan_id},
+               refs=[d.snapshot_key for d in result.plan.forget], policy_version=None,
+               counts={"kept": summary["kept"], "forgotten": summary["forgotten"],
+                       **{k: v for k, v in summary.items() if k.startswith("objects_") and isinstance(v, int)}})
     out.print(result.summary())
 
 

@@ -18,6 +18,7 @@ header's ``key.kek_id`` then names the scope key (``sk-…``), ``key.keyring`` i
 - **Seal key** (``mk-…``): documents are sealed with HMAC-SHA256 under a random key kept in the key
   store, wrapped by the KEK like a scope key, so seals survive KEK rotation.
 - **Deal keys** (``dk-…``): per-deal keys for pseudonymisation (``custody.crypto.pseudonym``).
+- **Signing keys** (``ak-…``): Ed25519 seeds of the audit log's checkpoints (``custody.audit.signing``).
 
 The key store lives in the catalog database (tables ``crypto_key`` and ``crypto_key_wrap`` of
 ``custody.catalog.schema``, migration ``0002_key_registry``), shared by every task process. Its
@@ -53,7 +54,7 @@ KEY_STORE_RETENTION_DAYS = 30
 CERTIFICATE_FORMAT = "custody-key-destruction"
 KEY_STORE_FORMAT = "custody-key-store"
 
-PURPOSES = {"scope": "sk", "seal": "mk", "deal": "dk"}
+PURPOSES = {"scope": "sk", "seal": "mk", "deal": "dk", "signing": "ak"}
 
 class ScopeDestroyedError(UnknownKeyError):
     """The object's scope key was destroyed (crypto-shredded): its data can no longer be decrypted.
@@ -218,6 +219,14 @@ class ScopedKeyring:
         if not deal_id or len(deal_id) > 255:
             raise ValueError("deal_id must be 1..255 characters")
         return self._active("deal", deal_id)
+
+    def signing_key(self, name: str) -> tuple[str, bytes]:
+        """The 32-byte Ed25519 seed (RFC 8032) of the audit log's signing key ``name``: ``(key id, seed)``.
+
+        Created on first use and kept like a scope key (purpose ``signing``, id ``ak-…``, wrapped by
+        the KEK), so it travels in key-store backups and survives KEK rotation (``custody.audit.signing``).
+        """
+        return self._active("signing", name)
 
     # -- key store internals -------------------------------------------------------------------
     def _forget(self, key_id: str) -> None:

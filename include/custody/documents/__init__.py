@@ -39,6 +39,7 @@ from custody.documents.extract import (
 )
 from custody.documents.layout import (
     CHUNKS_PER_PART,
+    audit_key,
     chunk_number,
     document_key,
     extraction_prefixes,
@@ -78,6 +79,7 @@ from custody.documents.store import (
 
 __all__ = [
     "CHUNKS_PER_PART",
+    "audit_key",
     "BackupDocument",
     "CheckResult",
     "ClassificationDocument",

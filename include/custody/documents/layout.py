@@ -19,6 +19,9 @@ Store (local disk or S3, under the store's prefix)::
     objects/<sha256[0:2]>/<sha256>.cdy     content-addressed ciphertext
     snapshots/<source>/<run_key>.json      snapshot document
     retention/<plan_id>.json               retention plan
+    audit/checkpoints/<size:012d>-<UTC time>-<8 hex>.note   signed checkpoint of the audit log
+    audit/leaves/<start:012d>-<end:012d>.bin                leaf hashes of entries start..end-1
+    audit/keys/<key id>.vkey                                verifier key of a checkpoint signer
 
 Each stage owns its folders: extraction writes only ``parts/``, ``tables/`` and
 ``quarantine/<table>/extract/``, so a rerun of a part can clear what it wrote before without
@@ -132,3 +135,29 @@ def snapshot_prefix(source: str | None = None) -> str:
     (``snapshots/<source>/``). Raises ``ValueError`` for a source that is not a safe key segment
     (``..``, a ``/``, ...), so a listing never walks outside the store's snapshots."""
     return f"snapshots/{_segment(source, 'source')}/" if source is not None else "snapshots/"
+
+
+AUDIT_PREFIX = "audit/"
+
+
+def audit_key(kind: Literal["checkpoint", "leaves", "vkey"], *, size: int = 0, signed_at: str = "",
+              digest: str = "", start: int = 0, end: int = 0, key_id: str = "") -> str:
+    """Store key of an audit-log object (``docs/format.md`` section 8.5).
+
+    ``checkpoint``: ``size`` entries, ``signed_at`` (``YYYYMMDDTHHMMSSZ``) and the first 8 hex of
+    the note's SHA-256 (``digest``); ``leaves``: the leaf hashes of entries ``start`` to ``end - 1``;
+    ``vkey``: the verifier key with 8-hex ``key_id``. Zero-padded numbers sort in log order.
+    """
+    if kind == "checkpoint":
+        if not re.fullmatch(r"\d{8}T\d{6}Z", signed_at) or not re.fullmatch(r"[0-9a-f]{8}", digest):
+            raise ValueError("a checkpoint key needs signed_at YYYYMMDDTHHMMSSZ and 8 hex of its digest")
+        return f"{AUDIT_PREFIX}checkpoints/{size:012d}-{signed_at}-{digest}.note"
+    if kind == "leaves":
+        if not 0 <= start < end:
+            raise ValueError("a leaves object covers start < end")
+        return f"{AUDIT_PREFIX}leaves/{start:012d}-{end:012d}.bin"
+    if kind == "vkey":
+        if not re.fullmatch(r"[0-9a-f]{8}", key_id):
+            raise ValueError("a verifier key is named by its 8-hex key id")
+        return f"{AUDIT_PREFIX}keys/{key_id}.vkey"
+    raise ValueError(f"unknown audit object kind {kind!r}")

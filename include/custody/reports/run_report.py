@@ -32,6 +32,8 @@ REFERENCES = {
     "inventory": ["PIPL Art 51 (classification management)", "GDPR Art 30 (records of processing)"],
     "minors": ["PIPL Art 28 (PI of minors under 14 is sensitive)", "PIPL Art 31 (guardian consent)"],
     "backups": ["GDPR Art 32(1)(c) (ability to restore)", "PIPL Art 21 (entrusted processors)"],
+    "audit": ["PIPL Art 54 (compliance audits)", "PIPL Art 51 (management measures)", "GDPR Art 5(2) (accountability)",
+              "RFC 9162 (Merkle tree)"],
 }
 
 LABELS = {
@@ -74,6 +76,12 @@ LABELS = {
         "unreadable": "Document that could not be read",
         "states": {"success": "succeeded", "failed": "FAILED", "upstream_failed": "not run (an earlier stage failed)",
                    "skipped": "skipped", "running": "running", "up_for_retry": "waiting to retry"},
+        "audit": "Audit log", "audit_range": "Entries about this run", "audit_size": "Entries in the log",
+        "audit_checkpoint": "Latest checkpoint", "audit_size_at": "Tree size", "audit_root": "Root hash (SHA-256)",
+        "audit_signed_at": "Signed at", "audit_signers": "Signed by", "audit_stores": "Kept in",
+        "audit_verified": "Verification of the log", "audit_ok": "the log matches every checkpoint",
+        "audit_failed": "FAILED", "audit_refused": "Checkpoint refused", "audit_none": "no checkpoint yet",
+        "audit_findings": "Findings", "audit_first_bad": "First bad entry",
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -113,6 +121,12 @@ LABELS = {
         "unreadable": "无法读取的文档",
         "states": {"success": "成功", "failed": "失败", "upstream_failed": "未运行（前序阶段失败）",
                    "skipped": "已跳过", "running": "运行中", "up_for_retry": "等待重试"},
+        "audit": "审计日志", "audit_range": "本次运行的日志条目", "audit_size": "日志条目总数",
+        "audit_checkpoint": "最新检查点", "audit_size_at": "树大小", "audit_root": "根哈希（SHA-256）",
+        "audit_signed_at": "签名时间", "audit_signers": "签名密钥", "audit_stores": "保存位置",
+        "audit_verified": "日志校验", "audit_ok": "日志与所有检查点一致",
+        "audit_failed": "未通过", "audit_refused": "检查点被拒绝", "audit_none": "尚无检查点",
+        "audit_findings": "发现的问题", "audit_first_bad": "首个异常条目",
     },
 }
 
@@ -169,6 +183,7 @@ def build_run_report(
     source: str | None = None,
     run_key: str | None = None,
     unreadable: list[str] | None = None,
+    audit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report document from the run manifest and the stage documents.
 
@@ -179,7 +194,9 @@ def build_run_report(
     ``unreadable``: documents that exist but could not be read, with the error. Returns a
     JSON-serialisable dict (canonical JSON, no values). Raises ``ValueError`` without a manifest
     and without ``source`` / ``run_key``. ``public_columns`` lists every public column with why it
-    is public (:func:`public_column`); ``file_notes`` the landed files to look at.
+    is public (:func:`public_column`); ``file_notes`` the landed files to look at. ``audit``: the
+    audit-log section (``custody.stages.report.audit_section``: range of entries, latest checkpoint,
+    verification), or None.
     """
     if manifest is None and not (source and run_key):
         raise ValueError("a report without a run manifest needs the source and run key")
@@ -235,6 +252,7 @@ def build_run_report(
             "objects_list": objects,
         },
         "backup": backup.body() if backup else None,
+        "audit": audit,
     }
 
 

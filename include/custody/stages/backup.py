@@ -19,7 +19,9 @@ from custody.stages.runtime import Runtime
 def stage_backup(rt: Runtime, source: str, run_key: str, s3_client: Any | None = None) -> dict[str, Any]:
     """Copy the run's encrypted objects and documents to the local store and to S3, verified.
 
-    ``s3_client`` is a boto3 S3 client (None: local store only). Writes ``backup.json``.
+    ``s3_client`` is a boto3 S3 client (None: local store only). Writes ``backup.json``, appends
+    one ``backup`` audit entry per store (snapshot key and document SHA-256: the record of snapshots
+    that must exist) and a ``key.backup`` entry, then signs an audit checkpoint into the stores.
     Returns ``{"backup_key", "snapshot_key", "stores": [location]}``.
     """
     from custody.crypto.keystore import backup_key_store, prune_key_store_backups
@@ -47,4 +49,20 @@ def stage_backup(rt: Runtime, source: str, run_key: str, s3_client: Any | None =
                          objects=summary["objects"], stores=[StoreCopy(**s) for s in summary["stores"]],
                          key_store=KeyStoreBackup(**key_store))
     key = rt.staging.put(doc)
+    # The record of snapshots that must exist (custody.audit.snapshots): one entry per store.
+    scopes = sorted({o.kek_id for o in manifest.objects() if o.kek_id})
+    for copy in doc.stores:
+        rt.record("backup", subject={"source": source, "run_key": run_key, "store": copy.location,
+                                     "snapshot": doc.snapshot_key},
+                  counts={"objects": doc.objects, "uploaded": copy.uploaded, "reused": copy.reused,
+                          "repaired": copy.repaired, "bytes": copy.bytes},
+                  hashes={"snapshot_sha256": copy.snapshot_sha256}, key_ids=scopes)
+    ks = doc.key_store
+    rt.record("key.backup", subject={"source": source, "run_key": run_key},
+              refs=[f"{loc}/{ks.key}" for loc in ks.stores],
+              counts={"keys": ks.keys, "bytes": ks.bytes,
+                      "pruned": sum(len(p.get("deleted") or []) for p in ks.pruned)},
+              hashes={"key_store_sha256": ks.sha256})
+    # A milestone: the new snapshots are anchored outside the catalog at once.
+    rt.checkpoint(stores, reason="backup")
     return {"backup_key": key, "snapshot_key": doc.snapshot_key, "stores": [s.location for s in doc.stores]}

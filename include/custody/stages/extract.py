@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from custody.documents import ExtractPlan, PartRef, document_key, run_key_for
 from custody.stages.boundary import stage_boundary
 from custody.stages.runtime import Runtime
+
+
+def _sha256(rt: Runtime, key: str) -> str:
+    """SHA-256 (hex) of a staged document's bytes, for the audit log."""
+    return hashlib.sha256(rt.staging.path(key).read_bytes()).hexdigest()
 
 
 def _watermark_store(rt: Runtime) -> Any:
@@ -36,8 +42,11 @@ def stage_plan_extract(
                             staging=rt.staging, store=store, interval_end=interval_end, landing=landing)
     finally:
         store.close()
-    return {"source": source.name, "run_key": plan.run_key, "plan_key": plan.key(),
-            "parts": [p.model_dump() for p in plan.part_refs()]}
+    parts = [p.model_dump() for p in plan.part_refs()]
+    rt.record("extract.plan", subject={"source": source.name, "run_key": plan.run_key, "run_id": run_id},
+              counts={"tables": len(plan.tables), "parts": len(parts)},
+              hashes={"plan_id": plan.plan_id, "plan_sha256": _sha256(rt, plan.key())})
+    return {"source": source.name, "run_key": plan.run_key, "plan_key": plan.key(), "parts": parts}
 
 
 @stage_boundary("extract_part")
@@ -49,6 +58,12 @@ def stage_extract_part(rt: Runtime, engine: Any, part: dict[str, Any], *, landin
     plan = rt.staging.get(ref.plan_key, ExtractPlan)
     doc = extract_part(engine, source=rt.sources.source(plan.source), plan=plan, table=ref.table, part=ref.part,
                        staging=rt.staging, landing=landing)
+    rt.record("extract.part", subject={"source": doc.source, "run_key": doc.run_key, "table": doc.table,
+                                       "part": doc.part},
+              counts={"source_rows": doc.source_rows, "extracted_rows": doc.extracted_rows,
+                      "quarantined_rows": doc.quarantined_rows, "objects": len(doc.objects())},
+              hashes={"content_hash": doc.content_hash, "part_sha256": _sha256(rt, doc.key())},
+              key_ids=[o.kek_id for o in doc.objects() if o.kek_id])
     return {"part_key": doc.key(), "table": doc.table, "part": doc.part, "source_rows": doc.source_rows,
             "extracted_rows": doc.extracted_rows, "quarantined_rows": doc.quarantined_rows}
 
@@ -68,6 +83,12 @@ def stage_commit_extract(rt: Runtime, source_name: str, run_key: str) -> dict[st
         manifest = commit_extract(source=rt.sources.source(plan.source), plan=plan, staging=rt.staging, store=store)
     finally:
         store.close()
+    objects = manifest.objects()
+    rt.record("extract.commit", subject={"source": manifest.source, "run_key": manifest.run_key},
+              counts={"tables": len(manifest.tables), "objects": len(objects),
+                      "extracted_rows": sum(t.extracted_rows for t in manifest.tables),
+                      "quarantined_at_extract": sum(t.quarantined_at_extract for t in manifest.tables)},
+              hashes={"manifest_sha256": _sha256(rt, manifest.key())}, key_ids=[o.kek_id for o in objects if o.kek_id])
     return {
         "source": manifest.source,
         "run_key": manifest.run_key,

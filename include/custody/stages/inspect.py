@@ -18,6 +18,7 @@ Chunks are authenticated by AES-GCM under a header that binds their row count an
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import date, datetime
 from typing import Any
@@ -41,6 +42,11 @@ from custody.stages.boundary import stage_boundary
 from custody.stages.runtime import Runtime, StageError
 
 log = logging.getLogger(__name__)
+
+
+def _sha256(rt: Runtime, key: str) -> str:
+    """SHA-256 (hex) of a staged document's bytes, for the audit log."""
+    return hashlib.sha256(rt.staging.path(key).read_bytes()).hexdigest()
 
 
 class _TableValidation:
@@ -226,6 +232,17 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
     for t in classified:
         for c in t.columns:
             levels[c.level] = levels.get(c.level, 0) + 1
+    subject = {"source": manifest.source, "run_key": manifest.run_key}
+    rt.record("classify", subject=subject, policy_version=str(policy.version),
+              counts={**levels, **drift_counts(drift),
+                      "minors": sum(t.minors.rows for t in classified if t.minors is not None)},
+              hashes={"classification_sha256": _sha256(rt, ckey)})
+    rt.record("validate", subject=subject, outcome="failure" if failures else "success",
+              reason=type(failures[0]).__name__ if failures else None,
+              counts={"tables": len(validated), "failed_tables": sum(not t.passed for t in validated),
+                      "valid_rows": sum(t.valid_rows for t in validated),
+                      "quarantined_rows": sum(t.quarantined_rows for t in validated)},
+              hashes={"validation_sha256": _sha256(rt, vkey)})
     if failures:
         raise failures[0]
     return {
@@ -245,6 +262,16 @@ def stage_drift_alert(rt: Runtime, source: str, run_key: str) -> None:
     (a new sensitive column, a level change, a vanished column); names and levels only."""
     from custody.classification import raise_for_drift
 
+    from custody.classification import DriftDetected
+    from custody.classification.inventory import drift_counts
+
     doc = rt.staging.get(document_key("classification", source=source, run_key=run_key), ClassificationDocument)
-    raise_for_drift(doc.drift.model_dump(mode="json") if doc.drift else None, source=doc.source,
-                    run_key=doc.run_key)
+    drift = doc.drift.model_dump(mode="json") if doc.drift else None
+    subject = {"source": doc.source, "run_key": doc.run_key}
+    try:
+        raise_for_drift(drift, source=doc.source, run_key=doc.run_key)
+    except DriftDetected as exc:
+        rt.record("drift.alert", subject=subject, outcome="failure", reason=type(exc).__name__,
+                  counts=drift_counts(drift))
+        raise
+    rt.record("drift.alert", subject=subject, counts=drift_counts(drift))

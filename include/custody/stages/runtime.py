@@ -1,9 +1,10 @@
-"""What every stage call needs: settings, configuration, keyring and staging of one process."""
+"""What every stage call needs: settings, configuration, keyring, staging and audit log of one process."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from custody.config import SourcesFile, load_sources
 from custody.crypto.keyring import Keyring
@@ -46,6 +47,32 @@ class Runtime:
     def staging(self) -> StagingStore:
         """Encrypted staging under ``CUSTODY_HOME/staging``."""
         return StagingStore(self.settings.staging_dir, self.keyring)
+
+    @cached_property
+    def audit(self) -> Any:
+        """The audit log (``custody.audit.log.AuditLog``) in the catalog."""
+        from custody.audit.log import AuditLog
+
+        return AuditLog(self.settings.catalog_url)
+
+    def record(self, action: str, **fields: Any) -> Any:
+        """Append one audit entry (``AuditLog.append`` fields); the actor is the Airflow task or
+        ``user@host`` (``custody.audit.entries.Actor.from_env``). Returns the entry."""
+        return self.audit.append(action, **fields)
+
+    def signer(self) -> Any:
+        """The checkpoint signer named by ``CUSTODY_AUDIT_SIGNER`` (``custody.audit.signing``)."""
+        from custody.audit.signing import open_signer
+
+        return open_signer(self.settings.audit_signer, name=self.settings.audit_origin, keyring=self.keyring)
+
+    def checkpoint(self, stores: list[Any], reason: str) -> Any:
+        """Sign the audit log's tree and keep the checkpoint in the catalog and ``stores``
+        (``custody.audit.checkpoints.write_checkpoint``); returns the checkpoint."""
+        from custody.audit.checkpoints import write_checkpoint
+
+        return write_checkpoint(self.audit, self.signer(), stores, origin=self.settings.audit_origin, reason=reason,
+                                lock_days=self.settings.audit_lock_days)
 
     def manifest(self, source: str, run_key: str) -> RunManifest:
         """The sealed run manifest of a run. Raises ``DocumentError``."""

@@ -27,6 +27,7 @@ from custody.store.retention import (
 )
 from custody.store.locks import StoreLockedError, store_lock
 from custody.store.snapshots import (
+    RecordedSnapshot,
     SnapshotError,
     VerifyReport,
     create_snapshot,
@@ -37,6 +38,7 @@ from custody.store.snapshots import (
     snapshot_key,
     verify_snapshot,
     verify_store,
+    check_recorded,
 )
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "RetentionPlan",
     "RetentionPolicy",
     "RetentionResult",
+    "RecordedSnapshot",
     "S3Store",
     "S3StoreOptions",
     "SnapshotError",
@@ -53,6 +56,7 @@ __all__ = [
     "StoreLockedError",
     "VerifyReport",
     "apply_retention",
+    "check_recorded",
     "create_snapshot",
     "latest_snapshot",
     "list_snapshots",

@@ -380,20 +380,36 @@ class S3Store:
                 kwargs["ObjectLockEnabledForBucket"] = True
             self._call(f"create bucket {self.bucket}", self.client.create_bucket, **kwargs)
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        """Upload ``data`` in one request with its SHA-256. Raises ``StoreError`` after retries."""
+    def put_bytes(self, key: str, data: bytes, *, lock: tuple[str, datetime] | None = None) -> None:
+        """Upload ``data`` in one request with its SHA-256. Raises ``StoreError`` after retries.
+
+        ``lock``: ``(mode, retain-until)`` of an Object Lock retention for this object (the bucket
+        must have Object Lock enabled), overriding the options' lock.
+        """
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self._key(key),
             "Body": data,
             **self._put_extra(),
         }
+        if lock is not None:
+            kwargs.update(ObjectLockMode=lock[0], ObjectLockRetainUntilDate=lock[1])
         if self.options.send_sha256:
             kwargs.update(ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(hashlib.sha256(data).digest()))
-        elif self.options.object_lock_mode:
+        elif self.options.object_lock_mode or lock is not None:
             # Object Lock requires an integrity header on PutObject.
             kwargs["ContentMD5"] = _b64(hashlib.md5(data, usedforsecurity=False).digest())
         self._call(f"upload {key}", self.client.put_object, **kwargs)
+
+    def object_lock_enabled(self) -> bool:
+        """True when the bucket has Object Lock enabled (``GetObjectLockConfiguration``)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError:  # ObjectLockConfigurationNotFoundError: not enabled
+            return False
+        return conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
 
     def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
         """Upload the file at ``path``: one request below the multipart threshold, else multipart.

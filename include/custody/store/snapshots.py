@@ -19,9 +19,10 @@ import io
 import json
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from custody.crypto.envelope import IntegrityError, decrypt_stream
 from custody.crypto.keyring import Keyring
@@ -52,6 +53,38 @@ class SnapshotError(Exception):
     def __init__(self, message: str, failures: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.failures = failures or []
+
+
+class RecordedSnapshot(NamedTuple):
+    """A snapshot that must exist in a store, as the audit log records it (``custody.audit.snapshots``):
+    its document ``key``, the ``sha256`` of the document bytes backed up, the audit entry ``seq``
+    that recorded it, and its ``source``."""
+
+    key: str
+    sha256: str
+    seq: int
+    source: str
+
+
+def check_recorded(store: ObjectStore, recorded: Iterable[RecordedSnapshot]) -> list[tuple[str, str]]:
+    """Compare the store with the record of snapshots that must exist: ``[(snapshot key, reason)]``.
+
+    A snapshot is *missing* when its document is gone, *replaced* when its bytes differ from the
+    ones backed up (an older sealed document of the same run written back passes its seal and
+    place checks, but not this one). Reasons carry keys, entry numbers and hash prefixes only.
+    """
+    failures = []
+    for rec in recorded:
+        try:
+            data = store.get_bytes(rec.key)
+        except StoreError:
+            failures.append((rec.key, f"missing: backed up at audit entry {rec.seq} but no longer in the store"))
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != rec.sha256:
+            failures.append((rec.key, f"replaced: its document (SHA-256 {digest[:16]}) is not the one backed up "
+                                      f"at audit entry {rec.seq} ({rec.sha256[:16]})"))
+    return failures
 
 
 def object_key(sha256: str) -> str:
@@ -177,8 +210,21 @@ def load_snapshot(store: ObjectStore, key: str, keyring: Keyring) -> SnapshotDoc
         raise SnapshotError(f"{name}: {type(exc).__name__}: {exc}") from None
 
 
-def latest_snapshot(store: ObjectStore, keyring: Keyring, source: str | None = None) -> str:
-    """Key of the newest snapshot by ``created_at`` (ties: key order). Raises ``SnapshotError`` if none."""
+def latest_snapshot(store: ObjectStore, keyring: Keyring, source: str | None = None,
+                    recorded: Iterable[RecordedSnapshot] | None = None) -> str:
+    """Key of the newest snapshot by ``created_at`` (ties: key order). Raises ``SnapshotError`` if none.
+
+    ``recorded``: the snapshots the audit log says must exist in this store; the newest of them
+    (of ``source``) must be present and unchanged, else ``SnapshotError`` names it rather than
+    falling back silently to an older snapshot.
+    """
+    mine = [r for r in recorded or () if source is None or r.source == source]
+    if mine:
+        newest = max(mine, key=lambda r: r.seq)
+        failures = check_recorded(store, [newest])
+        if failures:
+            raise SnapshotError(f"{store.location}: the newest recorded snapshot {newest.key} is {failures[0][1]}; "
+                                "refusing to fall back to an older one", failures)
     keys = list_snapshots(store, source)
     if not keys:
         raise SnapshotError(f"{store.location}: no snapshot" + (f" of source {source}" if source else ""))
@@ -311,8 +357,7 @@ def _check(store, items, entries, keyring, report: VerifyReport, deep: bool) -> 
 def _raise(report: VerifyReport, what: str) -> None:
     oid, reason = report.failures[0]
     raise SnapshotError(
-        f"{what}: {len(report.failures)} of {report.checked} objects fail verification; "
-        f"first: {oid} ({reason})",
+        f"{what}: {len(report.failures)} failure(s) ({report.checked} objects checked); first: {oid} ({reason})",
         report.failures,
     )
 
@@ -326,8 +371,12 @@ def verify_snapshot(
     raise_on_failure: bool = True,
     sample: float = 1.0,
     seed: int | None = None,
+    recorded: Iterable[RecordedSnapshot] | None = None,
 ) -> VerifyReport:
     """Read back the objects of one snapshot and check each SHA-256 (and, with ``deep``, decrypt it).
+
+    ``recorded``: the audit log's record of snapshots (``check_recorded``); a snapshot whose
+    document was replaced since its backup fails under its key.
 
     ``sample`` in (0, 1] checks that share of the objects (at least one), chosen by ``seed``
     (``random.Random``; record it to repeat a run). ``deep`` authenticates every segment under
@@ -338,6 +387,7 @@ def verify_snapshot(
     doc = load_snapshot(store, key, keyring)
     entries = _entries_of(doc)
     report = VerifyReport(snapshot_key=key, location=store.location, total=len(doc.objects), snapshots=1)
+    report.failures.extend(check_recorded(store, [r for r in recorded or () if r.key == key]))
     _check(store, _sample(doc.objects, sample, seed), entries, keyring, report, deep)
     if report.failures and raise_on_failure:
         _raise(report, f"{store.location}/{key}")
@@ -353,14 +403,17 @@ def verify_store(
     seed: int | None = None,
     deep: bool = True,
     raise_on_failure: bool = True,
+    recorded: Iterable[RecordedSnapshot] | None = None,
 ) -> VerifyReport:
     """Verify every snapshot document's seal and a ``sample`` share of the distinct objects they reference.
 
     Objects shared by several snapshots are read once. A document whose seal fails counts as a
-    failure under its key. Returns a ``VerifyReport`` with ``snapshot_key="*"``. Raises
-    ``SnapshotError`` on any failure unless ``raise_on_failure`` is False.
+    failure under its key; so does a snapshot of ``recorded`` (of ``source``) that is missing or
+    whose document was replaced (``check_recorded``). Returns a ``VerifyReport`` with
+    ``snapshot_key="*"``. Raises ``SnapshotError`` on any failure unless ``raise_on_failure`` is False.
     """
     report = VerifyReport(snapshot_key="*", location=store.location)
+    report.failures.extend(check_recorded(store, [r for r in recorded or () if source is None or r.source == source]))
     items: dict[str, SnapshotObject] = {}
     entries: dict[str, ObjectEntry] = {}
     for key in list_snapshots(store, source):
