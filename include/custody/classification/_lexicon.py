@@ -103,12 +103,17 @@ CN_SURNAMES: frozenset[str] = frozenset(_SINGLE)
 #: Two-character (compound) Chinese surnames.
 CN_COMPOUND_SURNAMES: frozenset[str] = frozenset(_COMPOUND)
 
-#: Organisation name endings, as an RE2 alternation (matched at the end of a value).
+#: Organisation name endings, as an RE2 alternation (matched at the end of a value): Chinese
+#: organisation words, and legal forms of the ISO 20275 Entity Legal Forms list as companies write
+#: them (US/UK Inc, Ltd, LLC, PLC; DE GmbH, AG, KG, OHG, UG; FR SARL, SAS, EURL; ES S.A., S.L.,
+#: S.L.U., S.Coop., S.C.P., S.Com.; IT S.p.A., S.r.l., S.n.c., S.a.s.; PT/BR Lda, Ltda, EIRELI;
+#: NL B.V., N.V., V.O.F.; Nordic AB, AS, A/S, ASA, Oy, Oyj; CZ/SK s.r.o., a.s.; JP K.K.).
 ORG_SUFFIX_RE2 = (
     r"^\p{Han}.+(?:有限责任公司|股份有限公司|有限公司|集团|公司|企业|总厂|分厂|厂|商行|事务所|研究院|研究所|中心"
     r"|合作社|银行|分行|支行|工作室|门市部|经营部|个体工商户|商店|超市|医院|学校|大学|学院|协会|基金会)$"
-    r"|(?i:^\S.*[\s,]+(?:inc|incorporated|ltd|limited|llc|llp|plc|gmbh|ag|kg|s\.?a\.?|s\.?a\.?s|s\.?r\.?l"
-    r"|s\.?r\.?o|s\.?p\.?a|b\.?v|n\.?v|a\.?b|oy|oyj|k\.?k|pty|pte|co|corp|corporation|company|group"
+    r"|(?i:^\S.*[\s,]+(?:inc|incorporated|ltd|limited|llc|llp|plc|gmbh|ag|kg|ohg|ug|s\.?a\.?|s\.?a\.?s|s\.?r\.?l"
+    r"|s\.?r\.?o|s\.?p\.?a|s\.?n\.?c|s\.?l\.?|s\.?l\.?u|s\.?a\.?u|s\.?coop|s\.?c\.?p|s\.?com|sarl|eurl|lda|ltda"
+    r"|eireli|a\.?s|a/s|asa|b\.?v|n\.?v|v\.?o\.?f|a\.?b|oy|oyj|k\.?k|pty|pte|co|corp|corporation|company|group"
     r"|holdings|partners|bank|university|association|foundation)\.?$)"
 )
 

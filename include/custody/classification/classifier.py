@@ -73,7 +73,7 @@ import datetime
 import numpy as np
 import pyarrow as pa
 
-from custody.classification import freetext
+from custody.classification import addresses, freetext
 from custody.classification import minors as _minors
 from custody.classification import sample as sampling
 from custody.classification import scoring
@@ -316,14 +316,18 @@ class TableClassifier:
             return decision
         prepared: dict[Prep, pa.Array] = {}
         ctx = ValueContext(self.as_of)
+        limit = self.validate_limit
         scores = [
             s
             for det in self.registry
             if det.requires_column is None
-            for s in [scoring.score(det, st.name, st.kind, sample, prepared, self.validate_limit, ctx)]
+            for s in [scoring.score(det, st.name, st.kind, sample, prepared, limit, ctx, models=False)]
             if s is not None
         ]
         decision = scoring.pick(scores, n)
+        if decision.pi_type is None and n:
+            # Value models cost more than shapes: asked only when no header or shape decided.
+            decision = scoring.pick(scores + self._model_scores(st, sample, ctx), n)
         if decision.pi_type is None and st.kind == "string" and n:
             decision = freetext.free_text_decision(self.registry.free_text, st.name, sample, decision)
         if decision.pi_type is None and st.kind == "string" and n:
@@ -343,20 +347,23 @@ class TableClassifier:
         kinds = set(self.registry.person_types)
         return next((name for name, d in decisions.items() if d.pi_type in kinds), None)
 
+    def _model_scores(self, st: ColumnState, sample: pa.Array, ctx: ValueContext) -> list[scoring.Score]:
+        """Scores of the value models of detectors without a strong header rule for the column."""
+        return [
+            s
+            for det in self.registry
+            if det.values is not None and det.requires_column is None and not det.excluded(st.name)
+            and (det.header_hit(st.name) or (None, "weak"))[1] == "weak"
+            for s in [scoring.score_values(det, st.kind, sample, ctx)]
+            if s is not None
+        ]
+
     def _people_decision(self, st: ColumnState, people: str) -> Decision | None:
         """Pass 2 in a table about people: value models at their person-table thresholds."""
         if st.kind is None or st.name == people:
             return None
         sample = self._sample(st)
-        ctx = ValueContext(self.as_of, people)
-        scores = [
-            s
-            for det in self.registry
-            if det.values is not None and det.requires_column is None and det.header_hit(st.name) is None
-            for s in [scoring.score_values(det, st.kind, sample, ctx) if not det.excluded(st.name) else None]
-            if s is not None
-        ]
-        d = scoring.pick(scores, len(sample))
+        d = scoring.pick(self._model_scores(st, sample, ValueContext(self.as_of, people)), len(sample))
         return d if d.pi_type is not None else None
 
     def _decide_in_table(self, st: ColumnState) -> Decision:
@@ -419,7 +426,7 @@ class TableClassifier:
             if det is not None and det.requires_column is None:
                 present.setdefault(d.pi_type, name)  # type: ignore[arg-type]
         people = self._people_column(decisions)
-        out: list[ColumnClassification] = []
+        final: dict[str, Decision] = {}
         for name, st in self._columns.items():
             d = decisions[name]
             if d.pi_type is None and people is not None and not d.reason.startswith("not_pi:type:"):
@@ -428,8 +435,57 @@ class TableClassifier:
                 ctx = self._context_decision(st, present)
                 if ctx is not None and (ctx.pi_type is not None or d.reason == "not_pi:no_detector_matched"):
                     d = ctx
-            out.append(self._finish(st, d, people))
-        return out
+            final[name] = d
+        self._address_block(final, people)
+        return [self._finish(st, final[name], people) for name, st in self._columns.items()]
+
+    def _address_block(self, final: dict[str, Decision], people: str | None) -> None:
+        """Pass 3: undecided columns beside a street-address column whose values are address parts
+        (:func:`custody.classification.addresses.block`) become that address's parts, with
+        ``address:<column>`` as their table context; country columns are stepped over."""
+        det = next((d for d in self.registry if d.requires_column is not None and d.values is not None), None)
+        if det is None:
+            return
+        names = list(self._columns)
+        streets = [
+            i
+            for i, name in enumerate(names)
+            if final[name].pi_type == det.requires_column
+            and final[name].detector is not None
+            and self.registry.get(final[name].detector).requires_column is None
+        ]
+        ctx = ValueContext(self.as_of, people)
+
+        def step(name: str, anchor: str) -> addresses.Step:
+            d, st = final[name], self._columns[name]
+            if d.pi_type == det.requires_column:
+                return "pass"
+            if d.reason == "not_pi:country_reference":
+                return "pass"
+            if d.pi_type is not None or st.kind is None or d.reason != "not_pi:no_detector_matched":
+                return "stop"  # another type, or a header that says what the column is
+            sample = self._sample(st)
+            if len(sample) == 0:
+                return "pass"
+            if addresses.is_country_column(sample):
+                d.reason = "not_pi:country_reference"
+                return "pass"
+            s = scoring.score_values(det, st.kind, sample, ctx)
+            if s is None or not s.accepted:
+                return "stop"
+            final[name] = Decision(
+                det.pi_type,
+                s.confidence,
+                f"context:{det.requires_column}:{anchor}",
+                detector=det.name,
+                match_rate=s.match_rate,
+                sample_size=len(sample),
+                context=f"address:{anchor}",
+            )
+            return "part"
+
+        for i in streets:
+            addresses.block(names, i, lambda name, anchor=names[i]: step(name, anchor))
 
     def _finish(self, st: ColumnState, d: Decision, people: str | None = None) -> ColumnClassification:
         policy = self.policy

@@ -178,21 +178,27 @@ def score(
     prepared: dict[Prep, pa.Array],
     limit: int,
     ctx: ValueContext | None = None,
+    *,
+    models: bool = True,
 ) -> Score | None:
     """Evidence of ``det`` for the column ``column`` of type family ``kind`` from its ``sample``.
 
     ``prepared`` caches the sample prepared per :class:`Prep` across detectors of one column;
     ``limit`` is the classifier's ``validate_limit``; ``ctx`` the run date and table context for
-    value models (default: today, no context). None when the detector does not apply (header
-    excluded, or neither header nor a value-only detector or value model of this type family).
+    value models (default: today, no context). Without a header, a value-only detector's decision
+    must also pass its ``sample_check``; without a header or with a weak one, when the shape does
+    not accept the column the detector's value model (if any) may. ``models=False`` leaves value models out (the classifier asks them only
+    for columns nothing else decided). None when the detector does not apply (header excluded, or
+    neither header nor a value-only detector or value model of this type family).
     """
     if det.excluded(column):
         return None
     hit = det.header_hit(column)
+    ctx = ctx or ValueContext(datetime.date.today())
     if hit is None and not det.value_only:
-        if det.values is None:
+        if det.values is None or not models:
             return None
-        return score_values(det, kind, sample, ctx or ValueContext(datetime.date.today()))
+        return score_values(det, kind, sample, ctx)
     kind_ok = kind in det.kinds
     if hit is None and not kind_ok:
         return None
@@ -223,12 +229,20 @@ def score(
     elif strength is None:
         accepted = v + EPS >= det.min_value_rate
         reason = "values"
+        if accepted and det.sample_check is not None and not det.sample_check(pc.filter(arr, mask)):
+            accepted, reason = False, "values:sample_check"
     elif strength == "strong":
         accepted = m + EPS >= det.min_header_rate
         reason = "header+values"
     else:
         accepted = v + EPS >= det.min_weak_rate or (det.value_only and v + EPS >= det.min_value_rate)
         reason = "weak_header+validated_values"
+    if strength != "strong" and models and n and not accepted and det.values is not None:
+        # A weak header (a pinyin syllable, a bare "name") that its values do not bear out is no
+        # worse than none: the value model may still decide.
+        by_model = score_values(det, kind, sample, ctx)
+        if by_model is not None and by_model.accepted:
+            return by_model
     return Score(det, rule, strength, n, matched, valid, quality, accepted, confidence, reason)
 
 
