@@ -141,6 +141,7 @@ class TableClassifier:
         self._rows = 0
         self.as_of = as_of or datetime.datetime.now(datetime.UTC).date()
         self._minor_rule = policy.minors
+        self._sample_batch: sampling.SampleBatch | None = None
         self._minor_cols: dict[str, MinorState] = {}
         rules = self.registry.embedded_rules()
         self._embedded = rules
@@ -171,6 +172,7 @@ class TableClassifier:
             chunk = pa.Table.from_batches([chunk])
         offset = self._rows
         self._rows += chunk.num_rows
+        steps: list[tuple[ColumnState, pa.ChunkedArray, pa.Array | None, int]] = []
         for name, col in zip(chunk.column_names, chunk.columns):
             st = self._columns.get(name)
             if st is None:
@@ -188,14 +190,18 @@ class TableClassifier:
             st.nonnull += nonnull
             wants_sample = self.sample_method == "random" or st.head_n < self.sample_size
             wants_scan = kind == "string" and (not st.text_decided or st.is_text)
+            values = None
             if wants_sample or wants_scan:
                 values = sampling.column_values(col, kind)
                 if wants_sample and len(values):
                     sampling.add_to_sample(
                         st, values, size=self.sample_size, method=self.sample_method, seed=self.seed
                     )
-                if wants_scan:
-                    self._free_text_step(st, values, nonnull)
+            steps.append((st, col, values if wants_scan else None, nonnull))
+        # Decisions only once every column took the chunk: the samples are then matched as one batch.
+        for st, col, values, nonnull in steps:
+            if values is not None:
+                self._free_text_step(st, values, nonnull)
             if self._minor_rule is not None:
                 self._minor_step(st, col, offset)
 
@@ -317,11 +323,16 @@ class TableClassifier:
         prepared: dict[Prep, pa.Array] = {}
         ctx = ValueContext(self.as_of)
         limit = self.validate_limit
+        batch = self._batch()
+
+        def matched(det):  # shapes without a header: one RE2 compile per pattern and table
+            return batch.matched(det.prep, det.prepare, det.pattern, st.name)
+
         scores = [
             s
             for det in self.registry
             if det.requires_column is None
-            for s in [scoring.score(det, st.name, st.kind, sample, prepared, limit, ctx, models=False)]
+            for s in [scoring.score(det, st.name, st.kind, sample, prepared, limit, ctx, models=False, masks=matched)]
             if s is not None
         ]
         decision = scoring.pick(scores, n)
@@ -346,6 +357,14 @@ class TableClassifier:
         """The first column whose pass-1 type makes the table about people, or None."""
         kinds = set(self.registry.person_types)
         return next((name for name, d in decisions.items() if d.pi_type in kinds), None)
+
+    def _batch(self) -> sampling.SampleBatch:
+        """The current samples of all columns as one batch (rebuilt when a sample changed)."""
+        key = tuple((name, st.version) for name, st in self._columns.items() if st.kind is not None)
+        if self._sample_batch is None or self._sample_batch.key != key:
+            samples = {name: self._sample(st) for name, st in self._columns.items() if st.kind is not None}
+            self._sample_batch = sampling.SampleBatch(key, samples)
+        return self._sample_batch
 
     def _model_scores(self, st: ColumnState, sample: pa.Array, ctx: ValueContext) -> list[scoring.Score]:
         """Scores of the value models of detectors without a strong header rule for the column."""

@@ -55,6 +55,7 @@ VERSION_MAX_MINOR = 50
 
 # RE2 prefilter: digits, RFC 3966 visual separators, an optional + or 00 and an extension.
 _NOTATION = r"(?i)^(?:\+|00)?[0-9 ().\-/]{6,24}(?:\s*(?:x|ext\.?|#|转)\s*[0-9]{1,6})?$"
+_FIRST_CHARS = pa.array(list("+(0123456789"))
 _EXT = re.compile(r"\s*(?:x|ext\.?|#|转)\s*\d{1,6}$", re.IGNORECASE)
 _NOT_PHONE = re.compile(
     r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$|^\d{1,3}(?:\.\d{1,3}){3}$"
@@ -108,6 +109,11 @@ def phone_scores(sample: pa.Array, ctx=None) -> np.ndarray:
     n = len(sample)
     out = np.zeros(n)
     if n == 0:
+        return out
+    # Cheap exits before the notation pattern: values that do not start like a number (text), and
+    # bare digits without a leading 0 (integers, codes), are never in phone notation.
+    starts = pc.is_in(pc.utf8_slice_codeunits(sample, 0, 1), value_set=_FIRST_CHARS)
+    if pc.sum(starts).as_py() < 0.8 * n or not pc.any(pc.match_substring_regex(sample, r"^0|[^0-9]")).as_py():
         return out
     shaped = pc.fill_null(pc.match_substring_regex(sample, _NOTATION), False).to_numpy(zero_copy_only=False)
     if shaped.mean() < 0.8:

@@ -22,6 +22,7 @@ Internal to :mod:`custody.classification`; evidence holds rule names and rates, 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,6 +181,7 @@ def score(
     ctx: ValueContext | None = None,
     *,
     models: bool = True,
+    masks: Callable[[Detector], tuple[pa.Array, pa.Array]] | None = None,
 ) -> Score | None:
     """Evidence of ``det`` for the column ``column`` of type family ``kind`` from its ``sample``.
 
@@ -187,9 +189,12 @@ def score(
     ``limit`` is the classifier's ``validate_limit``; ``ctx`` the run date and table context for
     value models (default: today, no context). Without a header, a value-only detector's decision
     must also pass its ``sample_check``; without a header or with a weak one, when the shape does
-    not accept the column the detector's value model (if any) may. ``models=False`` leaves value models out (the classifier asks them only
-    for columns nothing else decided). None when the detector does not apply (header excluded, or
-    neither header nor a value-only detector or value model of this type family).
+    not accept the column the detector's value model (if any) may. ``models=False`` leaves value
+    models out (the classifier asks them only for columns nothing else decided). ``masks``: for
+    matching without a header, the prepared sample and its shape mask taken from a batch of the
+    table's samples (one RE2 compile per pattern and table). None when the detector does not apply
+    (header excluded, or neither header nor a value-only detector or value model of this type
+    family).
     """
     if det.excluded(column):
         return None
@@ -206,10 +211,13 @@ def score(
     n = len(sample)
     matched, valid, quality = 0, None, 0.0
     if n and kind_ok:
-        arr = prepared.get(det.prep)
-        if arr is None:
-            arr = prepared[det.prep] = det.prepare(sample)
-        mask = pc.match_substring_regex(arr, det.shape(hit is not None))
+        if masks is not None and hit is None:
+            arr, mask = masks(det)
+        else:
+            arr = prepared.get(det.prep)
+            if arr is None:
+                arr = prepared[det.prep] = det.prepare(sample)
+            mask = pc.match_substring_regex(arr, det.shape(hit is not None))
         matched = int(pc.sum(mask).as_py() or 0)
         if det.validator is None:
             quality = float(matched)
