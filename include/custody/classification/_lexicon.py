@@ -110,17 +110,24 @@ HAN_ORG_ENDINGS: tuple[str, ...] = (
     "商店", "超市", "医院", "学校", "大学", "学院", "协会", "基金会",
 )  # fmt: skip
 #: Legal forms as companies write them, lower case without dots (ISO 20275 Entity Legal Forms:
-#: US/UK Inc, Ltd, LLC, PLC; DE GmbH, AG, KG, OHG, UG; FR SARL, SAS, EURL; ES S.A., S.L., S.L.U.,
-#: S.Coop., S.C.P., S.Com.; IT S.p.A., S.r.l., S.n.c., S.a.s.; PT/BR Lda, Ltda, EIRELI; NL B.V., N.V.,
-#: V.O.F.; Nordic AB, AS, A/S, ASA, Oy, Oyj; CZ/SK s.r.o., a.s.; JP K.K.), and organisation words.
+#: US/UK Inc, Ltd, LLC, PLC; DE GmbH, AG, KG, KGaA, OHG, UG, GbR, e.K., e.V.; FR SARL, SAS, EURL;
+#: ES S.A., S.L., S.L.U., S.Coop., S.C.P., S.Com.; IT S.p.A., S.r.l., S.n.c., S.a.s.; PT/BR Lda,
+#: Ltda, EIRELI, EI, ME, EPP, S/A; NL B.V., N.V., V.O.F.; Nordic AB, AS, A/S, ASA, Oy, Oyj; CZ/SK
+#: s.r.o., a.s.; JP K.K.), and organisation words.
 LEGAL_FORMS: tuple[str, ...] = (
-    "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "ag", "kg", "ohg", "ug", "sa", "sas",
-    "srl", "sro", "spa", "snc", "sl", "slu", "sau", "scoop", "scp", "scom", "sarl", "eurl", "lda", "ltda",
-    "eireli", "as", "a/s", "asa", "bv", "nv", "vof", "ab", "oy", "oyj", "kk", "pty", "pte", "co", "corp",
-    "corporation", "company", "group", "holdings", "partners", "bank", "university", "association", "foundation",
+    "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "ag", "kg", "kgaa", "ohg", "ug",
+    "gbr", "ek", "ev", "sa", "sas", "srl", "sro", "spa", "snc", "sl", "slu", "sau", "scoop", "scp", "scom",
+    "sarl", "eurl", "lda", "ltda", "eireli", "ei", "me", "epp", "s/a", "as", "a/s", "asa", "bv", "nv", "vof",
+    "ab", "oy", "oyj", "kk", "pty", "pte", "co", "corp", "corporation", "company", "group", "holdings",
+    "partners", "bank", "university", "association", "foundation",
 )  # fmt: skip
-# Abbreviations written with dots between their letters (S.A., s.r.o., B.V., S.Coop.).
-_DOTTED = frozenset("sa sas srl sro spa snc sl slu sau scp as bv nv vof ab kk".split()) | {"scoop", "scom"}
+# Abbreviations written with dots between their letters (S.A., s.r.o., B.V., e.V., S.Coop.).
+_DOTTED = frozenset("sa sas srl sro spa snc sl slu sau scp as bv nv vof ab kk ek ev ei me".split()) | {"scoop", "scom"}
+#: Words that open the name of a foundation, association or cooperative (Stichting X, Fundação X).
+ORG_PREFIXES: tuple[str, ...] = (
+    "Stichting", "Vereniging", "Coöperatie", "Stiftung", "Verein", "Genossenschaft", "Fondation", "Association",
+    "Fundação", "Associação", "Cooperativa", "Fundación", "Asociación", "Fondazione", "Associazione",
+)  # fmt: skip
 
 
 def _form_re2(form: str) -> str:

@@ -9,9 +9,10 @@ shape already takes Chinese addresses with a province or city and numbered Engli
   ``宮崎県江東区独鈷沢23丁目12番5号``; 1.0.
 - Latin script, per value: a house number (``12``, ``7727B``, ``3174/6``) and a street word (the
   street suffixes of USPS Publication 28 appendix C1, Spain's INE types of road, Italy's generic
-  toponyms, their French, Portuguese, German, Dutch, Nordic, Finnish, Czech, Polish and Hungarian
-  counterparts, also as the end of a compound: ``Theodor-Heuss-Straße 34``, ``Ullevålsveien 14``,
-  or a unit word: ``Flat 43Y``, ``Apt. 21``, ``Piso 7``): 1.0; a leading house
+  toponyms, the types of the Brazilian postal directory (DNE: Rua, Travessa, Trevo, Pátio ...),
+  French, German, Dutch, Nordic, Finnish, Czech, Polish and Hungarian counterparts, also as the
+  end of a compound: ``Theodor-Heuss-Straße 34``, ``Ullevålsveien 14``, or a unit word:
+  ``Flat 43Y``, ``Apt. 21``, ``Piso 7``): 1.0; a leading house
   number and two or more words without a street word (``248 Jeanne Unions``): 0.7; a number and
   words otherwise (``Klanova 9/506``, but also ``Windows 11``): 0.3; anything else 0.
 - Accepted as ``postal_address`` at a mean of ``STREET_MIN_RATE`` (0.75): a column of product
@@ -60,8 +61,9 @@ _HAN_STREET = (
 )
 # Street types: the street suffix names of USPS Publication 28 appendix C1 (full and abbreviated),
 # the Spanish types of road of the INE street directory (tipos de vía), the Italian generic
-# toponyms (DUG), and the usual words of other countries whose addresses appear in customer data;
-# then words of the unit part of an address line (Flat 5, Apt. 21, Piso 7).
+# toponyms (DUG), the types of the Brazilian postal directory (DNE tipos de logradouro), and the
+# usual words of other countries whose addresses appear in customer data; then words of the unit
+# part of an address line (Flat 5, Apt. 21, Piso 7).
 _STREET_WORDS = frozenset(
     """
     alley aly avenue ave av branch br bridge brg brook brooks brk burg burgs bypass byp camp cp canyon cyn
@@ -86,7 +88,10 @@ _STREET_WORDS = frozenset(
     calle c acceso alameda autovia autovía avenida avda bajada callejon callejón camino canada cañada
     carrera carretera ctra cuesta glorieta pasadizo pasaje paseo plaza pza rambla ronda travesia
     travesía urbanizacion urbanización vial
-    rua praca praça largo estrada rodovia travessa
+    rua praca praça largo estrada rodovia travessa aeroporto area área campo chacara chácara colonia colônia
+    condominio condomínio conjunto distrito esplanada estacao estação favela fazenda feira jardim ladeira
+    lago lagoa loteamento morro nucleo núcleo parque passarela patio pátio quadra recanto residencial
+    setor sitio sítio trecho trevo vale vereda viaduto viela vila
     via viale piazza piazzale corso vicolo strada contrada borgo rotonda incrocio canale salita
     lungomare localita località frazione
     strasse straße str weg platz ring damm ufer chaussee
@@ -102,7 +107,8 @@ _STREET_WORDS = frozenset(
 _STREET_ENDINGS = (
     "strasse", "straße", "str.", "straat", "gasse", "weg", "platz", "allee", "damm", "ring",
     "gatan", "gata", "vagen", "vägen", "veien", "vegen", "vej", "gade", "katu", "tie", "utca", "laan",
-    "plein", "gracht", "kade",
+    "plein", "gracht", "kade", "steeg", "pad", "dijk", "baan", "markt", "kanaal", "plantsoen", "singel",
+    "dreef", "hof", "erf", "steig", "pfad", "ufer", "gässchen", "stieg",
 )  # fmt: skip
 _HOUSE_NUMBER = re.compile(r"^\d{1,6}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)?$")
 _WORD = re.compile(r"^[^\W\d_][^\W\d_.'’\-]*(?:[.'’\-][^\W\d_]*)*$")

@@ -310,14 +310,19 @@ def person_name_scores(sample, ctx):
 
 #: Share of a column's values that must carry an organisation form for the values-only model.
 ORG_MIN_FORMS = 0.4
-# Partnerships and family firms without a legal-form word: "Wade, Gardner and Lee", "Smith & Sons".
+# Partnerships and family firms without a legal-form word ("Wade, Gardner and Lee", "Bakker & Buijs",
+# "Smith & Sons"), and foundations, associations and cooperatives named by their first word.
 _ORG_FORMS = re.compile(
     r"^[A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*)?(?:, [A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*)?)+,? (?:and|&) [A-Z][\w'’.-]*$"
+    r"|^[A-Z][\w'’.-]* & [A-Z][\w'’.-]*$"
     r"|(?: and| &) (?:Sons|Co\.?|Company|Partners|Associates|Brothers|Bros\.?)$"
+    r"|^(?:" + "|".join(_lexicon.ORG_PREFIXES) + r") \S"
 )
 
 
 _ORG_HAN_END = "(?:" + "|".join(_lexicon.HAN_ORG_ENDINGS) + ")$"
+# Values that may hold a partnership or an opening organisation word (RE2, cheap).
+_FORM_HINT = r",| and | & |^(?:" + "|".join(_lexicon.ORG_PREFIXES) + ") "
 
 
 def _org_candidates(sample) -> int:
@@ -334,16 +339,17 @@ def _org_candidates(sample) -> int:
     last = pc.struct_field(pc.extract_regex(sample, r"[\s,](?P<w>[^\s,]+)$"), "w")
     word = pc.replace_substring(pc.utf8_lower(pc.fill_null(last, "")), ".", "")
     latin = pc.is_in(word, value_set=pa.array(sorted(_lexicon.LEGAL_FORMS)))
-    listed = pc.fill_null(pc.match_substring_regex(sample, r",| and | & "), False)
+    listed = pc.fill_null(pc.match_substring_regex(sample, _FORM_HINT), False)
     return pc.sum(pc.or_(pc.or_(han, latin), listed)).as_py() or 0
 
 
 def org_scores(sample, ctx):
     """Organisation names from values (value model of ``org_name``, when fewer than the detector's
     ``min_value_rate`` end in a legal form). Per value: 1.0 with a legal-form ending (the
-    detector's RE2 shape: 有限公司, Inc., S.A., s.r.o. ...) or a partnership form (``A, B and C``,
-    ``... & Sons``); 0 when it reads as a person's full name (Latin given name and surname, or a
-    Chinese name); 0.5 otherwise (short names such as ``Telus``, ``华为``). All zeros unless at least
+    detector's RE2 shape: 有限公司, Inc., S.A., s.r.o. ...), a partnership form (``A, B and C``,
+    ``A & B``, ``... & Sons``) or an opening organisation word (``Stichting``, ``Fundação``); 0
+    when it reads as a person's full name (Latin given name and surname, or a Chinese name); 0.5
+    otherwise (short names such as ``Telus``, ``华为``). All zeros unless at least
     ``ORG_MIN_FORMS`` of the values carry a form: without forms, names of products, places or
     people look the same. A column of customers mixing people and companies therefore stays
     unclaimed (its people score 0), not public organisation data."""
@@ -357,7 +363,7 @@ def org_scores(sample, ctx):
     if n == 0 or _org_candidates(sample) < ORG_MIN_FORMS * n:
         return np.zeros(n)
     suffix = pc.fill_null(pc.match_substring_regex(sample, _lexicon.ORG_SUFFIX_RE2), False)
-    listed = pc.fill_null(pc.match_substring_regex(sample, r",| and | & "), False).to_numpy(zero_copy_only=False)
+    listed = pc.fill_null(pc.match_substring_regex(sample, _FORM_HINT), False).to_numpy(zero_copy_only=False)
     forms = suffix.to_numpy(zero_copy_only=False).copy()
     if listed.any():
         texts = sample.to_pylist()
