@@ -26,9 +26,16 @@ How a column is decided (rule names appear in ``evidence.reason``):
    strong header: ``m >= min_header_rate`` (a bank-account column failing Luhn stays bank_account);
    weak header: ``v >= min_weak_rate``. The accepted detector with the highest confidence wins.
    An entirely empty column with a strong header is classified from the header at confidence 0.3,
-   so an empty ``身份证号`` column is not left unprotected.
+   so an empty ``身份证号`` column is not left unprotected. Shapes without a header are matched
+   over one batch of all the table's samples (:class:`~custody.classification.sample.SampleBatch`:
+   Arrow compiles an RE2 pattern on every call). Only a column this leaves undecided is offered to
+   the value models (names, birth dates, gender, organisations, street lines, national phone
+   numbers: :mod:`~custody.classification.attributes`), again at their person-table bars when
+   another column makes the table about people (``table_context`` ``people:<column>``).
 3. Detectors with ``requires_column`` (address parts: city, state, postal code) are scored only when
-   another column of the same table was found to be a postal address.
+   another column of the same table was found to be a postal address: by their header, or without
+   one by their values when they sit in the run of columns beside the street-address column
+   (:func:`~custody.classification.addresses.part_decisions`, ``table_context`` ``address:<column>``).
 4. A string column nothing claimed, whose values are long, varied and made of words, is
    ``free_text`` (:mod:`custody.classification.freetext`). Free-text columns are scanned IN FULL,
    chunk by chunk, for embedded resident IDs
@@ -459,52 +466,23 @@ class TableClassifier:
         return [self._finish(st, final[name], people) for name, st in self._columns.items()]
 
     def _address_block(self, final: dict[str, Decision], people: str | None) -> None:
-        """Pass 3: undecided columns beside a street-address column whose values are address parts
-        (:func:`custody.classification.addresses.block`) become that address's parts, with
-        ``address:<column>`` as their table context; country columns are stepped over."""
+        """Pass 3: address parts beside a street-address column, by their values
+        (:func:`custody.classification.addresses.part_decisions`); updates ``final``."""
         det = next((d for d in self.registry if d.requires_column is not None and d.values is not None), None)
         if det is None:
             return
-        names = list(self._columns)
-        streets = [
-            i
-            for i, name in enumerate(names)
-            if final[name].pi_type == det.requires_column
-            and final[name].detector is not None
-            and self.registry.get(final[name].detector).requires_column is None
-        ]
-        ctx = ValueContext(self.as_of, people)
+        streets = {
+            name
+            for name, d in final.items()
+            if d.pi_type == det.requires_column and d.detector is not None
+            and self.registry.get(d.detector).requires_column is None
+        }
 
-        def step(name: str, anchor: str) -> addresses.Step:
-            d, st = final[name], self._columns[name]
-            if d.pi_type == det.requires_column:
-                return "pass"
-            if d.reason == "not_pi:country_reference":
-                return "pass"
-            if d.pi_type is not None or st.kind is None or d.reason != "not_pi:no_detector_matched":
-                return "stop"  # another type, or a header that says what the column is
-            sample = self._sample(st)
-            if len(sample) == 0:
-                return "pass"
-            if addresses.is_country_column(sample):
-                d.reason = "not_pi:country_reference"
-                return "pass"
-            s = scoring.score_values(det, st.kind, sample, ctx)
-            if s is None or not s.accepted:
-                return "stop"
-            final[name] = Decision(
-                det.pi_type,
-                s.confidence,
-                f"context:{det.requires_column}:{anchor}",
-                detector=det.name,
-                match_rate=s.match_rate,
-                sample_size=len(sample),
-                context=f"address:{anchor}",
-            )
-            return "part"
+        def column(name: str) -> tuple[str | None, pa.Array]:
+            st = self._columns[name]
+            return st.kind, (self._sample(st) if st.kind is not None else pa.array([], pa.string()))
 
-        for i in streets:
-            addresses.block(names, i, lambda name, anchor=names[i]: step(name, anchor))
+        addresses.part_decisions(list(self._columns), final, streets, det, column, ValueContext(self.as_of, people))
 
     def _finish(self, st: ColumnState, d: Decision, people: str | None = None) -> ColumnClassification:
         policy = self.policy

@@ -19,7 +19,10 @@ in :mod:`custody.classification.values`.
 
 Which detectors need header evidence (no check digit, or a shape shared with other data):
 passports, travel permits, birth dates, gender, person names, IMEI, address parts, and bare
-nine-digit SSNs (the dashed ``ddd-dd-dddd`` form may decide alone).
+nine-digit SSNs (the dashed ``ddd-dd-dddd`` form may decide alone). Some of them have a value
+model instead that decides from a whole column without a header (passports only in a table about
+people; names, birth dates, gender, address parts: :mod:`~custody.classification.attributes`), as
+have phone numbers written nationally (:mod:`~custody.classification.numbers`).
 
 Validators return a quality in ``[0, 1]``: ``0`` rejects a value, ``1`` is a full pass, values in
 between record a weaker pass (a resident ID with a valid check character but an address code that

@@ -59,7 +59,7 @@ _PARTICLES = frozenset(
     "de da do dos das di du del della der den van von le la ten ter bin ibn al el y st mac".split()
 )
 # Several people (or a title) in one value: list separators and conjunctions.
-_LIST = re.compile(r"[,;&/+|()\[\]@\d]| (?:and|und|et|e|y|i|og|och|en|und|with|feat\.?|ft\.?) ", re.IGNORECASE)
+_LIST = re.compile(r"[,;&/+|()\[\]@\d]| (?:and|und|et|e|y|i|og|och|en|with|feat\.?|ft\.?) ", re.IGNORECASE)
 _NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:[-'’.][^\W\d_]+)*\.?$")
 _CJK_PART = re.compile(r"^[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff々]+$")
 

@@ -10,8 +10,10 @@ as pinyin initials), 0 without. Acceptance needs values, never a header alone: n
 ``m >= min_header_rate``; weak header ``v >= min_weak_rate``. A header-dependent detector with a
 :class:`~custody.classification.registry.ValueModel` is scored without a header by that model
 instead (:func:`score_values`: ``v`` its quality-weighted share, accepted at the model's rate,
-lower in a table about people). The accepted detector with the highest confidence wins (ties:
-registry order). An empty column with a strong header is accepted at confidence 0.3.
+lower in a table about people); a value-only detector's model is a second way to accept a column
+its shape did not, also under a weak header, and its ``sample_check`` can veto a header-less
+acceptance (versions are not IPv4 columns). The accepted detector with the highest confidence
+wins (ties: registry order). An empty column with a strong header is accepted at confidence 0.3.
 
 :func:`value_qualities` runs exactly this value path for given values, so tests can hold the
 detectors to the identifier rules of :mod:`custody.identifiers`.
