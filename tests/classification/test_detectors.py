@@ -321,7 +321,11 @@ class TestNames:
         assert _one(firsts, "FirstName", policy).pi_type == "person_name"
         assert _one(lasts, "last_name", policy).pi_type == "person_name"
         assert _one(fulls, "name", policy).pi_type == "person_name"  # generic header + given names
-        assert _one(fulls, "title", policy).pi_type is None
+        # Without a header the name lists decide (issue 17); song titles under the same header do not.
+        r = _one(fulls, "c07", policy)
+        assert (r.pi_type, r.evidence.reason, r.evidence.header_rule) == ("person_name", "values", None)
+        titles = ["Balls to the Wall", "Restless and Wild", "Princess of the Dawn", "Evil Walks", "Snowballed"]
+        assert _one(titles * 40, "c07", policy).pi_type is None
 
     def test_generic_name_header_with_non_person_values(self, policy):
         for values in (

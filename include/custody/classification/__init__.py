@@ -25,7 +25,12 @@ for sensitive PI). Modules, by concept:
 - :mod:`~custody.classification.registry`: what a detector is (records, registry);
 - :mod:`~custody.classification.detectors`: the built-in detectors; identifier validators come
   from :mod:`custody.identifiers` (the rules validation and pseudonyms share), the others from
-  :mod:`~custody.classification.values`, word lists from ``_lexicon``;
+  :mod:`~custody.classification.values`, word lists from ``_lexicon``; the attribute detectors
+  (birth date, gender, names, organisations, addresses) from
+  :mod:`~custody.classification.attributes`, with their values-only models in
+  :mod:`~custody.classification.names` (Chinese), :mod:`~custody.classification.name_lists`
+  (Latin script, Japanese), :mod:`~custody.classification.addresses` (street lines, address
+  parts) and :mod:`~custody.classification.numbers` (national phone numbers, passports, versions);
 - :mod:`~custody.classification.classifier`: :class:`TableClassifier` (chunks in, one decision per
   column out), built on :mod:`~custody.classification.sample` (column state, bounded sample),
   :mod:`~custody.classification.scoring` (detector evidence, the decision) and

@@ -103,13 +103,47 @@ CN_SURNAMES: frozenset[str] = frozenset(_SINGLE)
 #: Two-character (compound) Chinese surnames.
 CN_COMPOUND_SURNAMES: frozenset[str] = frozenset(_COMPOUND)
 
-#: Organisation name endings, as an RE2 alternation (matched at the end of a value).
+#: Endings of Chinese organisation names (company, factory, bank, school, association ...).
+HAN_ORG_ENDINGS: tuple[str, ...] = (
+    "有限责任公司", "股份有限公司", "有限公司", "集团", "公司", "企业", "总厂", "分厂", "厂", "商行", "事务所",
+    "研究院", "研究所", "中心", "合作社", "银行", "分行", "支行", "工作室", "门市部", "经营部", "个体工商户",
+    "商店", "超市", "医院", "学校", "大学", "学院", "协会", "基金会",
+)  # fmt: skip
+#: Legal forms as companies write them, lower case without dots (ISO 20275 Entity Legal Forms:
+#: US/UK Inc, Ltd, LLC, PLC; DE GmbH, AG, KG, KGaA, OHG, UG, GbR, e.K., e.V.; FR SARL, SAS, EURL;
+#: ES S.A., S.L., S.L.U., S.Coop., S.C.P., S.Com.; IT S.p.A., S.r.l., S.n.c., S.a.s.; PT/BR Lda,
+#: Ltda, EIRELI, EI, ME, EPP, S/A; NL B.V., N.V., V.O.F.; Nordic AB, AS, A/S, ASA, Oy, Oyj; CZ/SK
+#: s.r.o., a.s.; JP K.K.), and organisation words.
+LEGAL_FORMS: tuple[str, ...] = (
+    "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "ag", "kg", "kgaa", "ohg", "ug",
+    "gbr", "ek", "ev", "sa", "sas", "srl", "sro", "spa", "snc", "sl", "slu", "sau", "scoop", "scp", "scom",
+    "sarl", "eurl", "lda", "ltda", "eireli", "ei", "me", "epp", "s/a", "as", "a/s", "asa", "bv", "nv", "vof",
+    "ab", "oy", "oyj", "kk", "pty", "pte", "co", "corp", "corporation", "company", "group", "holdings",
+    "partners", "bank", "university", "association", "foundation",
+)  # fmt: skip
+# Abbreviations written with dots between their letters (S.A., s.r.o., B.V., e.V., S.Coop.).
+_DOTTED = frozenset("sa sas srl sro spa snc sl slu sau scp as bv nv vof ab kk ek ev ei me".split()) | {"scoop", "scom"}
+#: Words that open the name of a foundation, association or cooperative (Stichting X, Fundação X).
+ORG_PREFIXES: tuple[str, ...] = (
+    "Stichting", "Vereniging", "Coöperatie", "Stiftung", "Verein", "Genossenschaft", "Fondation", "Association",
+    "Fundação", "Associação", "Cooperativa", "Fundación", "Asociación", "Fondazione", "Associazione",
+)  # fmt: skip
+
+
+def _form_re2(form: str) -> str:
+    if form in ("scoop", "scom"):
+        return "s\\.?" + form[1:]
+    if form in _DOTTED:
+        return "\\.?".join(form)
+    return form
+
+
+#: Organisation name endings, as an RE2 alternation (matched at the end of a value): a Han name
+#: ending in :data:`HAN_ORG_ENDINGS`, or a name whose last word (after a space or comma) is one of
+#: :data:`LEGAL_FORMS`, dots allowed.
 ORG_SUFFIX_RE2 = (
-    r"^\p{Han}.+(?:有限责任公司|股份有限公司|有限公司|集团|公司|企业|总厂|分厂|厂|商行|事务所|研究院|研究所|中心"
-    r"|合作社|银行|分行|支行|工作室|门市部|经营部|个体工商户|商店|超市|医院|学校|大学|学院|协会|基金会)$"
-    r"|(?i:^\S.*[\s,]+(?:inc|incorporated|ltd|limited|llc|llp|plc|gmbh|ag|kg|s\.?a\.?|s\.?a\.?s|s\.?r\.?l"
-    r"|s\.?r\.?o|s\.?p\.?a|b\.?v|n\.?v|a\.?b|oy|oyj|k\.?k|pty|pte|co|corp|corporation|company|group"
-    r"|holdings|partners|bank|university|association|foundation)\.?$)"
+    r"^\p{Han}.+(?:" + "|".join(HAN_ORG_ENDINGS) + r")$"
+    r"|(?i:^\S.*[\s,]+(?:" + "|".join(_form_re2(f) for f in LEGAL_FORMS) + r")\.?$)"
 )
 
 # Faker ships given-name lists per locale; they are a maintained, permissively licensed dictionary.

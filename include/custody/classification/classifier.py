@@ -26,9 +26,16 @@ How a column is decided (rule names appear in ``evidence.reason``):
    strong header: ``m >= min_header_rate`` (a bank-account column failing Luhn stays bank_account);
    weak header: ``v >= min_weak_rate``. The accepted detector with the highest confidence wins.
    An entirely empty column with a strong header is classified from the header at confidence 0.3,
-   so an empty ``身份证号`` column is not left unprotected.
+   so an empty ``身份证号`` column is not left unprotected. Shapes without a header are matched
+   over one batch of all the table's samples (:class:`~custody.classification.sample.SampleBatch`:
+   Arrow compiles an RE2 pattern on every call). Only a column this leaves undecided is offered to
+   the value models (names, birth dates, gender, organisations, street lines, national phone
+   numbers: :mod:`~custody.classification.attributes`), again at their person-table bars when
+   another column makes the table about people (``table_context`` ``people:<column>``).
 3. Detectors with ``requires_column`` (address parts: city, state, postal code) are scored only when
-   another column of the same table was found to be a postal address.
+   another column of the same table was found to be a postal address: by their header, or without
+   one by their values when they sit in the run of columns beside the street-address column
+   (:func:`~custody.classification.addresses.part_decisions`, ``table_context`` ``address:<column>``).
 4. A string column nothing claimed, whose values are long, varied and made of words, is
    ``free_text`` (:mod:`custody.classification.freetext`). Free-text columns are scanned IN FULL,
    chunk by chunk, for embedded resident IDs
@@ -73,7 +80,7 @@ import datetime
 import numpy as np
 import pyarrow as pa
 
-from custody.classification import freetext
+from custody.classification import addresses, freetext
 from custody.classification import minors as _minors
 from custody.classification import sample as sampling
 from custody.classification import scoring
@@ -141,6 +148,7 @@ class TableClassifier:
         self._rows = 0
         self.as_of = as_of or datetime.datetime.now(datetime.UTC).date()
         self._minor_rule = policy.minors
+        self._sample_batch: sampling.SampleBatch | None = None
         self._minor_cols: dict[str, MinorState] = {}
         rules = self.registry.embedded_rules()
         self._embedded = rules
@@ -171,6 +179,7 @@ class TableClassifier:
             chunk = pa.Table.from_batches([chunk])
         offset = self._rows
         self._rows += chunk.num_rows
+        steps: list[tuple[ColumnState, pa.ChunkedArray, pa.Array | None, int]] = []
         for name, col in zip(chunk.column_names, chunk.columns):
             st = self._columns.get(name)
             if st is None:
@@ -188,14 +197,18 @@ class TableClassifier:
             st.nonnull += nonnull
             wants_sample = self.sample_method == "random" or st.head_n < self.sample_size
             wants_scan = kind == "string" and (not st.text_decided or st.is_text)
+            values = None
             if wants_sample or wants_scan:
                 values = sampling.column_values(col, kind)
                 if wants_sample and len(values):
                     sampling.add_to_sample(
                         st, values, size=self.sample_size, method=self.sample_method, seed=self.seed
                     )
-                if wants_scan:
-                    self._free_text_step(st, values, nonnull)
+            steps.append((st, col, values if wants_scan else None, nonnull))
+        # Decisions only once every column took the chunk: the samples are then matched as one batch.
+        for st, col, values, nonnull in steps:
+            if values is not None:
+                self._free_text_step(st, values, nonnull)
             if self._minor_rule is not None:
                 self._minor_step(st, col, offset)
 
@@ -316,14 +329,23 @@ class TableClassifier:
             return decision
         prepared: dict[Prep, pa.Array] = {}
         ctx = ValueContext(self.as_of)
+        limit = self.validate_limit
+        batch = self._batch()
+
+        def matched(det):  # shapes without a header: one RE2 compile per pattern and table
+            return batch.matched(det.prep, det.prepare, det.pattern, st.name)
+
         scores = [
             s
             for det in self.registry
             if det.requires_column is None
-            for s in [scoring.score(det, st.name, st.kind, sample, prepared, self.validate_limit, ctx)]
+            for s in [scoring.score(det, st.name, st.kind, sample, prepared, limit, ctx, models=False, masks=matched)]
             if s is not None
         ]
         decision = scoring.pick(scores, n)
+        if decision.pi_type is None and n:
+            # Value models cost more than shapes: asked only when no header or shape decided.
+            decision = scoring.pick(scores + self._model_scores(st, sample, ctx), n)
         if decision.pi_type is None and st.kind == "string" and n:
             decision = freetext.free_text_decision(self.registry.free_text, st.name, sample, decision)
         if decision.pi_type is None and st.kind == "string" and n:
@@ -343,20 +365,31 @@ class TableClassifier:
         kinds = set(self.registry.person_types)
         return next((name for name, d in decisions.items() if d.pi_type in kinds), None)
 
+    def _batch(self) -> sampling.SampleBatch:
+        """The current samples of all columns as one batch (rebuilt when a sample changed)."""
+        key = tuple((name, st.version) for name, st in self._columns.items() if st.kind is not None)
+        if self._sample_batch is None or self._sample_batch.key != key:
+            samples = {name: self._sample(st) for name, st in self._columns.items() if st.kind is not None}
+            self._sample_batch = sampling.SampleBatch(key, samples)
+        return self._sample_batch
+
+    def _model_scores(self, st: ColumnState, sample: pa.Array, ctx: ValueContext) -> list[scoring.Score]:
+        """Scores of the value models of detectors without a strong header rule for the column."""
+        return [
+            s
+            for det in self.registry
+            if det.values is not None and det.requires_column is None and not det.excluded(st.name)
+            and (det.header_hit(st.name) or (None, "weak"))[1] == "weak"
+            for s in [scoring.score_values(det, st.kind, sample, ctx)]
+            if s is not None
+        ]
+
     def _people_decision(self, st: ColumnState, people: str) -> Decision | None:
         """Pass 2 in a table about people: value models at their person-table thresholds."""
         if st.kind is None or st.name == people:
             return None
         sample = self._sample(st)
-        ctx = ValueContext(self.as_of, people)
-        scores = [
-            s
-            for det in self.registry
-            if det.values is not None and det.requires_column is None and det.header_hit(st.name) is None
-            for s in [scoring.score_values(det, st.kind, sample, ctx) if not det.excluded(st.name) else None]
-            if s is not None
-        ]
-        d = scoring.pick(scores, len(sample))
+        d = scoring.pick(self._model_scores(st, sample, ValueContext(self.as_of, people)), len(sample))
         return d if d.pi_type is not None else None
 
     def _decide_in_table(self, st: ColumnState) -> Decision:
@@ -419,7 +452,7 @@ class TableClassifier:
             if det is not None and det.requires_column is None:
                 present.setdefault(d.pi_type, name)  # type: ignore[arg-type]
         people = self._people_column(decisions)
-        out: list[ColumnClassification] = []
+        final: dict[str, Decision] = {}
         for name, st in self._columns.items():
             d = decisions[name]
             if d.pi_type is None and people is not None and not d.reason.startswith("not_pi:type:"):
@@ -428,8 +461,28 @@ class TableClassifier:
                 ctx = self._context_decision(st, present)
                 if ctx is not None and (ctx.pi_type is not None or d.reason == "not_pi:no_detector_matched"):
                     d = ctx
-            out.append(self._finish(st, d, people))
-        return out
+            final[name] = d
+        self._address_block(final, people)
+        return [self._finish(st, final[name], people) for name, st in self._columns.items()]
+
+    def _address_block(self, final: dict[str, Decision], people: str | None) -> None:
+        """Pass 3: address parts beside a street-address column, by their values
+        (:func:`custody.classification.addresses.part_decisions`); updates ``final``."""
+        det = next((d for d in self.registry if d.requires_column is not None and d.values is not None), None)
+        if det is None:
+            return
+        streets = {
+            name
+            for name, d in final.items()
+            if d.pi_type == det.requires_column and d.detector is not None
+            and self.registry.get(d.detector).requires_column is None
+        }
+
+        def column(name: str) -> tuple[str | None, pa.Array]:
+            st = self._columns[name]
+            return st.kind, (self._sample(st) if st.kind is not None else pa.array([], pa.string()))
+
+        addresses.part_decisions(list(self._columns), final, streets, det, column, ValueContext(self.as_of, people))
 
     def _finish(self, st: ColumnState, d: Decision, people: str | None = None) -> ColumnClassification:
         policy = self.policy

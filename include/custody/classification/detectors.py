@@ -19,7 +19,10 @@ in :mod:`custody.classification.values`.
 
 Which detectors need header evidence (no check digit, or a shape shared with other data):
 passports, travel permits, birth dates, gender, person names, IMEI, address parts, and bare
-nine-digit SSNs (the dashed ``ddd-dd-dddd`` form may decide alone).
+nine-digit SSNs (the dashed ``ddd-dd-dddd`` form may decide alone). Some of them have a value
+model instead that decides from a whole column without a header (passports only in a table about
+people; names, birth dates, gender, address parts: :mod:`~custody.classification.attributes`), as
+have phone numbers written nationally (:mod:`~custody.classification.numbers`).
 
 Validators return a quality in ``[0, 1]``: ``0`` rejects a value, ``1`` is a full pass, values in
 between record a weaker pass (a resident ID with a valid check character but an address code that
@@ -33,7 +36,10 @@ available under its historical name (``resident_id_quality`` is
 
 from __future__ import annotations
 
-from custody.classification import _lexicon
+from functools import lru_cache
+
+from custody.classification import _lexicon, numbers
+from custody.classification.attributes import attribute_detectors
 from custody.classification.registry import (
     KINDS,
     Detector,
@@ -50,19 +56,16 @@ from custody.classification.registry import (
     header_text,
 )
 from custody.classification.values import (
-    birth_date_scores,
     embedded_bank_card,
     embedded_email,
     embedded_mobile,
     embedded_resident_id,
     fr_nir_quality,
-    gender_scores,
     iban_quality,
     imei_quality,
     ip_quality,
     mac_quality,
     person_name_quality,
-    person_name_scores,
     us_ssn_quality,
 )
 from custody.identifiers import (
@@ -90,13 +93,6 @@ travel_permit_quality = travel_permit.recognise
 
 # Separators of identifiers without a module of their own (SSN, NIR, IBAN, IMEI).
 _SEP = r"[\s\-]"
-
-_ADDRESS_PART_HEADERS = (
-    r"^(?:(?:billing|shipping|mailing|home|work|delivery|residence|residential|contact) )?"
-    r"(?:city|town|state|province|prefecture|county|district|suburb|postal ?code|post ?code|postcode"
-    r"|zip(?: ?code)?|zipcode)$"
-    r"|^(?:所在|居住|收货|联系)?(?:省|省份|市|城市|区|区县|县|街道|乡镇|邮编|邮政编码)$"
-)
 
 
 def builtin_detectors() -> list[Detector]:
@@ -261,6 +257,8 @@ def builtin_detectors() -> list[Detector]:
             prep=Prep(remove=phone.SEPARATORS),
             kinds=frozenset({"string", "integer"}),
             base_confidence=0.85,
+            # Nationally written numbers: phone notation read in the usual regions' numbering plans.
+            values=ValueModel("phone_notation", numbers.phone_scores, min_rate=0.8),
         ),
         Detector(
             name="email",
@@ -292,6 +290,7 @@ def builtin_detectors() -> list[Detector]:
             pattern=r"^\d{1,3}(?:\.\d{1,3}){3}$|^[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}$",
             validator=ip_quality,
             base_confidence=0.9,
+            sample_check=numbers.not_versions,
         ),
         Detector(
             name="mac_address",
@@ -336,6 +335,7 @@ def builtin_detectors() -> list[Detector]:
             base_confidence=0.6,
             value_only=False,
             min_weak_rate=0.5,
+            values=ValueModel("passport_numbers", numbers.passport_scores, min_rate=numbers.PASSPORT_MIN_SHAPE),
         ),
         Detector(
             name="travel_permit",
@@ -357,127 +357,7 @@ def builtin_detectors() -> list[Detector]:
             value_only=False,
             min_weak_rate=0.9,  # under a generic 证件号 header prefer passport unless the shape is a permit's
         ),
-        Detector(
-            name="birth_date",
-            pi_type="birth_date",
-            description="Date of birth: header evidence, or a date column whose spread is people's ages",
-            headers=(
-                HeaderRule("zh", r"出生|生日|生年月日"),
-                HeaderRule("en", r"\bbirth|birthday|birthdate|\bdob\b|\bborn\b"),
-            ),
-            pattern=r"^\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:[ T].*)?$|^\d{8}$",
-            validator=birth_date.recognise,
-            kinds=frozenset({"string", "integer", "temporal"}),
-            base_confidence=0.8,
-            value_only=False,
-            # Without a header: ages in a human range, none in the future, a spread of decades.
-            values=ValueModel("birth_date_distribution", birth_date_scores, min_rate=0.95, min_rate_in_context=0.9),
-        ),
-        Detector(
-            name="gender",
-            pi_type="gender",
-            description="Gender / sex: header evidence, or the gender vocabulary (codes 1/2 in a person table)",
-            headers=(HeaderRule("zh", r"性别"), HeaderRule("en", r"\bgender\b|\bsex\b")),
-            # A column that says it is a status, type or flag holds codes, whatever their values.
-            header_exclude=r"\b(?:status|state|type|flag|level|grade|kind|zt|lx|bz)\b|状态|类型|标志|等级",
-            pattern=r"(?i)^(?:男|女|男性|女性|未知|其他|m|f|u|x|male|female|man|woman|other|unknown|[0129])$",
-            kinds=frozenset({"string", "integer"}),
-            base_confidence=0.8,
-            value_only=False,
-            values=ValueModel("gender_vocabulary", gender_scores, min_rate=0.9, min_values=10),
-        ),
-        Detector(
-            name="person_name",
-            pi_type="person_name",
-            description="Person's name: header evidence, or Chinese names from character statistics",
-            headers=(
-                HeaderRule(
-                    "zh",
-                    r"姓名|名字|联系人|法定代表人|法人代表|收件人|收货人|持卡人|户主|^姓$|^名$|氏名|聯絡人|聯繫人",
-                ),
-                HeaderRule(
-                    "en",
-                    r"\b(?:first|last|given|family|middle|full|maiden|sur|fore|contact|person|holder|"
-                    r"card ?holder|account ?holder|legal ?representative|recipient|employee|patient) ?name\b"
-                    r"|\b(?:firstname|lastname|surname|forename|givenname|fullname|familyname)\b|^contact$",
-                ),
-                HeaderRule(
-                    "generic",
-                    r"^name$|^(?:customer|client|member) ?name$|^客户名称$|^名称$",
-                    "weak",
-                ),
-            ),
-            header_exclude=(
-                r"\b(?:file|host|table|column|user|product|item|domain|display|brand|nick) ?name\b"
-                r"|用户名|昵称"
-            ),
-            # Unbounded on purpose: a counted repeat of a Unicode class costs RE2 ~60 ms to compile.
-            pattern=r"^\p{L}[\p{L}\p{M}·•'’.\- ]*$",
-            validator=person_name_quality,
-            base_confidence=0.85,
-            value_only=False,
-            min_weak_rate=0.75,
-            values=ValueModel("cn_name_statistics", person_name_scores, min_rate=0.7, min_rate_in_context=0.6),
-        ),
-        Detector(
-            name="org_name",
-            pi_type="org_name",
-            description="Company / organisation name (legal-form suffix, or header)",
-            headers=(
-                HeaderRule("zh", r"公司|企业|单位|机构|雇主"),
-                HeaderRule(
-                    "en",
-                    r"\bcompany\b|\bcompanyname\b|\borgani[sz]ation\b|\borg ?name\b|\bemployer\b"
-                    r"|\bcorporation\b|\bbusiness ?name\b|\bfirm\b",
-                ),
-                HeaderRule("generic", r"^客户名称$|^(?:customer|client|account) ?name$|^名称$", "weak"),
-            ),
-            header_exclude=r"计量|\bunit\b|\bsize\b|\bcount\b|\bid\b",
-            pattern=_lexicon.ORG_SUFFIX_RE2,
-            header_pattern=r"\p{L}",
-            base_confidence=0.8,
-            min_weak_rate=0.6,
-        ),
-        Detector(
-            name="industry",
-            pi_type="industry",
-            description="Industry of an organisation: a GB/T 4754-2017 section name, or header and text",
-            headers=(
-                HeaderRule("zh", r"行业|产业类别|国民经济行业"),
-                HeaderRule("en", r"\bindustry\b|\bsector\b|\bindustry ?(?:name|category|class)\b"),
-            ),
-            header_exclude=r"\bcode\b|\bid\b|代码|编码",
-            pattern="^(?:" + "|".join(s.replace("、", "、?") for s in _lexicon.GBT4754_SECTIONS) + ")$",
-            header_pattern=r"\p{L}",
-            base_confidence=0.85,
-        ),
-        Detector(
-            name="postal_address",
-            pi_type="postal_address",
-            description="Postal address: province/city/district/road/number tokens, or a numbered street",
-            headers=(
-                HeaderRule("zh", r"地址|住址|住所|居住地|户籍地|戶籍地"),
-                HeaderRule("en", r"address|\baddr\b|\bstreet\b"),
-            ),
-            header_exclude=r"\bip\b|ip地址|\bmac\b|e ?mail|邮件|邮箱|\bweb|\burl\b|网址|\bwallet\b",
-            pattern=(
-                r"(?:省|自治区|特别行政区|市|州|盟).*(?:区|县|旗|镇|乡|街道|路|街|道|巷|弄|号|村|座|栋|室|大厦)"
-                r"|^\d{1,6}[A-Za-z]?,?\s+\p{L}[\p{L}\p{M}.'\-]*(?:\s+\S+)+"
-            ),
-            header_pattern=r"[\p{L}\p{N}].{2,}",
-            base_confidence=0.75,
-        ),
-        Detector(
-            name="address_part",
-            pi_type="postal_address",
-            description="City / state / postal code beside a street-address column of the same table",
-            headers=(HeaderRule("component", _ADDRESS_PART_HEADERS),),
-            pattern=r"^.{1,60}$",
-            kinds=frozenset({"string", "integer"}),
-            base_confidence=0.6,
-            value_only=False,
-            requires_column="postal_address",
-        ),
+        *attribute_detectors(),
     ]
 
 
@@ -538,13 +418,18 @@ def with_lexicon(detectors: list[Detector], profile: FreeTextProfile) -> tuple[l
     return out, dataclasses.replace(profile, headers=profile.headers + text_rules)
 
 
-def default_registry() -> DetectorRegistry:
-    """A fresh registry holding the built-in detectors with the header lexicon, the free-text
-    profile, non-PI hints and the person types."""
+@lru_cache(maxsize=1)
+def _builtin_records() -> tuple[tuple[Detector, ...], FreeTextProfile, tuple[NonPiHint, ...]]:
+    # Records are frozen, so every registry can share them; building them checks ~80 RE2 patterns.
     detectors, profile = with_lexicon(builtin_detectors(), builtin_free_text_profile())
-    return DetectorRegistry(
-        detectors, free_text=profile, non_pi_hints=builtin_non_pi_hints(), person_types=PERSON_TYPES
-    )
+    return tuple(detectors), profile, builtin_non_pi_hints()
+
+
+def default_registry() -> DetectorRegistry:
+    """A fresh registry (extend it freely) holding the built-in detectors with the header lexicon,
+    the free-text profile, non-PI hints and the person types; the records are built once."""
+    detectors, profile, hints = _builtin_records()
+    return DetectorRegistry(list(detectors), free_text=profile, non_pi_hints=hints, person_types=PERSON_TYPES)
 
 
 __all__ = [

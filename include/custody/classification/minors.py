@@ -75,7 +75,20 @@ def _plausible(v: np.ndarray) -> np.ndarray:
 
 
 def _ymd_from_text(arr: pa.Array) -> np.ndarray:
-    """``YYYYMMDD`` per value of a string array (0 where no date is read)."""
+    """``YYYYMMDD`` per value of a string array (0 where no date is read).
+
+    Only values whose first non-blank character is numeric (after NFKC every date starts with a
+    digit) are normalised and parsed: a column of names or notes costs three cheap passes."""
+    out = np.zeros(len(arr), dtype=np.int64)
+    first = pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(arr), 0, 1)
+    idx = np.flatnonzero(pc.fill_null(pc.utf8_is_numeric(first), False).to_numpy(zero_copy_only=False))
+    if idx.size == 0:
+        return out
+    out[idx] = _ymd_parse(arr.take(pa.array(idx)))
+    return out
+
+
+def _ymd_parse(arr: pa.Array) -> np.ndarray:
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFKC"))
     out = np.zeros(len(text), dtype=np.int64)
     for pattern in (_YMD_SEP, _YMD_COMPACT):

@@ -190,7 +190,11 @@ class Detector:
       header; ``requires_column`` a PI type another column of the same table must have (address
       parts such as ``city`` need a street-address column); ``embedded`` rule for free text;
       ``values`` a :class:`ValueModel` that lets a header-dependent detector (``value_only`` False)
-      decide from values alone when it is strong enough.
+      decide from values alone when it is strong enough, or gives a value-only detector a second
+      way to accept a column its shape alone did not (street lines written in many ways);
+      ``sample_check`` a whole-sample test a decision without header evidence must also pass
+      (``True``: keep it), given the prepared values that match the shape (four-part version
+      numbers are valid IPv4 addresses one by one, not as a column).
 
     Raises ``ValueError`` at construction for an invalid RE2 pattern, kind or confidence.
     """
@@ -213,6 +217,7 @@ class Detector:
     requires_column: str | None = None
     embedded: EmbeddedRule | None = None
     values: ValueModel | None = None
+    sample_check: Callable[[pa.Array], bool] | None = None
 
     def __post_init__(self) -> None:
         if not self.kinds or not self.kinds <= KINDS:

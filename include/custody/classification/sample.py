@@ -132,3 +132,35 @@ def sample_of(st: ColumnState, method: SampleMethod) -> pa.Array:
 def sample_len(st: ColumnState, method: SampleMethod) -> int:
     """Number of values in the column's sample."""
     return st.head_n if method == "head" else len(st.reservoir)
+
+
+class SampleBatch:
+    """The samples of one table's columns as one ``pa.string()`` array, so that a detector's shape
+    (an RE2 pattern, compiled on every Arrow call: up to a few milliseconds for Unicode classes)
+    and its preparation run once per table instead of once per column. ``key`` identifies the
+    samples it was built from (column names and sample versions); ``samples``: column -> sample.
+    """
+
+    def __init__(self, key: tuple, samples: dict[str, pa.Array]) -> None:
+        self.key = key
+        self._slices: dict[str, tuple[int, int]] = {}
+        offset = 0
+        for name, arr in samples.items():
+            self._slices[name] = (offset, len(arr))
+            offset += len(arr)
+        arrays = list(samples.values())
+        self._all = pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
+        self._prepared: dict[object, pa.Array] = {}
+        self._masks: dict[tuple[object, str], pa.Array] = {}
+
+    def matched(self, prep: object, prepare, pattern: str, column: str) -> tuple[pa.Array, pa.Array]:
+        """``(prepared sample, mask)`` of ``column``: its sample after ``prepare`` (cached per
+        ``prep``) and whether each value matches the RE2 ``pattern`` (cached per pair)."""
+        arr = self._prepared.get(prep)
+        if arr is None:
+            arr = self._prepared[prep] = prepare(self._all)
+        mask = self._masks.get((prep, pattern))
+        if mask is None:
+            mask = self._masks[(prep, pattern)] = pc.match_substring_regex(arr, pattern)
+        offset, n = self._slices[column]
+        return arr.slice(offset, n), mask.slice(offset, n)

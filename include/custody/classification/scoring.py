@@ -10,8 +10,10 @@ as pinyin initials), 0 without. Acceptance needs values, never a header alone: n
 ``m >= min_header_rate``; weak header ``v >= min_weak_rate``. A header-dependent detector with a
 :class:`~custody.classification.registry.ValueModel` is scored without a header by that model
 instead (:func:`score_values`: ``v`` its quality-weighted share, accepted at the model's rate,
-lower in a table about people). The accepted detector with the highest confidence wins (ties:
-registry order). An empty column with a strong header is accepted at confidence 0.3.
+lower in a table about people); a value-only detector's model is a second way to accept a column
+its shape did not, also under a weak header, and its ``sample_check`` can veto a header-less
+acceptance (versions are not IPv4 columns). The accepted detector with the highest confidence
+wins (ties: registry order). An empty column with a strong header is accepted at confidence 0.3.
 
 :func:`value_qualities` runs exactly this value path for given values, so tests can hold the
 detectors to the identifier rules of :mod:`custody.identifiers`.
@@ -22,6 +24,7 @@ Internal to :mod:`custody.classification`; evidence holds rule names and rates, 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,21 +181,31 @@ def score(
     prepared: dict[Prep, pa.Array],
     limit: int,
     ctx: ValueContext | None = None,
+    *,
+    models: bool = True,
+    masks: Callable[[Detector], tuple[pa.Array, pa.Array]] | None = None,
 ) -> Score | None:
     """Evidence of ``det`` for the column ``column`` of type family ``kind`` from its ``sample``.
 
     ``prepared`` caches the sample prepared per :class:`Prep` across detectors of one column;
     ``limit`` is the classifier's ``validate_limit``; ``ctx`` the run date and table context for
-    value models (default: today, no context). None when the detector does not apply (header
-    excluded, or neither header nor a value-only detector or value model of this type family).
+    value models (default: today, no context). Without a header, a value-only detector's decision
+    must also pass its ``sample_check``; without a header or with a weak one, when the shape does
+    not accept the column the detector's value model (if any) may. ``models=False`` leaves value
+    models out (the classifier asks them only for columns nothing else decided). ``masks``: for
+    matching without a header, the prepared sample and its shape mask taken from a batch of the
+    table's samples (one RE2 compile per pattern and table). None when the detector does not apply
+    (header excluded, or neither header nor a value-only detector or value model of this type
+    family).
     """
     if det.excluded(column):
         return None
     hit = det.header_hit(column)
+    ctx = ctx or ValueContext(datetime.date.today())
     if hit is None and not det.value_only:
-        if det.values is None:
+        if det.values is None or not models:
             return None
-        return score_values(det, kind, sample, ctx or ValueContext(datetime.date.today()))
+        return score_values(det, kind, sample, ctx)
     kind_ok = kind in det.kinds
     if hit is None and not kind_ok:
         return None
@@ -200,10 +213,13 @@ def score(
     n = len(sample)
     matched, valid, quality = 0, None, 0.0
     if n and kind_ok:
-        arr = prepared.get(det.prep)
-        if arr is None:
-            arr = prepared[det.prep] = det.prepare(sample)
-        mask = pc.match_substring_regex(arr, det.shape(hit is not None))
+        if masks is not None and hit is None:
+            arr, mask = masks(det)
+        else:
+            arr = prepared.get(det.prep)
+            if arr is None:
+                arr = prepared[det.prep] = det.prepare(sample)
+            mask = pc.match_substring_regex(arr, det.shape(hit is not None))
         matched = int(pc.sum(mask).as_py() or 0)
         if det.validator is None:
             quality = float(matched)
@@ -223,12 +239,20 @@ def score(
     elif strength is None:
         accepted = v + EPS >= det.min_value_rate
         reason = "values"
+        if accepted and det.sample_check is not None and not det.sample_check(pc.filter(arr, mask)):
+            accepted, reason = False, "values:sample_check"
     elif strength == "strong":
         accepted = m + EPS >= det.min_header_rate
         reason = "header+values"
     else:
         accepted = v + EPS >= det.min_weak_rate or (det.value_only and v + EPS >= det.min_value_rate)
         reason = "weak_header+validated_values"
+    if strength != "strong" and models and n and not accepted and det.values is not None:
+        # A weak header (a pinyin syllable, a bare "name") that its values do not bear out is no
+        # worse than none: the value model may still decide.
+        by_model = score_values(det, kind, sample, ctx)
+        if by_model is not None and by_model.accepted:
+            return by_model
     return Score(det, rule, strength, n, matched, valid, quality, accepted, confidence, reason)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 import pyarrow as pa
 
@@ -48,6 +49,38 @@ def iban_quality(value: str) -> float:
     return 1.0 if iban.is_valid(value) else 0.0
 
 
+@lru_cache(maxsize=1)
+def _oui_index() -> dict[str, tuple[bool, bool]]:
+    """python-stdnum's IEEE OUI registry indexed once: ``{prefix: (named, has_blocks)}`` per 24-bit
+    prefix (its ranges span at most 16 prefixes, so they are expanded). stdnum's own lookup scans
+    all ~38,000 entries in Python for every address (milliseconds each)."""
+    from stdnum import numdb
+
+    index: dict[str, tuple[bool, bool]] = {}
+    for length, low, high, props, children in numdb.get("oui").prefixes:
+        for n in range(int(low, 16), int(high, 16) + 1):
+            prefix = f"{n:0{length}X}"
+            named, blocks = index.get(prefix, (False, False))
+            index[prefix] = (named or "o" in props, blocks or bool(children))
+    return index
+
+
+def _oui_registered(value: str) -> bool:
+    """True when stdnum's ``mac.get_manufacturer`` would name a manufacturer for ``value`` (a
+    valid MAC): the same registry and the same answer, looked up in :func:`_oui_index`. Prefixes
+    split into MA-M / MA-S blocks are left to stdnum itself."""
+    from stdnum import mac
+
+    named, blocks = _oui_index().get(mac.compact(value).replace(":", "").upper()[:6], (False, False))
+    if blocks:
+        try:
+            mac.get_manufacturer(value)
+            return True
+        except (ValueError, KeyError):  # InvalidComponent, or a block without a name
+            return False
+    return named
+
+
 def mac_quality(value: str) -> float:
     """EUI-48 MAC address via ``stdnum.mac``: 1.0 for a unicast address whose manufacturer prefix
     (OUI) is registered, 0.8 for any other well-formed address (randomised privacy addresses are
@@ -56,12 +89,8 @@ def mac_quality(value: str) -> float:
 
     if not mac.is_valid(value, validate_manufacturer=False):
         return 0.0
-    if mac.is_unicast(value) and mac.is_universally_administered(value):
-        try:
-            mac.get_manufacturer(value)
-            return 1.0
-        except ValueError:  # stdnum's InvalidComponent: an unknown prefix only lowers the quality
-            pass
+    if mac.is_unicast(value) and mac.is_universally_administered(value) and _oui_registered(value):
+        return 1.0
     return 0.8
 
 
@@ -145,9 +174,18 @@ def embedded_resident_id(candidate: str) -> bool:
     return q >= (0.6 if len(candidate) == 18 else 0.85)
 
 
+#: ISO/IEC 7812-1 major industry identifiers of payment cards: 2 (Mastercard 2-series), 3 (travel
+#: and entertainment: Amex, JCB, Diners), 4-5 (banking and financial), 6 (merchandising and banking:
+#: UnionPay 62, Discover); the bank-card detector's header-less shape uses the same digits.
+CARD_MII = frozenset("23456")
+
+
 def embedded_bank_card(candidate: str) -> bool:
-    """A card number in free text: its digits are a valid 16-19 digit card (Luhn)."""
-    return bank_card.is_valid(_NON_DIGIT.sub("", candidate))
+    """A card number in free text: its digits are a valid 16-19 digit card (Luhn) whose first
+    digit is a payment-card industry (:data:`CARD_MII`); Luhn-valid tracking or waybill numbers
+    starting 9 or 1 are not cards. Free text has no header to vouch for other ranges."""
+    digits = _NON_DIGIT.sub("", candidate)
+    return digits[:1] in CARD_MII and bank_card.is_valid(digits)
 
 
 def embedded_mobile(candidate: str) -> bool:
@@ -254,8 +292,85 @@ def gender_scores(sample, ctx):
 
 
 def person_name_scores(sample, ctx):
-    """Chinese person names from character statistics (:func:`custody.classification.names.name_quality`),
-    quality per value; Latin-script values score 0 (they need a header)."""
+    """Person names from values: per value the best of the Chinese character statistics
+    (:func:`custody.classification.names.name_quality`), the Japanese family-then-given form and
+    the Latin-script name lists (:mod:`custody.classification.name_lists`; Latin single tokens
+    only in a column varied enough, :func:`~custody.classification.name_lists.diverse_enough`)."""
+    import numpy as np
+
+    from custody.classification import name_lists
     from custody.classification.names import name_quality
 
-    return name_quality(sample)
+    q = np.maximum(name_quality(sample), name_lists.japanese_name_quality(sample))
+    latin = name_lists.latin_name_quality(sample)
+    if latin.any() and name_lists.diverse_enough(sample):
+        q = np.maximum(q, latin)
+    return q
+
+
+#: Share of a column's values that must carry an organisation form for the values-only model.
+ORG_MIN_FORMS = 0.4
+# Partnerships and family firms without a legal-form word ("Wade, Gardner and Lee", "Bakker & Buijs",
+# "Smith & Sons"), and foundations, associations and cooperatives named by their first word.
+_ORG_FORMS = re.compile(
+    r"^[A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*)?(?:, [A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*)?)+,? (?:and|&) [A-Z][\w'’.-]*$"
+    r"|^[A-Z][\w'’.-]* & [A-Z][\w'’.-]*$"
+    r"|(?: and| &) (?:Sons|Co\.?|Company|Partners|Associates|Brothers|Bros\.?)$"
+    r"|^(?:" + "|".join(_lexicon.ORG_PREFIXES) + r") \S"
+)
+
+
+_ORG_HAN_END = "(?:" + "|".join(_lexicon.HAN_ORG_ENDINGS) + ")$"
+# Values that may hold a partnership or an opening organisation word (RE2, cheap).
+_FORM_HINT = r",| and | & |^(?:" + "|".join(_lexicon.ORG_PREFIXES) + ") "
+
+
+def _org_candidates(sample) -> int:
+    """Values that may carry an organisation form: a Chinese organisation ending, or a last word
+    (after a space or comma) that is a legal form once dots are dropped; vectorised with cheap
+    patterns, an upper bound of the ``ORG_SUFFIX_RE2`` matches (whose compile costs ~1 ms)."""
+    import pyarrow.compute as pc
+
+    han = pc.fill_null(pc.match_substring_regex(sample, _ORG_HAN_END), False)
+    spaced = pc.fill_null(pc.match_substring_regex(sample, r"[\s,]"), False)
+    bound = pc.sum(pc.or_(han, spaced)).as_py() or 0
+    if bound < ORG_MIN_FORMS * len(sample):
+        return bound  # a Latin form or a partnership needs a space or comma before it
+    last = pc.struct_field(pc.extract_regex(sample, r"[\s,](?P<w>[^\s,]+)$"), "w")
+    word = pc.replace_substring(pc.utf8_lower(pc.fill_null(last, "")), ".", "")
+    latin = pc.is_in(word, value_set=pa.array(sorted(_lexicon.LEGAL_FORMS)))
+    listed = pc.fill_null(pc.match_substring_regex(sample, _FORM_HINT), False)
+    return pc.sum(pc.or_(pc.or_(han, latin), listed)).as_py() or 0
+
+
+def org_scores(sample, ctx):
+    """Organisation names from values (value model of ``org_name``, when fewer than the detector's
+    ``min_value_rate`` end in a legal form). Per value: 1.0 with a legal-form ending (the
+    detector's RE2 shape: 有限公司, Inc., S.A., s.r.o. ...), a partnership form (``A, B and C``,
+    ``A & B``, ``... & Sons``) or an opening organisation word (``Stichting``, ``Fundação``); 0
+    when it reads as a person's full name (Latin given name and surname, or a Chinese name); 0.5
+    otherwise (short names such as ``Telus``, ``华为``). All zeros unless at least
+    ``ORG_MIN_FORMS`` of the values carry a form: without forms, names of products, places or
+    people look the same. A column of customers mixing people and companies therefore stays
+    unclaimed (its people score 0), not public organisation data."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from custody.classification import name_lists
+    from custody.classification.names import name_quality
+
+    n = len(sample)
+    if n == 0 or _org_candidates(sample) < ORG_MIN_FORMS * n:
+        return np.zeros(n)
+    suffix = pc.fill_null(pc.match_substring_regex(sample, _lexicon.ORG_SUFFIX_RE2), False)
+    listed = pc.fill_null(pc.match_substring_regex(sample, _FORM_HINT), False).to_numpy(zero_copy_only=False)
+    forms = suffix.to_numpy(zero_copy_only=False).copy()
+    if listed.any():
+        texts = sample.to_pylist()
+        for i in np.flatnonzero(listed & ~forms):
+            forms[i] = _ORG_FORMS.search(texts[i]) is not None
+    if forms.mean() < ORG_MIN_FORMS:
+        return np.zeros(n)
+    multi = pc.fill_null(pc.match_substring(sample, " "), False).to_numpy(zero_copy_only=False)
+    person = (name_lists.latin_name_quality(sample) >= 0.8) & multi | (name_quality(sample) >= 0.5)
+    return np.where(forms, 1.0, np.where(person, 0.0, 0.5))

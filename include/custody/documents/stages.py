@@ -63,7 +63,9 @@ class Evidence(_Frozen):
     ``override``: set when a policy override decided the column.
     ``table_context``: ``people:<column>`` when the table is about people (that column holds a resident
     ID, mobile, name ...) and this column's decision or level used it (a borderline value lifted, or
-    organisation data kept internal). ``public_basis``: why the column is public (None unless public).
+    organisation data kept internal); ``address:<column>`` when the column is a part of the address
+    in that street-address column, found by its values beside it (a city, a postal code).
+    ``public_basis``: why the column is public (None unless public).
     """
 
     header_rule: str | None = None
