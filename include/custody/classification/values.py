@@ -194,8 +194,9 @@ def embedded_mobile(candidate: str) -> bool:
 
 
 def embedded_email(candidate: str) -> bool:
-    """An e-mail address in free text: valid syntax."""
-    return email_address.is_valid(candidate)
+    """An e-mail address in free text: valid syntax, as stored or after NFKC (classification
+    protects a full-width address too)."""
+    return email_address.recognise(candidate) > 0
 
 
 # ---------------------------------------------------------------------------------- values-only

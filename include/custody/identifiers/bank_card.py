@@ -26,7 +26,7 @@ from typing import Any
 
 from custody.identifiers._text import GROUP_SEPARATORS, as_text, compact
 
-__all__ = ["SEPARATORS", "SOURCE", "canonical", "is_valid", "normalise", "recognise"]
+__all__ = ["SEPARATORS", "SOURCE", "canonical", "is_valid", "is_valid_column", "normalise", "recognise"]
 
 SOURCE = "ISO/IEC 7812-1 (PAN up to 19 digits, Luhn check digit); China UnionPay (IIN 62, 16-19 digits)"
 SEPARATORS = GROUP_SEPARATORS
@@ -64,6 +64,25 @@ def is_valid(value: Any) -> bool:
 
     number = normalise(value)
     return number is not None and _CARD.fullmatch(number) is not None and luhn.is_valid(number)
+
+
+def is_valid_column(values: Any) -> Any:
+    """:func:`is_valid` over a whole column, as a NumPy bool array (null: False): RE2 shape
+    filter and Luhn as arithmetic over right-aligned digits; values the vectorised path does not
+    read exactly go to :func:`is_valid` (see :mod:`custody.identifiers._columns`)."""
+    import numpy as np
+
+    from custody.identifiers import _columns as col
+
+    def fast(arr):
+        prep = col.prepare(arr, col.ASCII_GROUP_SEPARATORS, upper=True)
+        out = np.zeros(len(arr), dtype=bool)
+        rows = np.flatnonzero(col.matches(prep.text, r"^\d{16,19}$"))
+        if rows.size:
+            out[rows] = col.luhn_ok(col.digit_matrix(prep.text, rows, 19))
+        return out, prep.undecided
+
+    return col.column_rule(values, fast, is_valid)
 
 
 def canonical(value: Any) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from custody.identifiers._text import as_text, clean
 
-__all__ = ["EARLIEST", "SOURCE", "canonical", "is_valid", "parse", "plausible", "recognise"]
+__all__ = ["EARLIEST", "SOURCE", "canonical", "is_valid", "parse", "plausible", "plausible_parts", "recognise"]
 
 SOURCE = "Regulations on Resident Identity Cards (1985); Resident Identity Card Law Art 3; ISO 8601"
 #: Earliest plausible date of birth (see the module docstring).
@@ -72,6 +72,18 @@ def parse(value: Any) -> datetime.date | None:
         return datetime.date(int(y), int(mo), int(d))
     except ValueError:
         return None
+
+
+def plausible_parts(year: Any, month: Any, day: Any, today: datetime.date | None = None) -> Any:
+    """:func:`from_parts` is not None, elementwise over NumPy integer arrays: the date exists and
+    lies in ``[EARLIEST, today]`` (``today`` default: the local date). Returns a bool array."""
+    from custody.identifiers._columns import real_dates
+
+    today = today or datetime.date.today()
+    ymd = year * 10_000 + month * 100 + day
+    lo = EARLIEST.year * 10_000 + EARLIEST.month * 100 + EARLIEST.day
+    hi = today.year * 10_000 + today.month * 100 + today.day
+    return real_dates(year, month, day) & (ymd >= lo) & (ymd <= hi)
 
 
 def is_valid(value: Any, *, today: datetime.date | None = None) -> bool:

@@ -1,0 +1,235 @@
+"""Column-at-a-time reading of identifier values: the text preparation of
+:mod:`custody.identifiers._text` done with ``pyarrow.compute`` over a whole column, and the split of
+a column into the values this vectorised path decides and the values it hands to the rule's
+reference implementation (python-stdnum, phonenumbers, email-validator, one Python call each).
+
+The vectorised path decides a value only when it reads it exactly as the per-value rule does:
+
+- **ASCII text** (after NFKC, identical): surrounding whitespace is Python's ``str.strip`` set for
+  ASCII (``\\t \\n \\v \\f \\r``, ``\\x1c``-``\\x1f``, space), written out because RE2's ``\\s`` is
+  narrower than Python's;
+- **text whose only non-ASCII characters are full-width forms** (U+FF01-U+FF5E) **or the
+  ideographic space** (U+3000): their NFKC mapping (to ASCII) has been fixed since Unicode 1.1, so
+  Arrow's NFKC (utf8proc) and Python's ``unicodedata`` agree on them whatever their Unicode versions;
+- **integers**, as their decimal digits (:func:`custody.identifiers._text.as_text`).
+
+Every other value (other non-ASCII text, types a rule does not read) is *undecided* and goes to the
+reference implementation, so the column result equals the per-value rule on every value. Nothing
+here logs, and no exception carries a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "ASCII_GROUP_SEPARATORS",
+    "ASCII_PHONE_SEPARATORS",
+    "ASCII_SPACE",
+    "Prepared",
+    "as_arrow",
+    "clean",
+    "column_rule",
+    "digit_matrix",
+    "matches",
+    "prepare",
+    "with_oracle",
+]
+
+#: Characters Python's ``str.strip()`` removes from ASCII text (``str.isspace``), as an RE2 class body.
+ASCII_SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f "
+#: :data:`custody.identifiers._text.GROUP_SEPARATORS` on the ASCII text this path decides (RE2).
+ASCII_GROUP_SEPARATORS = f"[{ASCII_SPACE}\\-]"
+#: :data:`custody.identifiers.phone.SEPARATORS` on the ASCII text this path decides (RE2).
+ASCII_PHONE_SEPARATORS = f"[{ASCII_SPACE}\\-.()]"
+_TRIM_CHARS = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+#: Values whose NFKC the vectorised path reproduces (see the module docstring).
+_FAST_TEXT = "^[\\x00-\\x7f\\x{3000}\\x{ff01}-\\x{ff5e}]*$"
+#: Excel's ``="…"``, as :data:`custody.identifiers._text.EXCEL_TEXT` (``.`` also matches newlines,
+#: as Python's ``re.DOTALL``).
+_EXCEL = '(?s)^="(.*)"$'
+
+
+def as_arrow(values: Any) -> pa.Array | None:
+    """``values`` (a pandas Series, NumPy array, list, Arrow array or chunked array) as one Arrow
+    array, dictionaries decoded; None when Arrow cannot hold them as one typed array (mixed Python
+    objects), in which case the caller decides value by value."""
+    if isinstance(values, pa.ChunkedArray):
+        arr = values.combine_chunks()
+    elif isinstance(values, pa.Array):
+        arr = values
+    else:
+        try:
+            arr = pa.array(values, from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return None
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    return arr
+
+
+class Prepared:
+    """One column after the shared preparation.
+
+    ``text``: string array, one entry per input value: the value cleaned (NFKC, surrounding
+    whitespace dropped, ``="…"`` unwrapped), the separators removed and, if asked, upper-cased;
+    null where the value is null or undecided. ``undecided``: bool mask of the values the
+    vectorised path does not read (they go to the reference implementation).
+    """
+
+    __slots__ = ("text", "undecided")
+
+    def __init__(self, text: pa.Array, undecided: np.ndarray):
+        self.text, self.undecided = text, undecided
+
+
+def _bool(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def clean(arr: pa.Array, *, nfkc: bool = True) -> Prepared:
+    """NFKC (unless ``nfkc`` is False: e-mail addresses are judged as stored), surrounding
+    whitespace dropped, ``="…"`` unwrapped and trimmed again: :func:`custody.identifiers._text.clean`
+    over a string array. Values outside the decided set (module docstring) are undecided."""
+    n = len(arr)
+    ascii_ = np.asarray(pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False), dtype=bool)
+    if ascii_.all() or n == 0:
+        text, undecided = arr, np.zeros(n, dtype=bool)
+    elif nfkc:
+        fast = _bool(pc.match_substring_regex(arr, _FAST_TEXT))
+        undecided = ~fast & ~np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), dtype=bool)
+        text = pc.if_else(pa.array(fast), pc.utf8_normalize(arr, "NFKC"), pa.scalar(None, arr.type))
+    else:
+        undecided = ~ascii_ & ~np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), dtype=bool)
+        text = pc.if_else(pa.array(ascii_), arr, pa.scalar(None, arr.type))
+    text = pc.utf8_trim(text, _TRIM_CHARS)
+    unwrapped = pc.replace_substring_regex(text, _EXCEL, "\\1")
+    text = pc.utf8_trim(unwrapped, _TRIM_CHARS)
+    return Prepared(text, undecided)
+
+
+def prepare(values: pa.Array, separators: str, *, upper: bool = False) -> Prepared:
+    """The column as an identifier rule reads it: integers as their digits, text :func:`clean`-ed,
+    every character of the RE2 class ``separators`` removed, upper-cased if ``upper``.
+
+    ``separators`` must be an ASCII-only class (the decided text is ASCII by then). Other types
+    (floats, dates, booleans) give nulls: the rules read nothing in them.
+    """
+    t = values.type
+    if pa.types.is_integer(t):
+        text = pc.cast(values, pa.string())
+        prepared = Prepared(text, np.zeros(len(values), dtype=bool))
+    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        if not pa.types.is_string(t):
+            values = pc.cast(values, pa.large_string() if pa.types.is_large_string(t) else pa.string())
+        prepared = clean(values)
+    else:
+        return Prepared(pa.nulls(len(values), pa.string()), np.zeros(len(values), dtype=bool))
+    text = pc.replace_substring_regex(prepared.text, separators, "")
+    if upper:
+        text = pc.ascii_upper(text)
+    prepared.text = text
+    return prepared
+
+
+def matches(text: pa.Array, pattern: str) -> np.ndarray:
+    """Bool mask: ``text`` matches the RE2 ``pattern`` (anchor it for a full match); null is False."""
+    return _bool(pc.match_substring_regex(text, pattern))
+
+
+def digit_matrix(text: pa.Array, rows: np.ndarray, width: int) -> np.ndarray:
+    """ASCII codes of the last ``width`` characters of ``text[rows]``, right-aligned, as a
+    ``(len(rows), width)`` uint8 matrix; positions before a shorter value hold ``0`` (ASCII
+    ``'0'``). ``rows`` must select non-null ASCII values of at most ``width`` characters."""
+    sub = text.take(pa.array(rows, type=pa.int64())) if len(rows) != len(text) else text
+    if pa.types.is_large_string(sub.type):
+        sub = pc.cast(sub, pa.string())
+    _validity, offsets_buf, data_buf = sub.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[sub.offset : sub.offset + len(sub) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    ends = offsets[1:].astype(np.int64)
+    starts = offsets[:-1].astype(np.int64)
+    index = ends[:, None] - width + np.arange(width)
+    before = index < starts[:, None]
+    out = data[np.where(before, 0, index)] if data.size else np.zeros(index.shape, np.uint8)
+    return np.where(before, ord("0"), out).astype(np.uint8)
+
+
+def with_oracle(values: pa.Array, undecided: np.ndarray, result: np.ndarray,
+                oracle: Callable[[Any], bool]) -> np.ndarray:
+    """``result`` with every ``undecided`` position replaced by ``oracle(value)`` (the rule's
+    per-value reference implementation, which never raises)."""
+    idx = np.flatnonzero(undecided)
+    if idx.size:
+        picked = values.take(pa.array(idx, type=pa.int64())).to_pylist()
+        result[idx] = [bool(oracle(v)) for v in picked]
+    return result
+
+
+def column_rule(values: Any, fast: Callable[[pa.Array], tuple[np.ndarray, np.ndarray]],
+                oracle: Callable[[Any], bool]) -> np.ndarray:
+    """Run a vectorised rule over ``values``: ``fast(arr)`` returns ``(result, undecided)``; the
+    undecided values go to ``oracle``. Values Arrow cannot hold as one array go to ``oracle`` one
+    by one. Returns a bool array, one entry per value (null: False)."""
+    arr = as_arrow(values)
+    if arr is None:
+        return np.fromiter((bool(oracle(v)) for v in values), dtype=bool, count=len(values))
+    if len(arr) == 0:
+        return np.zeros(0, dtype=bool)
+    result, undecided = fast(arr)
+    return with_oracle(arr, undecided, result, oracle)
+
+
+# ------------------------------------------------------------------ check-character arithmetic
+
+
+def digits(matrix: np.ndarray) -> np.ndarray:
+    """ASCII digit codes -> their values (int64)."""
+    return matrix.astype(np.int64) - ord("0")
+
+
+def mod11_2_check(matrix: np.ndarray) -> np.ndarray:
+    """ISO 7064 MOD 11-2 check characters (ASCII codes, ``X`` for ten) of the first 17 digits of
+    each row of an ``(n, 18)`` digit matrix: weights ``2**(17-i) mod 11``; ``(12 - sum) mod 11``."""
+    weights = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
+    check = (12 - (digits(matrix[:, :17]) @ weights) % 11) % 11
+    return np.where(check == 10, ord("X"), check + ord("0")).astype(np.uint8)
+
+
+def luhn_ok(matrix: np.ndarray) -> np.ndarray:
+    """ISO/IEC 7812-1 Annex B (Luhn) over right-aligned digit rows (leading ``'0'`` padding does
+    not change the sum): every second digit from the right doubled, digits of the product added,
+    total divisible by 10."""
+    d = digits(matrix)[:, ::-1]
+    doubled = d[:, 1::2] * 2
+    total = d[:, 0::2].sum(axis=1) + (doubled - 9 * (doubled > 9)).sum(axis=1)
+    return total % 10 == 0
+
+
+#: GB 32100-2015 code characters (no I, O, S, V, Z) and the weights of positions 1-17.
+GB32100_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+GB32100_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_GB32100_INDEX = np.full(256, -1, dtype=np.int64)
+_GB32100_INDEX[[ord(c) for c in GB32100_ALPHABET]] = np.arange(31)
+
+
+def mod31_ok(matrix: np.ndarray) -> np.ndarray:
+    """GB 32100 check character of each row of an ``(n, 18)`` matrix of code-character ASCII
+    codes: ``(31 - sum(index * weight)) mod 31`` must index the 18th character."""
+    index = _GB32100_INDEX[matrix]
+    total = index[:, :17] @ np.array(GB32100_WEIGHTS, dtype=np.int64)
+    return (31 - total % 31) % 31 == index[:, 17]
+
+
+def real_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Whether ``y-m-d`` exists in the proleptic Gregorian calendar (years 1-9999), elementwise."""
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    month_ok = (m >= 1) & (m <= 12)
+    last = days[np.where(month_ok, m, 0)] + ((m == 2) & leap)
+    return (y >= 1) & (y <= 9999) & month_ok & (d >= 1) & (d <= last)
