@@ -434,10 +434,10 @@ def test_privacy_no_value_in_any_summary_error_or_log(contacts, data, caplog):
 def test_gx_failure_is_reported_without_values(contacts, monkeypatch, caplog):
     from custody.validation import checks
 
-    def exploding(value):
-        raise ValueError(f"cannot parse {value!r}")
+    def exploding(column):
+        raise ValueError(f"cannot parse {list(column)!r}")
 
-    monkeypatch.setattr(checks, "is_email", exploding)
+    monkeypatch.setattr(checks, "email_column", exploding)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ValidationEngineError) as err:
         validate_chunk(contacts, CONTACT_RULES)
@@ -608,3 +608,39 @@ def test_gx_import_noise_stays_out_of_task_logs():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "great_expectations._docs_decorators" not in res.stderr
     assert "Skipping registering function" not in res.stderr
+
+
+def test_identifier_expectations_compute_column_conditions(monkeypatch):
+    """The custom expectations evaluate their condition over the whole column: plain values never
+    reach the per-value rules (one Python call per value); only the values the column path cannot
+    read exactly (here an internationalised address) go to the library."""
+    from custody.identifiers import bank_card, email_address, mobile, resident_id, uscc
+
+    calls: list[str] = []
+    for module in (bank_card, email_address, mobile, resident_id, uscc):
+        real = module.is_valid
+
+        def spy(value, *args, _real=real, _name=module.__name__, **kwargs):
+            calls.append(_name)
+            return _real(value, *args, **kwargs)
+
+        monkeypatch.setattr(module, "is_valid", spy)
+    n = 2000
+    table = pa.table({
+        "email": [f"user{i}@example.cn" for i in range(n - 1)] + ["张三@例子.中国"],
+        "mobile": [f"138{i:08d}" for i in range(n)],
+        "resident_id": ["110101198001011232"] * (n - 1) + ["110101198001011233"],
+        "card": ["4111111111111111"] * n,
+        "uscc": ["91110000600037341L"] * n,
+    })
+    rules = TableRules(table="t", checks=[
+        ColumnCheck(column="email", check="email"),
+        ColumnCheck(column="mobile", check="cn_mobile"),
+        ColumnCheck(column="resident_id", check="cn_resident_id"),
+        ColumnCheck(column="card", check="cn_bank_card"),
+        ColumnCheck(column="uscc", check="uscc"),
+    ])
+    result = validate_chunk(table, rules)
+    assert calls == ["custody.identifiers.email_address"]
+    assert result.rows_valid == n - 1 and result.rows_quarantined == 1
+    assert result.quarantine.column("_quarantine_reasons").to_pylist() == [["cn_resident_id:resident_id"]]

@@ -1,8 +1,11 @@
-"""Value-level predicates behind the custom GX expectations.
+"""Predicates behind the custom GX expectations, per value and per column.
 
 Plain Python, no Great Expectations import, so they can be unit-tested and reused without paying
-the GX import cost. Every predicate takes one non-null cell value and returns ``bool``; none of
-them raises on bad input and none of them logs.
+the GX import cost. Every ``is_*`` predicate takes one non-null cell value and returns ``bool``;
+every ``*_column`` function takes a whole column (pandas Series, Arrow array, list) and returns a
+NumPy bool array, one entry per value, computed vectorised by the identifier rule's
+``is_valid_column`` (the custom expectations use these). Both give the same decision for every
+value (``tests/identifiers``); none of them raises on bad input and none of them logs.
 
 Each predicate is the "valid as a current identifier" decision of the identifier's one rule set
 in :mod:`custody.identifiers`, the same rules the classifier's detectors and the pseudonyms use
@@ -20,8 +23,8 @@ normalisation (NFKC, so full-width digits and letters; surrounding spaces droppe
 * ``is_cn_bank_card``: 16 to 19 digits (UnionPay 19-digit included) passing Luhn (ISO/IEC 7812).
   A card failing Luhn fails the check (a data-quality finding); the column stays sensitive.
 * ``is_uscc``: unified social credit code (GB 32100-2015) with its mod-31 check character.
-* ``is_email``: RFC 5322 syntax via email-validator (no DNS); internationalised addresses
-  (``张三@例子.中国``) pass.
+* ``is_email``: RFC 5322 syntax via email-validator (no DNS), judged as stored (trimmed, ``="…"``
+  unwrapped, no NFKC: ``a＠b.cn`` fails); internationalised addresses (``张三@例子.中国``) pass.
 
 ``str`` values, and integers (Python or NumPy) for the numeric identifiers, are read; anything else
 is not valid. A format stricter than the rule (say, no separators stored) is a ``regex`` check.
@@ -35,12 +38,17 @@ from typing import Any
 from custody.identifiers import bank_card, email_address, mobile, resident_id, uscc
 
 __all__ = [
+    "cn_bank_card_column",
+    "cn_mobile_column",
+    "cn_resident_id_column",
+    "email_column",
     "is_cn_bank_card",
     "is_cn_mobile",
     "is_cn_resident_id",
     "is_email",
     "is_uscc",
     "normalise_cn_mobile",
+    "uscc_column",
 ]
 
 
@@ -90,3 +98,31 @@ def is_uscc(value: Any) -> bool:
     """
     return uscc.is_valid(value)
 
+
+# ------------------------------------------------------------------------------ columns
+
+
+def cn_resident_id_column(values: Any, *, today: _dt.date | None = None) -> Any:
+    """:func:`is_cn_resident_id` over a column (NumPy bool array). Rule:
+    :func:`custody.identifiers.resident_id.is_valid_column`."""
+    return resident_id.is_valid_column(values, today=today)
+
+
+def cn_mobile_column(values: Any, *, strict: bool = False) -> Any:
+    """:func:`is_cn_mobile` over a column. Rule: :func:`custody.identifiers.mobile.is_valid_column`."""
+    return mobile.is_valid_column(values, strict=strict)
+
+
+def email_column(values: Any) -> Any:
+    """:func:`is_email` over a column. Rule: :func:`custody.identifiers.email_address.is_valid_column`."""
+    return email_address.is_valid_column(values)
+
+
+def cn_bank_card_column(values: Any) -> Any:
+    """:func:`is_cn_bank_card` over a column. Rule: :func:`custody.identifiers.bank_card.is_valid_column`."""
+    return bank_card.is_valid_column(values)
+
+
+def uscc_column(values: Any) -> Any:
+    """:func:`is_uscc` over a column. Rule: :func:`custody.identifiers.uscc.is_valid_column`."""
+    return uscc.is_valid_column(values)

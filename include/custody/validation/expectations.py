@@ -3,22 +3,25 @@
 Importing this module imports GX (several seconds), so ``custody.validation`` only imports it on
 first use (``gx_runtime()``).
 
-Custom expectations (pandas engine), registered with GX when this module is imported:
+Custom expectations (pandas engine), registered with GX when this module is imported. Each
+metric's row condition is computed over the whole column at once (vectorised), not value by value
+through ``Series.map``:
 
 - ``ExpectColumnValuesToBeCustodyEmail``: metric ``column_values.custody_email``,
-  predicate ``checks.is_email``;
+  condition ``checks.email_column`` (value rule ``checks.is_email``);
 - ``ExpectColumnValuesToBeCustodyCnMobile`` (kwarg ``strict``): metric
-  ``column_values.custody_cn_mobile``, predicate ``checks.is_cn_mobile``;
+  ``column_values.custody_cn_mobile``, condition ``checks.cn_mobile_column``;
 - ``ExpectColumnValuesToBeCustodyCnResidentId``: metric ``column_values.custody_cn_resident_id``,
-  predicate ``checks.is_cn_resident_id``;
+  condition ``checks.cn_resident_id_column``;
 - ``ExpectColumnValuesToBeCustodyCnBankCard``: metric ``column_values.custody_cn_bank_card``,
-  predicate ``checks.is_cn_bank_card`` (16-19 digits, Luhn);
-- ``ExpectColumnValuesToBeCustodyUscc``: metric ``column_values.custody_uscc``, predicate
-  ``checks.is_uscc`` (GB 32100 mod-31 check character).
+  condition ``checks.cn_bank_card_column`` (16-19 digits, Luhn);
+- ``ExpectColumnValuesToBeCustodyUscc``: metric ``column_values.custody_uscc``, condition
+  ``checks.uscc_column`` (GB 32100 mod-31 check character).
 
-Every predicate is the "valid as a current identifier" rule of :mod:`custody.identifiers`, reached
-through :mod:`custody.validation.checks` (looked up at call time), so the classifier, these checks
-and the pseudonyms read each identifier the same way.
+Every condition is the "valid as a current identifier" rule of :mod:`custody.identifiers`
+(``is_valid_column``, which hands the values it cannot read exactly to the per-value rule and its
+library), reached through :mod:`custody.validation.checks` (looked up at call time), so the
+classifier, these checks and the pseudonyms read each identifier the same way.
 
 Privacy: GX results carry cell values (``partial_unexpected_list``, ``unexpected_list``,
 ``unexpected_index_query``, exception messages). The runner asks GX for
@@ -38,6 +41,8 @@ from typing import Any
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E402
 from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
@@ -69,6 +74,13 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- metrics
 
 
+def _condition(column: pd.Series, valid: np.ndarray) -> pd.Series:
+    """The row condition GX expects from a pandas ``column_condition_partial``: a bool Series on
+    the column's index. ``valid`` comes from a column-level rule (``checks.*_column``)."""
+    return pd.Series(np.asarray(valid, dtype=bool), index=column.index, dtype=bool)
+
+
+
 class ColumnValuesCustodyEmail(ColumnMapMetricProvider):
     """Row condition: the value is a syntactically valid e-mail address (email-validator)."""
 
@@ -76,7 +88,7 @@ class ColumnValuesCustodyEmail(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return column.map(checks.is_email).astype(bool)
+        return _condition(column, checks.email_column(column))
 
 
 class ColumnValuesCustodyCnMobile(ColumnMapMetricProvider):
@@ -87,8 +99,7 @@ class ColumnValuesCustodyCnMobile(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, strict=False, **kwargs):
-        strict = bool(strict)
-        return column.map(lambda v: checks.is_cn_mobile(v, strict=strict)).astype(bool)
+        return _condition(column, checks.cn_mobile_column(column, strict=bool(strict)))
 
 
 class ColumnValuesCustodyCnResidentId(ColumnMapMetricProvider):
@@ -98,7 +109,7 @@ class ColumnValuesCustodyCnResidentId(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return column.map(checks.is_cn_resident_id).astype(bool)
+        return _condition(column, checks.cn_resident_id_column(column))
 
 
 class ColumnValuesCustodyCnBankCard(ColumnMapMetricProvider):
@@ -108,7 +119,7 @@ class ColumnValuesCustodyCnBankCard(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return column.map(checks.is_cn_bank_card).astype(bool)
+        return _condition(column, checks.cn_bank_card_column(column))
 
 
 class ColumnValuesCustodyUscc(ColumnMapMetricProvider):
@@ -118,7 +129,7 @@ class ColumnValuesCustodyUscc(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return column.map(checks.is_uscc).astype(bool)
+        return _condition(column, checks.uscc_column(column))
 
 
 # ---------------------------------------------------------------------- expectations
