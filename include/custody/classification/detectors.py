@@ -57,9 +57,13 @@ from custody.classification.registry import (
 )
 from custody.classification.values import (
     embedded_bank_card,
+    embedded_bank_card_column,
     embedded_email,
+    embedded_email_column,
     embedded_mobile,
+    embedded_mobile_column,
     embedded_resident_id,
+    embedded_resident_id_column,
     fr_nir_quality,
     iban_quality,
     imei_quality,
@@ -123,6 +127,7 @@ def builtin_detectors() -> list[Detector]:
                 prefilter=r"\d{15}",
                 pattern=r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])",
                 validator=embedded_resident_id,
+                column_validator=embedded_resident_id_column,
             ),
         ),
         Detector(
@@ -200,6 +205,7 @@ def builtin_detectors() -> list[Detector]:
                 prefilter=r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{4}",
                 pattern=r"(?<!\d)(\d{4}(?:[ -]?\d{4}){3}(?:[ -]?\d{1,3})?)(?!\d)",
                 validator=embedded_bank_card,
+                column_validator=embedded_bank_card_column,
             ),
         ),
         Detector(
@@ -235,6 +241,7 @@ def builtin_detectors() -> list[Detector]:
                 prefilter=r"1[3-9]\d[ -]?\d{4}[ -]?\d{4}",
                 pattern=r"(?<![\d])(?:(?:\+|00)86[ -]?)?(1[3-9]\d(?:[ -]?\d{4}){2})(?!\d)",
                 validator=embedded_mobile,
+                column_validator=embedded_mobile_column,
             ),
         ),
         Detector(
@@ -275,6 +282,7 @@ def builtin_detectors() -> list[Detector]:
                 prefilter=r"@[A-Za-z0-9-]+\.[A-Za-z]",
                 pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
                 validator=embedded_email,
+                column_validator=embedded_email_column,
             ),
         ),
         Detector(

@@ -109,15 +109,24 @@ class EmbeddedRule:
 
     ``prefilter`` (RE2) selects candidate values vectorised; ``pattern`` (Python regex, group 1 or
     the whole match is the candidate) and ``validator`` (bool) run only on those candidates.
+    ``column_validator`` (optional): the same decision over a list of candidates at once (NumPy
+    bool array), vectorised; the full scan uses it when given.
     """
 
     prefilter: str
     pattern: str
     validator: Callable[[str], bool]
+    column_validator: Callable[[list[str]], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         _check_re2(self.prefilter, "EmbeddedRule.prefilter")
         object.__setattr__(self, "_re", re.compile(self.pattern))
+
+    def validate_many(self, candidates: list[str]) -> np.ndarray:
+        """``validator`` over ``candidates`` (through ``column_validator`` when given), as bools."""
+        if self.column_validator is not None:
+            return np.asarray(self.column_validator(candidates), dtype=bool)
+        return np.fromiter((bool(self.validator(c)) for c in candidates), dtype=bool, count=len(candidates))
 
     def finditer(self, text: str) -> Iterator[tuple[int, int, str]]:
         """Yield ``(start, end, candidate)`` for each pattern match in ``text``."""

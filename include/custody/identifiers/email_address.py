@@ -116,7 +116,7 @@ def is_valid_column(values: Any) -> Any:
         plain &= np.asarray(pc.fill_null(pc.less_equal(pc.utf8_length(text), 200), False)
                             .to_numpy(zero_copy_only=False), dtype=bool)
         if plain.any():
-            tld = pc.ascii_lower(pc.extract_regex(text, r"\.(?P<tld>[A-Za-z]+)$").field("tld"))
+            tld = pc.ascii_lower(pc.struct_field(pc.extract_regex(text, r"\.(?P<tld>[A-Za-z]+)$"), "tld"))
             special = np.asarray(pc.fill_null(pc.is_in(tld, pa.array(list(SPECIAL_USE_DOMAIN_NAMES))), False)
                                  .to_numpy(zero_copy_only=False), dtype=bool)
             plain &= ~special

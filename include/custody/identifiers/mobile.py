@@ -29,7 +29,9 @@ from typing import Any
 
 from custody.identifiers import phone
 
-__all__ = ["SEPARATORS", "SOURCE", "canonical", "is_valid", "is_valid_column", "national", "normalise", "recognise"]
+__all__ = ["SEPARATORS", "SOURCE", "allocated_column", "canonical", "is_valid", "is_valid_column", "national",
+    "normalise", "recognise",
+]
 
 SOURCE = "ITU-T E.164 (country code 86); MIIT numbering plan (11-digit mobile numbers 13x-19x); libphonenumber"
 SEPARATORS = phone.SEPARATORS
@@ -62,6 +64,60 @@ def _allocated(number: str) -> bool:
         pn.PhoneNumberType.MOBILE,
         pn.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     )
+
+
+#: Number types of libphonenumber checked before fixed line and mobile, in its order.
+_EARLIER_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+
+
+def allocated_column(numbers: Any) -> Any:
+    """:func:`_allocated` over an Arrow string array of 11-digit national numbers (``1[3-9]`` + 9
+    digits), as a NumPy bool array.
+
+    libphonenumber's own decision (``is_valid_number`` and ``number_type`` of ``+86`` + the number)
+    evaluated with its CN metadata patterns in RE2: the general description matches, none of the
+    types it checks first (premium rate ... voicemail) does, and fixed line with mobile, or mobile,
+    does. Numbers its parser could read with a national prefix or carrier code (the metadata's
+    ``national_prefix_for_parsing`` matches at the start), and every number when a pattern is not
+    RE2 syntax, are asked of libphonenumber one by one.
+    """
+    import numpy as np
+    import phonenumbers as pn
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(numbers)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    meta = pn.PhoneMetadata.metadata_for_region("CN")
+
+    def matching(desc, default: bool = False) -> np.ndarray:
+        if desc is None or not desc.national_number_pattern:
+            return np.full(n, default, dtype=bool)
+        if desc.possible_length and 11 not in desc.possible_length:
+            return np.zeros(n, dtype=bool)
+        hit = pc.match_substring_regex(numbers, f"^(?:{desc.national_number_pattern})$")
+        return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    try:
+        out = matching(meta.general_desc)
+        for name in _EARLIER_TYPES:
+            out &= ~matching(getattr(meta, name))
+        fixed, mobile_ = matching(meta.fixed_line), matching(meta.mobile)
+        if meta.same_mobile_and_fixed_line_pattern:
+            out &= fixed
+        else:
+            out &= mobile_
+        asked = np.zeros(n, dtype=bool)
+        if meta.national_prefix_for_parsing:
+            hit = pc.match_substring_regex(numbers, f"^(?:{meta.national_prefix_for_parsing})")
+            asked = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+    except pa.ArrowInvalid:  # a metadata pattern RE2 cannot compile
+        out, asked = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+    idx = np.flatnonzero(asked)
+    if idx.size:
+        out[idx] = [_allocated(v) for v in numbers.take(pa.array(idx)).to_pylist()]
+    return out
 
 
 def recognise(value: Any) -> float:
@@ -99,8 +155,7 @@ def is_valid_column(values: Any, *, strict: bool = False) -> Any:
         out = col.matches(text, r"^(?:\+86|0086|86)?1[3-9]\d{9}$")
         if strict and out.any():
             rows = np.flatnonzero(out)
-            numbers = pc.utf8_slice_codeunits(text.take(rows), -11).to_pylist()
-            out[rows] = [_allocated(n) for n in numbers]
+            out[rows] = allocated_column(pc.utf8_slice_codeunits(text.take(rows), -11))
         return out, prep.undecided
 
     return col.column_rule(values, fast, lambda v: is_valid(v, strict=strict))
