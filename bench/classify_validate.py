@@ -14,7 +14,14 @@ It builds (or reuses) the PostgreSQL scratch database of ``bench/extract.py`` wi
   chunk decrypted for the classifier, then every chunk decrypted again for validation.
 
 Printed: seconds, rows/s and peak RSS of each, and the ratio. The validation and classification
-results of both are compared (they must be equal).
+results of both are compared (they must be equal). Every run also reports the seconds spent in
+classification (``TableClassifier`` calls) and in validation (validating and storing each
+chunk's quarantine), with their rows/s, to compare with extraction's.
+
+``--baseline DIR`` compares code instead of designs: the one-pass stage of another checkout
+(``DIR/include`` first on ``PYTHONPATH``, e.g. the main branch) against this tree's, alternating
+runs on the same extracted data, and prints both with the speed-ups. Validation counts may differ
+only where the rules changed.
 """
 
 from __future__ import annotations
@@ -50,13 +57,35 @@ sources:
 
 ONE_PASS = r"""
 import json, sys, time
+import custody.stages.inspect as inspect_stage
+from custody.classification.classifier import TableClassifier
 from custody.stages import Runtime, stage_classify_and_validate
+
+spent = {"classify": 0.0, "validate": 0.0}
+
+
+def timed(cls, name, part):
+    original = getattr(cls, name)
+
+    def run(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[part] += time.perf_counter() - t
+
+    setattr(cls, name, run)
+
+
+for name in ("observe", "result", "minors"):
+    timed(TableClassifier, name, "classify")
+timed(inspect_stage._TableValidation, "step", "validate")
 rt = Runtime.from_env()
 t0 = time.perf_counter()
 out = stage_classify_and_validate(rt, "bench", sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - t0, "valid": out["valid_rows"],
                   "quarantined": out["quarantined_rows"], "levels": out["columns_by_level"],
-                  "passes": out["passes"]}))
+                  "passes": out["passes"], "classify": spent["classify"], "validate": spent["validate"]}))
 """
 
 TWO_PASSES = ONE_PASS.replace('sys.argv[1])', 'sys.argv[1], single_pass=False)')
@@ -91,12 +120,39 @@ def _run_child(code: str, env: dict[str, str], run_key: str) -> tuple[dict, floa
     return json.loads(out.strip().splitlines()[-1]), peak / 2**20
 
 
+def _line(name: str, run: dict, rss: float, rows: int) -> str:
+    return (f"{name}: {run['seconds']:.1f} s ({rows / run['seconds']:,.0f} rows/s); classify {run['classify']:.1f} s "
+            f"({rows / run['classify']:,.0f} rows/s); validate {run['validate']:.1f} s "
+            f"({rows / run['validate']:,.0f} rows/s); peak RSS {rss:.0f} MiB; quarantined {run['quarantined']:,}")
+
+
+def _compare_code(args, env: dict[str, str], run_key: str, rows: int) -> None:
+    """One-pass runs of ``args.baseline`` and of this tree, alternating; print each and the best."""
+    trees = {"baseline": args.baseline.resolve(), "this tree": ROOT}
+    runs: dict[str, list[tuple[dict, float]]] = {name: [] for name in trees}
+    for i in range(args.repeat):
+        for name, tree in trees.items():
+            path = os.pathsep.join([str(tree / "include"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            result = _run_child(ONE_PASS, {**env, "PYTHONPATH": path}, run_key)
+            runs[name].append(result)
+            print(_line(f"run {i + 1} {name}", *result, rows), flush=True)
+    best = {name: min(r, key=lambda x: x[0]["seconds"]) for name, r in runs.items()}
+    for name, (run, rss) in best.items():
+        print(_line(f"best of {args.repeat}, {name}", run, rss, rows))
+    (base, _), (this, _) = best["baseline"], best["this tree"]
+    print(f"speed-up (baseline / this tree): total {base['seconds'] / this['seconds']:.2f}x, "
+          f"classify {base['classify'] / this['classify']:.2f}x, validate {base['validate'] / this['validate']:.2f}x; "
+          f"classification equal: {base['levels'] == this['levels']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--block", type=int, default=100_000, help="contacts generated before replication")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each design, alternating")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout: compare its one-pass stage with this tree's, alternating")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -132,6 +188,9 @@ def main() -> None:
         rows = out["rows"]["contacts"]
         print(f"[{rows:,} rows] extracted in {time.perf_counter() - t0:.1f} s", flush=True)
 
+        if args.baseline:
+            _compare_code(args, env, out["run_key"], rows)
+            return
         # Alternate the two designs and keep each one's fastest run: other load on the machine
         # then falls on both alike.
         runs: dict[str, list[tuple[dict, float]]] = {"two": [], "one": []}

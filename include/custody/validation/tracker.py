@@ -4,8 +4,14 @@ A table arrives in chunks, so a key that repeats in chunk 7 of a key first seen 
 invisible to a per-chunk GX run. ``KeyTracker`` keeps, per uniqueness rule, the 64-bit digests
 of every key seen so far and answers "seen before?" for the next chunk.
 
-Digest: 8-byte BLAKE2b, keyed with a random 16-byte salt drawn per tracker, over ``repr`` of the
-key tuple (``-0.0`` folded to ``0.0``). The salt keeps the digests useless outside the process
+Digest of a one-column key of integers or text (the common case), computed over the whole column
+at once: SipHash-2-4 (``pandas.util.hash_array``, in C) of the value's text (integers as their
+decimal digits), keyed with a random key drawn per tracker, one key for integer columns and another
+for text columns so ``5`` and ``"5"`` stay different keys. Any other key (several columns, floats,
+decimals, dates, ...): 8-byte BLAKE2b, keyed with a random 16-byte salt drawn per tracker, over
+``repr`` of the key tuple (``-0.0`` folded to ``0.0``), one row at a time. A rule's key columns
+keep their type across the chunks of a table, so one rule always uses one of the two digests.
+The salt and keys keep the digests useless outside the process
 (a leaked set of unsalted hashes of phone numbers could be reversed by enumeration). Memory is
 8 bytes per distinct key (sorted ``uint64`` runs merged geometrically, so at most ~log2(n) runs
 and O(log n) lookups per run). With n keys the chance of any false "seen before" is about
@@ -14,6 +20,7 @@ n**2 / 2**65 (10 million keys: ~3e-6).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import os
@@ -48,6 +55,8 @@ class KeyTracker:
     def __init__(self, table: str | None = None):
         self._table = table
         self._salt = os.urandom(16)
+        # SipHash keys for pandas.util.hash_array: 16 ASCII characters (96 random bits) each.
+        self._column_keys = {kind: base64.b64encode(os.urandom(12)).decode("ascii") for kind in ("int", "text")}
         self._runs: dict[str, list[np.ndarray]] = {}
 
     @property
@@ -70,6 +79,10 @@ class KeyTracker:
         digest there is 0 and meaningless.
         """
         n = len(columns[0]) if columns else 0
+        if len(columns) == 1:
+            fast = self._column_digests(columns[0])
+            if fast is not None:
+                return fast
         values = [[_canonical(v) for v in col.to_pylist()] for col in columns]
         out = np.zeros(n, dtype=np.uint64)
         tracked = np.ones(n, dtype=bool)
@@ -82,6 +95,26 @@ class KeyTracker:
             payload = repr(key[0] if single else key).encode("utf-8", "surrogatepass")
             out[i] = int.from_bytes(hashlib.blake2b(payload, digest_size=8, key=salt).digest(), "little")
         return out, tracked
+
+    def _column_digests(self, column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+        """Vectorised digests of a one-column key of integers or text; None for other types."""
+        import pandas as pd
+        import pyarrow.compute as pc
+
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        t = arr.type
+        if pa.types.is_integer(t):
+            kind, text = "int", pc.cast(arr, pa.string())
+        elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            kind, text = "text", arr
+        else:
+            return None
+        tracked = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+        values = pc.fill_null(text, "").to_numpy(zero_copy_only=False).astype(object)
+        out = pd.util.hash_array(values, encoding="utf8", hash_key=self._column_keys[kind], categorize=False)
+        return np.where(tracked, out.astype(np.uint64), np.uint64(0)), tracked
 
     def seen(self, rule: str, digests: np.ndarray) -> np.ndarray:
         """``bool`` mask: which ``digests`` were registered earlier under ``rule``."""
