@@ -270,6 +270,19 @@ def test_unreadable_types_are_invalid():
     assert mobile.is_valid_column(["13800138000", 13800138000, 1.5, b"x"]).tolist() == [True, True, False, False]
 
 
+def test_arrow_backed_pandas_columns_of_several_chunks():
+    """What GX hands the expectations: a pandas Series backed by a multi-chunk Arrow array (a
+    concatenated table), with nulls filtered out (index with gaps)."""
+    body = "11010119800101123"
+    rid = body + ric.calc_check_digit(body + "0")
+    chunked = pa.chunked_array([[rid, None, "x"], [rid[:-1] + "0", rid], [None, "13800138000"]])
+    series = pa.table({"v": chunked}).to_pandas()["v"]
+    series = series[series.notnull()]
+    assert resident_id.is_valid_column(series).tolist() == [True, False, False, True, False]
+    assert mobile.is_valid_column(series).tolist() == [False, False, False, False, True]
+    assert resident_id.is_valid_column(chunked).tolist() == [True, False, False, False, True, False, False]
+
+
 @pytest.mark.parametrize("module", [resident_id, uscc, bank_card, mobile, email_address])
 def test_empty_and_all_null_columns(module):
     assert module.is_valid_column([]).tolist() == []

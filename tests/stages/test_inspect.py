@@ -151,3 +151,44 @@ def test_two_pass_mode_gives_the_same_documents(run, monkeypatch):
                 (v.valid_rows, v.quarantined_rows, [r.unexpected for r in v.results])) == expected[t.table]
     assert result["passes"] == {"contacts": 2, "sparse": 2}
     assert set(reads.values()) == {2}
+
+
+def test_batched_validation_writes_each_chunks_quarantine(run, monkeypatch):
+    """Chunks validated together (one GX run per batch) still get their own quarantine object,
+    holding exactly the rows validating that chunk alone (with the table's tracker) quarantines."""
+    from custody.stages import inspect as inspect_stage
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 2000)  # 2 chunks, then 1
+    runs = []
+    real = inspect_stage._TableValidation.flush
+
+    def counted(self, rt):
+        runs.append(len(self._pending))
+        return real(self, rt)
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "flush", counted)
+    rt, run_key = run(1000)
+    result = stage_classify_and_validate(rt, "crm", run_key)
+    vdoc = rt.staging.get(result["validation_key"], ValidationDocument)
+    manifest = rt.manifest("crm", run_key)
+    tm = manifest.table("contacts")
+    rules_doc = vdoc.table("contacts")
+    assert len(tm.chunks) == 3 and 2 in runs
+
+    columns = TableClassifier(load_policy(rt.settings.config_dir / "policy.yaml"), source="crm", table="contacts",
+                              as_of=datetime.fromisoformat(manifest.created_at).date())
+    for entry in tm.chunks:
+        columns.observe(rt.staging.get_table(entry))
+    cfg = next(t for t in rt.sources.source("crm").tables if t.name == "contacts")
+    rules = derive_rules([c.model_dump() for c in cfg.checks], [c.model_dump(mode="json") for c in columns.result()],
+                         tm.primary_key, rt.sources.source("crm").failing_share(cfg), table="contacts")
+    tracker = KeyTracker("contacts")
+    expected = {}
+    for entry in tm.chunks:
+        q = validate_chunk(rt.staging.get_table(entry), rules, tracker=tracker).quarantine
+        if q.num_rows:
+            expected[entry.chunk] = q
+    got = {e.chunk: rt.staging.get_table(e) for e in rules_doc.quarantine}
+    assert sorted(got) == sorted(expected) and expected
+    for chunk, q in expected.items():
+        assert got[chunk].equals(q), chunk

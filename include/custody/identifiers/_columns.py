@@ -59,15 +59,15 @@ def as_arrow(values: Any) -> pa.Array | None:
     """``values`` (a pandas Series, NumPy array, list, Arrow array or chunked array) as one Arrow
     array, dictionaries decoded; None when Arrow cannot hold them as one typed array (mixed Python
     objects), in which case the caller decides value by value."""
-    if isinstance(values, pa.ChunkedArray):
-        arr = values.combine_chunks()
-    elif isinstance(values, pa.Array):
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
         arr = values
     else:
         try:
-            arr = pa.array(values, from_pandas=True)
+            arr = pa.array(values, from_pandas=True)  # a ChunkedArray for Arrow-backed pandas data
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return arr
@@ -147,6 +147,8 @@ def digit_matrix(text: pa.Array, rows: np.ndarray, width: int) -> np.ndarray:
     ``(len(rows), width)`` uint8 matrix; positions before a shorter value hold ``0`` (ASCII
     ``'0'``). ``rows`` must select non-null ASCII values of at most ``width`` characters."""
     sub = text.take(pa.array(rows, type=pa.int64())) if len(rows) != len(text) else text
+    if isinstance(sub, pa.ChunkedArray):
+        sub = sub.combine_chunks()
     if pa.types.is_large_string(sub.type):
         sub = pc.cast(sub, pa.string())
     _validity, offsets_buf, data_buf = sub.buffers()

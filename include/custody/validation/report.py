@@ -87,6 +87,7 @@ class ChunkValidation:
     ``results``: one ``ExpectationSummary`` per check, in rule order.
     ``rows_in == rows_valid + rows_quarantined`` always holds.
     ``seconds``: wall time of the call (GX run included).
+    ``quarantine_positions``: input row positions of the ``quarantine`` rows (NumPy int64).
     """
 
     table: str
@@ -97,6 +98,9 @@ class ChunkValidation:
     rows_valid: int
     rows_quarantined: int
     seconds: float = field(default=0.0, compare=False)
+    #: Row positions (int64, ascending) of the quarantined rows in the input, so a caller that
+    #: validated several chunks together can split ``quarantine`` back per chunk.
+    quarantine_positions: Any = field(default=None, compare=False, repr=False)
 
     def summary(self) -> ChunkSummary:
         """Counts only, without the two tables."""

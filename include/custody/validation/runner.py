@@ -459,6 +459,7 @@ def validate_chunk(
         rows_valid=valid.num_rows,
         rows_quarantined=quarantine.num_rows,
         seconds=time.perf_counter() - started,
+        quarantine_positions=bad_rows.astype(np.int64),
     )
     log.info(
         "validated table=%s rows=%d valid=%d quarantined=%d checks=%d in %.3fs",
