@@ -75,6 +75,8 @@ import json, sys, time
 stage, arg = sys.argv[1], json.loads(sys.argv[2])
 from custody.stages import Runtime
 rt = Runtime.from_env()
+import psutil
+cpu0 = sum(psutil.Process().cpu_times()[:4])
 t0 = time.perf_counter()
 info = {}
 if stage in ("plan_extract", "extract_part"):
@@ -107,7 +109,10 @@ else:
     else:
         from custody.stages import stage_report
         out = stage_report(rt, "bench", arg["run_key"], s3)
-print(json.dumps({"seconds": time.perf_counter() - t0, "out": out, **info}, default=str))
+import psutil
+me = psutil.Process()
+cpu = sum(me.cpu_times()[:4]) + sum(sum(c.cpu_times()[:2]) for c in me.children(recursive=True))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": cpu - cpu0, "out": out, **info}, default=str))
 """
 
 
@@ -179,7 +184,8 @@ def custody_run(env: dict[str, str], run_id: str, stages: tuple[str, ...], slots
     res["extract_part"] = {"seconds": time.perf_counter() - t0, "parts": len(parts),
                            "peak_rss_mib": max(d["peak_rss_mib"] for d in done),
                            "paths": sorted({d.get("path") for d in done}), "driver": done[0].get("driver"),
-                           "task_seconds": [round(d["seconds"], 1) for d in done]}
+                           "task_seconds": [round(d["seconds"], 1) for d in done],
+                           "cpu_s": sum(d["cpu_s"] for d in done)}
     res["commit_extract"] = _result(_stage("commit_extract", {"run_key": run_key}, env))
     res["rows"] = sum(res["commit_extract"]["out"]["rows"].values())
     for name in ("classify_and_validate", "back_up", "report"):
@@ -340,7 +346,7 @@ def _print_custody(size: int, i: int, res: dict) -> None:
             extra = (f" ({r['parts']} part(s), {r['driver']}, path {'/'.join(r['paths'])}, per task "
                      f"{r['task_seconds']} s)") if name == "extract_part" else ""
             print(f"[{size:,}] run {i + 1}: {name:22s} {r['seconds']:7.1f} s {rows / r['seconds']:>12,.0f} rows/s "
-                  f"peak RSS {r['peak_rss_mib']:5.0f} MiB{extra}", flush=True)
+                  f"CPU {r['cpu_s']:6.1f} s, peak RSS {r['peak_rss_mib']:5.0f} MiB{extra}", flush=True)
     print(f"[{size:,}] run {i + 1}: extraction (plan + parts + commit) {_extract_s(res):.1f} s; "
           f"all stages {_total_s(res):.1f} s = {rows / _total_s(res):,.0f} rows/s (load {_load()})", flush=True)
 
