@@ -32,6 +32,14 @@ def server(request):
     drop_database(server_url, DB)
 
 
+# Airflow's PostgreSQL hook hands out psycopg 3 engines; psycopg2 engines are still supported.
+PG_DRIVERS = pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+
+
+def pg_engine(url: str, driver: str, **kw) -> sa.Engine:
+    return sa.create_engine(sa.make_url(url).set(drivername=f"postgresql+{driver}"), **kw)
+
+
 def source(tables, **kw) -> SourceConfig:
     return SourceConfig(name="crm", conn_id="custody_crm", lawful_basis="contract", retention_class="customer_contract",
                         chunk_rows=kw.pop("chunk_rows", 100), tables=tables, **kw)
@@ -140,9 +148,10 @@ CREATE TABLE typed (
 )"""
 
 
-def test_postgres_types_are_exact_on_both_read_paths(pg_server_url, staging):
+@PG_DRIVERS
+def test_postgres_types_are_exact_on_both_read_paths(pg_server_url, staging, driver):
     url = ensure_database(pg_server_url, DB)
-    engine = sa.create_engine(url)
+    engine = pg_engine(url, driver)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE IF EXISTS typed")
@@ -276,7 +285,9 @@ def test_rerun_of_a_part_leaves_only_the_objects_its_document_lists(tmp_path, st
     assert sum(staging.get_table(e).num_rows for e in doc.chunks) == 20
 
 
-def test_copy_path_reads_the_table_the_session_sees_and_survives_an_idle_timeout(pg_server_url, staging, monkeypatch):
+@PG_DRIVERS
+def test_copy_path_reads_the_table_the_session_sees_and_survives_an_idle_timeout(pg_server_url, staging, monkeypatch,
+                                                                                driver):
     # The engine sets search_path through connection options, so `customers` means crm.customers;
     # a decoy public.customers has the same row count. The COPY child must read crm.customers.
     # The database also cuts sessions idle in a transaction after 1 s while the consumer of the
@@ -296,7 +307,7 @@ def test_copy_path_reads_the_table_the_session_sees_and_survives_an_idle_timeout
         conn.exec_driver_sql("CREATE TABLE public.customers (id int PRIMARY KEY, email text)")
         conn.exec_driver_sql("INSERT INTO public.customers VALUES (1, 'decoy'), (2, 'decoy')")
         conn.exec_driver_sql(f"ALTER DATABASE {DB} SET idle_in_transaction_session_timeout = '1s'")
-    engine = sa.create_engine(url, connect_args={"options": "-c search_path=crm"})
+    engine = pg_engine(url, driver, connect_args={"options": "-c search_path=crm"})
     add = PartWriter.add
 
     def slow_add(self, table):
@@ -332,8 +343,15 @@ def test_database_errors_name_the_error_class_never_the_value(pg_server_url, sta
         cur.execute(b"INSERT INTO t VALUES (1, 'secret caf\xe9')")
     raw.close()
     engine = sa.create_engine(url)
+    through_psycopg3 = url.set(drivername="postgresql+psycopg")
     try:
         src = source([TableConfig(name="t")])
+        # psycopg 3 (Airflow's default) cannot read a SQL_ASCII database: the run says how to switch
+        # the connection to psycopg2, without a value and without a driver's TypeError.
+        with pytest.raises(ExtractError, match="SQL_ASCII.*sqlalchemy_scheme.*postgresql\\+psycopg2") as err:
+            extract_table(sa.create_engine(through_psycopg3), source=src, table_cfg=src.tables[0], run_key="r",
+                          staging=staging)
+        assert "secret" not in str(err.value) and err.value.__cause__ is None
         for prefer_copy in (True, False):
             with pytest.raises(ExtractError, match="refused the read|COPY child process failed") as err:
                 extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging,
@@ -347,12 +365,13 @@ def test_database_errors_name_the_error_class_never_the_value(pg_server_url, sta
         admin.dispose()
 
 
-def test_postgres_values_without_an_exact_arrow_equivalent_are_quarantined(pg_server_url, staging):
+@PG_DRIVERS
+def test_postgres_values_without_an_exact_arrow_equivalent_are_quarantined(pg_server_url, staging, driver):
     # infinity would otherwise become 9999-12-31 (indistinguishable from a real value), a BC date
     # crashes, 24:00 becomes 00:00 and a timetz offset was dropped; numeric(5,-2) / (3,5) broke
     # Parquet. Now: out_of_range quarantine, timetz normalised to UTC, exact decimals.
     url = ensure_database(pg_server_url, DB)
-    engine = sa.create_engine(url)
+    engine = pg_engine(url, driver)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE IF EXISTS special")
@@ -404,6 +423,70 @@ def test_copy_child_refuses_a_table_its_session_resolves_differently(pg_server_u
                 plans = plan_columns(table, "postgresql", "UTC", zone)
                 with pytest.raises(FastPathUnavailable, match="another relation"):
                     list(copy_batches(conn, sa.select(table.c.id, table.c.email), plans, table))
+    finally:
+        engine.dispose()
+        drop_database(pg_server_url, DB)
+
+
+def test_psycopg3_copy_keeps_row_level_security_and_the_session_s_settings(pg_server_url, staging):
+    # The psycopg 3 COPY runs in the extracting session itself: a policy reading a custom setting
+    # of that session (set by the engine's connect options) still applies, so the range keeps the
+    # fast path (psycopg2's child session could not see the setting: cursor path) and reads
+    # exactly the rows the session sees.
+    url = ensure_database(pg_server_url, DB)
+    admin = sa.create_engine(url)
+    role = f"custody_rls_{os.getpid()}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS tenants")
+        conn.exec_driver_sql("CREATE TABLE tenants (id int PRIMARY KEY, tenant text, email text)")
+        conn.exec_driver_sql("INSERT INTO tenants SELECT i, CASE WHEN mod(i, 3) = 0 THEN 'a' ELSE 'b' END, "
+                             "'u' || i || '@example.com' FROM generate_series(1, 300) i")
+        conn.exec_driver_sql("ALTER TABLE tenants ENABLE ROW LEVEL SECURITY")
+        conn.exec_driver_sql("CREATE POLICY by_tenant ON tenants USING (tenant = current_setting('app.tenant'))")
+        conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f"GRANT SELECT ON tenants TO {role}")
+    results = {}
+    try:
+        for driver in ("psycopg", "psycopg2"):
+            engine = pg_engine(sa.make_url(url).set(username=role), driver,
+                               connect_args={"options": "-c app.tenant=a"})
+            src = source([TableConfig(name="tenants")])
+            tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key=driver, staging=staging)
+            engine.dispose()
+            results[driver] = (tm.extraction.path, tm.source_rows, tm.content_hash,
+                               set(rows_of(staging, tm).column("tenant").to_pylist()))
+        assert results["psycopg"][:2] == ("copy", 100) and results["psycopg2"][:2] == ("cursor", 100)
+        assert results["psycopg"][2:] == results["psycopg2"][2:] and results["psycopg"][3] == {"a"}
+    finally:
+        admin.dispose()
+        drop_database(pg_server_url, DB)
+        with sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+
+
+@PG_DRIVERS
+def test_a_value_without_an_exact_arrow_value_in_a_long_copy_stream_falls_back_whole(pg_server_url, staging,
+                                                                                     driver):
+    # 60,000 rows (several 1 MiB COPY blocks): an 'infinity' early on stops Arrow while the server
+    # is still sending. The COPY is stopped (psycopg 3: cancelled in the session, which is then
+    # dropped), nothing it staged is kept, and the range is read again on the cursor path.
+    url = ensure_database(pg_server_url, DB)
+    engine = pg_engine(url, driver)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS events")
+            conn.exec_driver_sql("CREATE TABLE events (id int PRIMARY KEY, at timestamptz, note text)")
+            conn.exec_driver_sql("INSERT INTO events SELECT i, CASE WHEN i = 7 THEN 'infinity'::timestamptz "
+                                 "ELSE '2024-01-01 00:00+00'::timestamptz + i * interval '1 minute' END, "
+                                 "repeat('x', 30) FROM generate_series(1, 60000) i")
+        src = source([TableConfig(name="events")], chunk_rows=20_000)
+        tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
+        assert (tm.extraction.path, tm.source_rows, tm.extracted_rows) == ("cursor", 60000, 59999)
+        assert tm.quarantine_reasons == {"out_of_range:at": 1}
+        assert len(tm.chunks) == 3 and len(list(staging.path("crm/r").rglob("*.cdy"))) == 3 + 3 + 1
+        with engine.connect() as conn:  # the pool hands out a working session afterwards
+            assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar() == 60000
     finally:
         engine.dispose()
         drop_database(pg_server_url, DB)

@@ -72,10 +72,10 @@ def test_copy_stream_abandon_wakes_a_blocked_reader_and_writer():
     import os
     import threading
 
-    from custody.extract.copy_path import _CopyStream
+    from custody.extract.copy_stream import CopyStream
 
     r, w = os.pipe()
-    stream = _CopyStream(block=16, depth=2)
+    stream = CopyStream(block=16, depth=2)
     filler = threading.Thread(target=stream.fill, args=(os.fdopen(r, "rb", buffering=0),), daemon=True)
     filler.start()
     os.write(w, b"x" * 16 * 4)  # fills the queue: the writer blocks on put
@@ -91,7 +91,7 @@ def test_copy_stream_abandon_wakes_a_blocked_reader_and_writer():
 
     # a reader already waiting on an empty queue when abandon() comes
     r, w = os.pipe()
-    stream = _CopyStream(block=16, depth=2)
+    stream = CopyStream(block=16, depth=2)
     filler = threading.Thread(target=stream.fill, args=(os.fdopen(r, "rb", buffering=0),), daemon=True)
     filler.start()
     waiting: list = []
@@ -104,6 +104,18 @@ def test_copy_stream_abandon_wakes_a_blocked_reader_and_writer():
     os.close(w)
     filler.join(3)
     assert not reader.is_alive() and waiting == [b""] and not filler.is_alive()
+
+    # the psycopg 3 side: put() blocked on a full queue wakes on abandon(), later blocks are dropped
+    stream = CopyStream(block=16, depth=2)
+    producer = threading.Thread(target=lambda: [stream.put(b"y" * 16) for _ in range(5)], daemon=True)
+    producer.start()
+    assert stream.read(16) == b"y" * 16
+    producer.join(0.2)
+    assert producer.is_alive()  # two queued, the next put waits
+    stream.abandon()
+    producer.join(3)
+    stream.end()
+    assert not producer.is_alive() and stream.read(16) == b"" and stream.abandoned
 
 
 def test_prepare_process_switches_arrow_to_jemalloc_once():

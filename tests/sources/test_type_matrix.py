@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from custody.demo.loaders import drop_database, ensure_database
@@ -369,11 +370,13 @@ def test_postgresql_type_matrix(pg_server_url, tmp_path, new_catalog):
         drop_database(pg_server_url, f"{DB}_r")
 
 
-def test_postgresql_type_matrix_on_the_copy_path(pg_server_url, tmp_path, new_catalog):
-    # Values that have an exact Arrow value only: the whole range takes the COPY fast path
-    # (psycopg2), whose CSV fields go through the same rules, and every value comes back equal.
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_postgresql_type_matrix_on_the_copy_path(pg_server_url, tmp_path, new_catalog, driver):
+    # Values that have an exact Arrow value only: the whole range takes the COPY fast path (psycopg 3
+    # in the extracting session, psycopg2 in a child process), whose CSV fields go through the same
+    # rules, and every value comes back equal.
     exact = [Col(c.name, c.ddl, [v for v in c.values if v[1] == EQUAL], c.src, c.dst, c.compare) for c in PG]
-    url = sa.make_url(ensure_database(pg_server_url, DB))
+    url = sa.make_url(ensure_database(pg_server_url, DB)).set(drivername=f"postgresql+{driver}")
     target_url = sa.make_url(ensure_database(pg_server_url, f"{DB}_r"))
     source, target = sa.create_engine(url), sa.create_engine(target_url)
     try:
@@ -390,8 +393,9 @@ def test_postgresql_type_matrix_on_the_copy_path(pg_server_url, tmp_path, new_ca
 
 
 def test_postgresql_type_matrix_through_psycopg3(pg_server_url, tmp_path, new_catalog):
-    # Airflow's PostgreSQL hook hands out postgresql+psycopg (psycopg 3) engines: the cursor path
-    # with psycopg's own loaders, which raise on infinity and BC dates, quoting the value.
+    # Airflow's PostgreSQL hook hands out postgresql+psycopg (psycopg 3) engines: the COPY path is
+    # tried first; the values without an exact Arrow value send the range to the cursor path, where
+    # psycopg's own loaders (which raise on infinity and BC dates, quoting the value) are bypassed.
     url = sa.make_url(ensure_database(pg_server_url, DB)).set(drivername="postgresql+psycopg")
     target_url = sa.make_url(ensure_database(pg_server_url, f"{DB}_r")).set(drivername="postgresql+psycopg")
     source, target = sa.create_engine(url), sa.create_engine(target_url)
@@ -400,6 +404,7 @@ def test_postgresql_type_matrix_through_psycopg3(pg_server_url, tmp_path, new_ca
         results = run_matrix(PG, source, target, rt, lambda e: pg_rows(url, e), lambda e: pg_rows(target_url, e),
                              pre=PG_PRE)
         check(results)
+        assert rt.manifest("matrix", run_key_for("matrix-run")).tables[0].extraction.path == "cursor"
     finally:
         source.dispose()
         target.dispose()

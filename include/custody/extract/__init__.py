@@ -20,11 +20,14 @@ Each range streams from the source inside one REPEATABLE READ transaction that a
 range's ``COUNT(*)``, so ``source_rows == staged + quarantined`` compares one snapshot of the
 range. Memory is bounded by about two chunks (``chunk_rows``) whatever the table size:
 
-- PostgreSQL (psycopg2): ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` streamed through a pipe
-  into Arrow's CSV reader with an explicit schema (decimals parsed exactly, NULL vs empty string
-  kept, timestamps read in a UTC session; dates and times by Custody's own text rules). Any value
-  without an exact Arrow value makes the range fall back to the cursor path, which quarantines
-  that value instead.
+- PostgreSQL (psycopg 3, what Airflow's PostgreSQL hook hands out, or psycopg2):
+  ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` streamed in 1 MiB blocks into Arrow's CSV reader
+  with an explicit schema (decimals parsed exactly, NULL vs empty string kept, timestamps read in
+  a UTC session; dates and times by Custody's own text rules). psycopg 3 runs the COPY in the
+  extracting session itself; psycopg2 in a child process sharing its snapshot. Any value without
+  an exact Arrow value makes the range fall back to the cursor path, which quarantines that value
+  instead. A SQL_ASCII database cannot be read through psycopg 3: its connection names psycopg2
+  (extra ``sqlalchemy_scheme``), and a psycopg 3 engine on one fails with that advice.
 - Others: a server-side cursor (``stream_results``: psycopg2 named cursor, psycopg 3 and PyMySQL
   server-side cursors), the raw values converted by ``custody.sources.sqlvalues`` (zero dates,
   invalid dates, TIME outside a clock day, non-boolean BOOLEAN cells... quarantined with reasons).
@@ -39,7 +42,9 @@ Modules, in the order a run meets them:
 - ``files``: planning and extracting a file-drop table (one part per landed file);
 - ``sessions``: reflection, REPEATABLE READ, the session settings that fix how values render;
 - ``parts``: ``extract_part``; one range or file into staging, leftovers of earlier attempts swept;
-- ``copy_path``: the PostgreSQL COPY fast path (a child process, ``_CopyStream``, Arrow's CSV reader);
+- ``copy_path``: the PostgreSQL COPY fast path (Arrow's CSV reader; psycopg2's child process);
+- ``copy_session``: psycopg 3's COPY read by the extracting session itself (a reader thread);
+- ``copy_stream``: ``CopyStream``, the bounded pipe of 1 MiB blocks between a COPY and Arrow;
 - ``cursor_path``: the server-side cursor path (every dialect; PostgreSQL's fallback);
 - ``writer``: ``PartWriter``; chunks cut, row keys and hashes computed, objects staged;
 - ``commit``: ``commit_extract``; parts joined into the sealed run manifest, then watermarks;

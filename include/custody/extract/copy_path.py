@@ -1,14 +1,17 @@
 """The PostgreSQL fast path: ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` parsed by Arrow.
 
-A child process runs the COPY in the extracting transaction's exported snapshot (so ``COUNT(*)``
-and COPY see the same rows); a reader thread queues its output in 1 MiB blocks (``_CopyStream``,
-bounded) that Arrow's streaming CSV reader parses with an explicit schema (integers, floats and
-decimals parsed exactly, NULL vs empty string kept). Dates, timestamps, times and bytea are read
-as their text and converted by the same rules as the cursor path
-(``custody.sources.sqlvalues.text_to_arrow``). Any value without an exact Arrow value, a relation
-the child resolves differently, or row-level security raises ``FastPathUnavailable``: the range
-then goes to the cursor path (``custody.extract.cursor_path``), which quarantines such values
-with their reasons instead.
+The COPY sees the same rows as the range's ``COUNT(*)``: with psycopg 3 (the engine Airflow's
+PostgreSQL hook hands out) the extracting session runs it itself in its REPEATABLE READ
+transaction (``custody.extract.copy_session``); with psycopg2 a child process runs it in that
+transaction's exported snapshot (``_ChildCopy``: psycopg2 calls ``file.write`` once per row with
+the GIL held). Either way the output arrives in 1 MiB blocks through a bounded ``CopyStream`` that
+Arrow's streaming CSV reader parses with an explicit schema (integers, floats and decimals parsed
+exactly, NULL vs empty string kept). Dates, timestamps, times and bytea are read as their text
+and converted by the same rules as the cursor path (``custody.sources.sqlvalues.text_to_arrow``).
+Any value without an exact Arrow value (and, psycopg2 only, a relation the child resolves
+differently or row-level security) raises ``FastPathUnavailable``: the range then goes to the
+cursor path (``custody.extract.cursor_path``), which quarantines such values with their reasons
+instead.
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from custody.extract.copy_stream import COPY_BLOCK_BYTES, CopyStream
 from custody.extract.errors import ExtractError
 from custody.extract.sessions import PG_SETTINGS
 from custody.sources.sqltypes import ColumnPlan
 from custody.sources.sqlvalues import text_to_arrow
-
-COPY_BLOCK_BYTES = 1 << 20  # 4 MiB parsed no faster and cost ~150 MiB more peak RSS (Arrow reads blocks ahead)
 
 
 class FastPathUnavailable(Exception):
@@ -46,122 +48,11 @@ def _copy_types(plans: list[ColumnPlan]) -> dict[str, pa.DataType]:
 
 
 def copy_eligible(conn: sa.Connection, plans: list[ColumnPlan]) -> bool:
-    """Whether a range of these columns may take the COPY path: PostgreSQL through psycopg2 and
-    ``CUSTODY_EXTRACT_PATH`` not set to ``cursor``."""
-    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg2":
+    """Whether a range of these columns may take the COPY path: PostgreSQL through psycopg 3 or
+    psycopg2 and ``CUSTODY_EXTRACT_PATH`` not set to ``cursor``."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver not in ("psycopg", "psycopg2"):
         return False
     return os.environ.get("CUSTODY_EXTRACT_PATH", "").lower() != "cursor"
-
-
-class _CopyStream:
-    """A bounded in-memory pipe of whole blocks between a reader thread and Arrow's CSV reader.
-
-    The writer side (``fill``) reads the COPY child's stdout straight into ``block``-byte
-    buffers and queues them (at most ``depth``, so memory stays bounded at ``block * depth``); the
-    reader side (``read``) hands a queued buffer to Arrow as it is, without copying. A 1 MiB OS
-    pipe alone would stall the database whenever a chunk is being hashed and encrypted; this
-    buffer lets the server keep sending while the reader works. ``abandon`` unblocks the writer
-    when the reader stops early.
-    """
-
-    def __init__(self, block: int = COPY_BLOCK_BYTES, depth: int = 16) -> None:
-        import queue
-
-        self._q: queue.Queue[bytearray | None] = queue.Queue(maxsize=depth)
-        self._block = block
-        self._rest: bytes | bytearray = b""
-        self._eof = False
-        self._abandoned = False
-        self.closed = False
-
-    # writer side
-    def fill(self, fh: Any) -> None:
-        """Read ``fh`` (a raw binary file) to its end in blocks, queueing each full block."""
-        try:
-            while not self._abandoned:
-                buf = bytearray(self._block)
-                view = memoryview(buf)
-                got = 0
-                while got < self._block:
-                    k = fh.readinto(view[got:])
-                    if not k:
-                        break
-                    got += k
-                view.release()
-                if got == 0:
-                    break
-                if got < self._block:
-                    del buf[got:]
-                self._q.put(buf)
-                if got < self._block:
-                    break
-        except (BrokenPipeError, OSError, ValueError):
-            pass
-        finally:
-            self._end()
-
-    def _end(self) -> None:
-        """Queue the end marker: a live stream waits for the reader to make room; an abandoned
-        one drains its queue first, so there it never blocks."""
-        import queue
-
-        while True:
-            try:
-                self._q.put_nowait(None)
-                return
-            except queue.Full:
-                if self._abandoned:
-                    self._drain()
-                else:
-                    self._q.put(None)
-                    return
-
-    # reader side (pyarrow)
-    def readable(self) -> bool:
-        return True
-
-    def _next(self) -> bytes | bytearray:
-        if self._rest:
-            out, self._rest = self._rest, b""
-            return out
-        if self._eof or self._abandoned:
-            return b""
-        block = self._q.get()
-        if block is None:
-            self._eof = True
-            return b""
-        return block
-
-    def read(self, n: int = -1) -> bytes | bytearray:
-        if n < 0:
-            parts = []
-            while part := self._next():
-                parts.append(part)
-            return b"".join(parts)
-        block = self._next()
-        if len(block) <= n:
-            return block  # a whole block (Arrow asks for exactly one): no copy
-        self._rest = block[n:]
-        return block[:n]
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abandon(self) -> None:
-        """Stop both sides: a writer blocked on a full queue and a reader blocked on an empty one
-        (Arrow's read-ahead thread, which Python's exit would otherwise wait for) both wake up."""
-        self._abandoned = True
-        self._drain()
-        self._end()
-
-    def _drain(self) -> None:
-        import queue
-
-        while True:
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                return
 
 
 # Runs in a child process: psycopg2 calls file.write() once per row with the GIL held, so a COPY
@@ -198,80 +89,43 @@ def copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
                  table: sa.Table) -> Iterator[pa.Table]:
     """Stream ``stmt`` as CSV out of PostgreSQL into Arrow batches typed by ``plans``.
 
-    A child process runs ``COPY (stmt) TO STDOUT (FORMAT csv)`` in this transaction's exported
-    snapshot; a reader thread reads its output into 1 MiB blocks queued in a bounded buffer
-    (``_CopyStream``, <= 16 MiB) that Arrow's streaming CSV reader parses. Memory: that buffer
-    plus the reader's blocks.
+    ``COPY (stmt) TO STDOUT (FORMAT csv)`` is read into 1 MiB blocks queued in a bounded buffer
+    (``CopyStream``, <= 16 MiB) that Arrow's streaming CSV reader parses. Memory: that buffer plus
+    the reader's blocks. The COPY runs
 
-    The child is a new session: it takes this session's ``search_path`` and role and checks that
-    ``table`` names the same relation (oid) for it; otherwise it reads nothing and the range goes
-    to the cursor path. Raises ``FastPathUnavailable`` when the child cannot start, sees another
-    relation or a value does not convert (the caller retries the range on the cursor path), and
-    ``ExtractError`` when the child's COPY fails (only the error class is reported).
+    - with psycopg 3, in this very session and transaction (``custody.extract.copy_session``);
+    - with psycopg2, in a child process joining this transaction's exported snapshot (``_ChildCopy``).
+
+    Raises ``FastPathUnavailable`` when a value does not convert or (psycopg2) the child cannot
+    start, sees another relation or the table has row-level security (the caller retries the
+    range on the cursor path); ``sqlalchemy.exc.DBAPIError`` (psycopg 3) or ``ExtractError``
+    (psycopg2) when the database fails the COPY (only the error class and SQLSTATE are reported).
     """
-    import subprocess
-    import sys
-
     import pyarrow.csv as pacsv
 
     raw = conn.connection.driver_connection
     compiled = stmt.compile(dialect=conn.dialect)
-    cursor = raw.cursor()
-    try:
-        query = cursor.mogrify(str(compiled), compiled.params).decode("utf-8")
-    finally:
-        cursor.close()
-    snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
-    # A UTF8 database holds only valid UTF-8 (the server checks on input) and the child asks for
+    encoding = conn.exec_driver_sql("SELECT current_setting('server_encoding')").scalar()
+    if conn.dialect.driver == "psycopg":
+        import psycopg
+
+        from custody.extract.copy_session import SessionCopy
+
+        query = psycopg.ClientCursor(raw).mogrify(str(compiled), compiled.params)
+        source: Any = SessionCopy(conn, f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", CopyStream()).start()
+    else:
+        source = _ChildCopy(conn, compiled, table).start()
+    # A UTF8 database holds only valid UTF-8 (the server checks on input) and the session asks for
     # UTF8, so Arrow's own check would re-validate every string for nothing. (In a SQL_ASCII
     # database the server itself refuses to convert a non-UTF-8 value, on both read paths.)
-    relation = conn.dialect.identifier_preparer.format_table(table)
-    encoding, search_path, current_user, oid, rls = conn.exec_driver_sql(
-        "SELECT current_setting('server_encoding'), current_setting('search_path'), current_user, c.oid, "
-        "c.relrowsecurity FROM (SELECT to_regclass(%(r)s) AS rel) r LEFT JOIN pg_class c ON c.oid = r.rel",
-        {"r": relation}).one()
     server_utf8 = encoding == "UTF8"
-    if rls:
-        # Row-level security may depend on anything in this session (role, custom settings such
-        # as app.tenant that no catalog lists): only this session can read the rows it sees.
-        raise FastPathUnavailable("row-level security on the table")
-    dsn_params = raw.get_dsn_parameters()
-    settings: list[tuple[str, list[str] | None]] = [(s, None) for s in PG_SETTINGS]
-    settings.append(("SELECT set_config('search_path', %s, true)", [search_path]))
-    if current_user != dsn_params.get("user"):
-        # SET ROLE, SET SESSION AUTHORIZATION or a role option in this session: the child logs in
-        # as the connection's user and must take the same identity.
-        settings.append(("SELECT set_config('role', %s, true)", [current_user]))
-    dsn = {k: v for k, v in dsn_params.items() if k in (
-        "host", "port", "user", "dbname", "options", "application_name", "sslmode", "sslrootcert", "sslcert",
-        "sslkey", "sslcrl", "gssencmode", "krbsrvname", "channel_binding", "target_session_attrs")}
-    if conn.engine.url.password:
-        dsn["password"] = conn.engine.url.password
-    spec = {"dsn": dsn, "snapshot": snapshot, "settings": settings, "relation": relation, "oid": oid,
-            "sql": f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"}
-    try:
-        proc = subprocess.Popen([sys.executable, "-c", _COPY_CHILD], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-    except OSError:
-        raise FastPathUnavailable("child process") from None
-    proc.stdin.write(json.dumps(spec).encode() + b"\n")
-    proc.stdin.close()
-    try:
-        import fcntl
-
-        fcntl.fcntl(proc.stdout.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ: fewer, larger reads
-    except (ImportError, OSError):
-        pass
-    stream = _CopyStream()
-    thread = threading.Thread(target=stream.fill, args=(proc.stdout,), name="custody-copy", daemon=True)
-    thread.start()
     names = [p.name for p in plans]
     schema = pa.schema([p.field() for p in plans])
     finished = False
     invalid: str | None = None
     try:
         reader = pacsv.open_csv(
-            stream,
+            source.stream,
             read_options=pacsv.ReadOptions(column_names=names, block_size=COPY_BLOCK_BYTES, use_threads=True),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
@@ -286,23 +140,96 @@ def copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
         invalid = type(exc).__name__
     finally:
         if not finished:
-            stream.abandon()
-            try:  # a child that refused (exit 4) ends at once; one still streaming is stopped
-                proc.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        thread.join()
+            source.stop()
+        source.finish()  # a failed COPY raises here, before anything below
+    if invalid:
+        raise FastPathUnavailable(invalid)
+
+
+class _ChildCopy:
+    """The psycopg2 COPY source: a child process (``_COPY_CHILD``) in this transaction's snapshot.
+
+    The child is a new session: it takes this session's ``search_path`` and role and checks that
+    ``table`` names the same relation (oid) for it; otherwise it reads nothing (exit code 4). A
+    table with row-level security never takes this path.
+    """
+
+    def __init__(self, conn: sa.Connection, compiled: Any, table: sa.Table) -> None:
+        raw = conn.connection.driver_connection
+        cursor = raw.cursor()
+        try:
+            query = cursor.mogrify(str(compiled), compiled.params).decode("utf-8")
+        finally:
+            cursor.close()
+        snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+        relation = conn.dialect.identifier_preparer.format_table(table)
+        search_path, current_user, oid, rls = conn.exec_driver_sql(
+            "SELECT current_setting('search_path'), current_user, c.oid, c.relrowsecurity "
+            "FROM (SELECT to_regclass(%(r)s) AS rel) r LEFT JOIN pg_class c ON c.oid = r.rel",
+            {"r": relation}).one()
+        if rls:
+            # Row-level security may depend on anything in this session (role, custom settings such
+            # as app.tenant that no catalog lists): only this session can read the rows it sees.
+            raise FastPathUnavailable("row-level security on the table")
+        dsn_params = raw.get_dsn_parameters()
+        settings: list[tuple[str, list[str] | None]] = [(s, None) for s in PG_SETTINGS]
+        settings.append(("SELECT set_config('search_path', %s, true)", [search_path]))
+        if current_user != dsn_params.get("user"):
+            # SET ROLE, SET SESSION AUTHORIZATION or a role option in this session: the child logs
+            # in as the connection's user and must take the same identity.
+            settings.append(("SELECT set_config('role', %s, true)", [current_user]))
+        dsn = {k: v for k, v in dsn_params.items() if k in (
+            "host", "port", "user", "dbname", "options", "application_name", "sslmode", "sslrootcert", "sslcert",
+            "sslkey", "sslcrl", "gssencmode", "krbsrvname", "channel_binding", "target_session_attrs")}
+        if conn.engine.url.password:
+            dsn["password"] = conn.engine.url.password
+        self._spec = {"dsn": dsn, "snapshot": snapshot, "settings": settings, "relation": relation, "oid": oid,
+                      "sql": f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"}
+        self.stream = CopyStream()
+
+    def start(self) -> _ChildCopy:
+        import subprocess
+        import sys
+
+        try:
+            self._proc = proc = subprocess.Popen([sys.executable, "-c", _COPY_CHILD], stdin=subprocess.PIPE,
+                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        except OSError:
+            raise FastPathUnavailable("child process") from None
+        proc.stdin.write(json.dumps(self._spec).encode() + b"\n")
+        proc.stdin.close()
+        try:
+            import fcntl
+
+            fcntl.fcntl(proc.stdout.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ: fewer, larger reads
+        except (ImportError, OSError):
+            pass
+        self._thread = threading.Thread(target=self.stream.fill, args=(proc.stdout,), name="custody-copy",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.stream.abandon()
+        try:  # a child that refused (exit 4) ends at once; one still streaming is stopped
+            self._proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+    def finish(self) -> None:
+        proc = self._proc
+        self._thread.join()
         proc.stdout.close()
         code = proc.wait()
         err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
         proc.stderr.close()
-    if code == 4:
-        raise FastPathUnavailable("the COPY session resolves the table to another relation")
-    if invalid:
-        raise FastPathUnavailable(invalid)
-    if code != 0:
-        # Only the exception class name: a driver message could quote values.
-        raise ExtractError(f"COPY child process failed ({err[-1][:80] if err else 'exit code ' + str(code)})")
+        if code == 4:
+            raise FastPathUnavailable("the COPY session resolves the table to another relation")
+        if code != 0 and not self.stream.abandoned:
+            # Only the exception class name: a driver message could quote values.
+            raise ExtractError(f"COPY child process failed ({err[-1][:80] if err else 'exit code ' + str(code)})")
 
 
 def _post_copy(table: pa.Table, plans: list[ColumnPlan], schema: pa.Schema) -> pa.Table:

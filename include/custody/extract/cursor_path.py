@@ -1,8 +1,8 @@
 """The cursor path: rows streamed by a server-side cursor and converted to Arrow in Python.
 
-Used for every dialect but PostgreSQL-through-psycopg2, and for a PostgreSQL range the COPY path
-cannot take. ``stream_results`` gives a psycopg2 named cursor or a PyMySQL ``SSCursor``, so memory
-stays bounded. The SELECT (``custody.sources.sqltypes.select_list``) lets neither SQLAlchemy nor
+Used for every dialect but PostgreSQL, and for a PostgreSQL range the COPY path cannot take.
+``stream_results`` gives a psycopg2 named cursor, a psycopg 3 server-side cursor or a PyMySQL
+``SSCursor``, so memory stays bounded. The SELECT (``custody.sources.sqltypes.select_list``) lets neither SQLAlchemy nor
 the driver convert a value first; rows are converted by ``custody.sources.sqlvalues`` (zero
 dates, invalid dates and values without an exact Arrow equivalent are quarantined with their
 reasons).

@@ -28,13 +28,41 @@ def reflect_table(engine: sa.Engine | sa.Connection, table_cfg: TableConfig) -> 
 
     Raises ``ExtractError`` when no such table exists, or when two tables match case-insensitively.
     """
-    names = sa.inspect(engine).get_table_names()
+    try:
+        names = sa.inspect(engine).get_table_names()
+    except TypeError:
+        _refuse_sql_ascii(engine)
+        raise
     matches = [n for n in names if n.lower() == table_cfg.name.lower()]
     if not matches:
         raise ExtractError(f"table {table_cfg.name!r} not found in the source ({len(names)} tables there)")
     if len(matches) > 1:
         raise SchemaError(f"table {table_cfg.name!r} matches {len(matches)} source tables that differ only in case")
     return sa.Table(matches[0], sa.MetaData(), autoload_with=engine)
+
+
+def _refuse_sql_ascii(engine: sa.Engine | sa.Connection) -> None:
+    """Raise ``ExtractError`` when ``engine`` is a psycopg 3 engine on a SQL_ASCII database.
+
+    SQLAlchemy's psycopg dialect fails its first connection to such a database with a bare
+    ``TypeError`` (psycopg 3 returns that database's text as bytes). Such a source is read through
+    psycopg2: the Airflow connection's extra ``{"sqlalchemy_scheme": "postgresql+psycopg2"}``.
+    Returns when the cause is something else.
+    """
+    dialect = engine.dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg" or not isinstance(engine, sa.Engine):
+        return
+    import psycopg
+
+    cargs, cparams = dialect.create_connect_args(engine.url)
+    try:
+        with psycopg.connect(*cargs, **cparams) as raw:
+            encoding = raw.info.parameter_status("server_encoding")
+    except psycopg.Error:
+        return
+    if encoding == "SQL_ASCII":
+        raise ExtractError("the source database's encoding is SQL_ASCII, which psycopg 3 cannot read as text; "
+                           'set the Airflow connection\'s extra {"sqlalchemy_scheme": "postgresql+psycopg2"}') from None
 
 
 def primary_key_columns(table: sa.Table, table_cfg: TableConfig) -> list[str]:
@@ -93,9 +121,12 @@ def prepare_session(conn: sa.Connection) -> tuple[str | None, Any]:
 
 
 def db_error_code(exc: sa.exc.DBAPIError) -> str:
-    """``<driver exception class>[ SQLSTATE/errno]``: what may be logged of a database error."""
+    """``<driver exception class>[ SQLSTATE/errno]``: what may be logged of a database error
+    (psycopg2 ``pgcode``, psycopg 3 ``sqlstate``, PyMySQL errno)."""
     orig = exc.orig
     code = getattr(orig, "pgcode", None)
     if code is None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
         code = orig.args[0]
+    if code is None:
+        code = getattr(orig, "sqlstate", None)  # psycopg 3
     return type(orig).__name__ + (f" {code}" if code is not None else "")
