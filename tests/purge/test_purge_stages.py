@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,6 +15,8 @@ from custody.crypto import decrypt_bytes
 from custody.crypto.scopes import ScopeDestroyedError
 from custody.documents import DestructionCertificate, PurgePlanDocument, document_key
 from custody.purge.guard import HumanAnswer, PurgeRefused
+from custody.purge.report import purge_section
+from custody.stages import stage_report
 from custody.stages.purge import (
     stage_purge_certify,
     stage_purge_execute,
@@ -136,6 +139,16 @@ def test_an_expired_source_is_purged_after_an_approval_and_nothing_of_it_is_left
     result = runner.invoke(app, ["audit", "verify", "--store", "all", "--endpoint-url",
                                  client.meta.endpoint_url])
     assert result.exit_code == 0, result.output + str(result.stderr if result.stderr_bytes else "")
+    # The report's purge section: the plan, its approver and certificate; English and Chinese.
+    section = purge_section(rt.staging, source="crm")
+    assert [(p["plan_id"], p["status"], p["approver"], p["certificate_id"]) for p in section["plans"]] == [
+        (plan.plan_id, "certified", "dpo", cert.certificate_id)]
+    assert purge_section(rt.staging, source="archive")["plans"] == []
+    paths = stage_report(rt, "crm", runs["crm"], client)
+    report = json.loads(Path(paths["json"]).read_text("utf-8"))
+    assert report["purge"]["plans"][0]["status"] == "certified"
+    html_zh = Path(paths["html_zh"]).read_text("utf-8")
+    assert plan.plan_id in html_zh and "已出具证明" in html_zh
     refused = [json.loads(e.data) for e in rt.audit.find(actions=["approval.answer"])]
     assert [e["reason"] for e in refused if e["outcome"] == "refused"] == [r[-1] for r in refusals]
 
@@ -152,3 +165,5 @@ def test_a_legal_hold_blocks_the_purge_of_its_scope(purge_home):
     assert plan.items == []
     assert {b.source for b in plan.blocked} == {"crm"} and "scope_key" in {b.kind for b in plan.blocked}
     assert all(b.hold_ids == ["LH-7"] and "regulator inquiry 2026-17" in b.reason for b in plan.blocked)
+    shown = purge_section(rt.staging, source="crm")["plans"][0]
+    assert shown["status"] == "planned" and shown["items"] == 0 and shown["holds"] == ["LH-7"]
