@@ -143,23 +143,26 @@ def custody_purge():
         from custody.stages.purge import stage_purge_guard
 
         ti = context["ti"]
+        # What the approval task returned is Airflow's own record of the response event; the HITL
+        # detail, re-read by the approval task's id, is the stored answer. Both must agree.
         returned = ti.xcom_pull(task_ids="approve") or {}
-        ti_id = ti.xcom_pull(task_ids="approve", key="hitl_ti_id")
+        passed = returned.get("responded_by_user") or {}
         answer = None
-        if ti_id:
+        if passed.get("id"):
+            responded_at = returned.get("responded_at")
+            answer = HumanAnswer(response_received=True, chosen_options=tuple(returned.get("chosen_options") or ()),
+                                 user_id=passed.get("id"), user_name=passed.get("name"),
+                                 responded_at=str(responded_at) if responded_at else None)
+        ti_id = ti.xcom_pull(task_ids="approve", key="hitl_ti_id")
+        if ti_id and answer is not None:
             from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
 
             detail = get_hitl_detail_content_detail(UUID(ti_id))
             user = detail.responded_by_user
             user_id = (user.get("id") if isinstance(user, dict) else getattr(user, "id", None)) if user else None
-            user_name = (user.get("name") if isinstance(user, dict) else getattr(user, "name", None)) if user else None
-            answer = HumanAnswer(response_received=bool(detail.response_received),
-                                 chosen_options=tuple(detail.chosen_options or ()), user_id=user_id,
-                                 user_name=user_name,
-                                 responded_at=detail.responded_at.isoformat() if detail.responded_at else None)
-            passed = returned.get("responded_by_user") or {}
-            if passed.get("id") != user_id or list(returned.get("chosen_options") or []) != list(answer.chosen_options):
-                answer = None  # what was passed downstream is not what Airflow recorded
+            if (not detail.response_received or user_id != answer.user_id
+                    or tuple(detail.chosen_options or ()) != answer.chosen_options):
+                answer = None  # what was passed downstream is not what Airflow stored
         try:
             return stage_purge_guard(_runtime(), planned["plan_id"], requested_hash=planned["plan_sha256"],
                                      answer=answer, requester=_requester(context), all_admins=_all_admins())
