@@ -111,23 +111,22 @@ def delete_s3_versions(plan: PurgePlanDocument, stores: dict[str, Any]) -> StepR
 
 
 def _lock_followup(store: Any, key: str, item: PurgeItem) -> str:
-    """Why an S3 version could not be deleted, and from when it can: Object Lock facts only."""
+    """Why an S3 version could not be deleted, and from when it can: Object Lock facts only, read
+    with ``HeadObject`` of that version (``ObjectLockLegalHoldStatus``, ``ObjectLockMode``,
+    ``ObjectLockRetainUntilDate``)."""
     from botocore.exceptions import ClientError
 
     try:
-        hold = store.client.get_object_legal_hold(Bucket=store.bucket, Key=key, VersionId=item.version_id)
-        if hold.get("LegalHold", {}).get("Status") == "ON":
-            return f"{item.ref}@{item.version_id}: S3 legal hold on; refused until it is lifted"
-    except ClientError:
-        pass
-    try:
-        ret = store.client.get_object_retention(Bucket=store.bucket, Key=key, VersionId=item.version_id)
-        r = ret.get("Retention", {})
-        until = r.get("RetainUntilDate")
-        return (f"{item.ref}@{item.version_id}: Object Lock {r.get('Mode', '?')} until "
-                f"{until.isoformat() if hasattr(until, 'isoformat') else until}; delete on or after that date")
+        head = store.client.head_object(Bucket=store.bucket, Key=key, VersionId=item.version_id)
     except ClientError as exc:
         return f"{item.ref}@{item.version_id}: delete refused ({_code(exc)})"
+    if head.get("ObjectLockLegalHoldStatus") == "ON":
+        return f"{item.ref}@{item.version_id}: S3 legal hold on; refused until it is lifted"
+    until = head.get("ObjectLockRetainUntilDate")
+    if until is None:
+        return f"{item.ref}@{item.version_id}: delete refused (AccessDenied, no Object Lock retention)"
+    return (f"{item.ref}@{item.version_id}: Object Lock {head.get('ObjectLockMode', '?')} until "
+            f"{until.isoformat() if hasattr(until, 'isoformat') else until}; delete on or after that date")
 
 
 def clean_local_stores(plan: PurgePlanDocument, stores: dict[str, Any], keyring: Any) -> StepRecord:
