@@ -68,6 +68,13 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
         base = f"http://127.0.0.1:{services.port}"
         _wait("parsing custody_purge", lambda: services._query(
             "SELECT dag_id FROM serialized_dag WHERE dag_id = 'custody_purge'"), services, 240)
+        def api_up():
+            try:
+                return httpx.get(f"{base}/api/v2/monitor/health", timeout=10).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait("the API server", api_up, services, 240)
         ops = {"Authorization": f"Bearer {_token(base, 'ops')}"}
         resp = httpx.patch(f"{base}/api/v2/dags/custody_purge", json={"is_paused": False}, headers=ops, timeout=30)
         assert resp.status_code == 200, resp.text
