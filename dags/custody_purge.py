@@ -12,7 +12,8 @@ lawful basis, legal holds, milestones, approvers).
 2. **approve** asks the approvers named in `retention.yaml` (Airflow's human-in-the-loop approval,
    assigned users only) with the plan summary and hash in the body. There is **no default
    answer**: a timeout fails the task and purges nothing. A rejection skips everything after it.
-3. **guard** re-reads the answer Airflow recorded and refuses unless a human answered, the
+3. **guard** re-reads the answer Airflow recorded (the approval task's result, checked against the
+   audit listener's entry of it) and refuses unless a human answered, the
    answerer is an approver and not the requester (the user who triggered the run), the plan hash
    is unchanged, and Airflow does not run with every user as admin.
 4. **execute** destroys in a fixed order: scope keys (crypto-shredding), every S3 version and
@@ -72,17 +73,28 @@ def _all_admins() -> bool:
 
 
 def _approval(**kwargs):
-    """Airflow's approval operator (standard provider), keeping its own task-instance id in XCom so
-    that the guard can re-read the recorded answer (HITL detail) rather than trust what is passed
-    downstream. Imported here: DAG files import only the SDK at top level."""
+    """Airflow's approval operator (standard provider); imported here because DAG files import
+    only the SDK at top level."""
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-    class PurgeApproval(ApprovalOperator):
-        def execute(self, context):
-            context["ti"].xcom_push(key="hitl_ti_id", value=str(context["ti"].id))
-            return super().execute(context)
+    return ApprovalOperator(**kwargs)
 
-    return PurgeApproval(**kwargs)
+
+def _listener_disagrees(rt, context, answer) -> bool:
+    """True when the audit listener recorded this run's approval differently from the answer."""
+    import json
+
+    for stored in rt.audit.find(actions=["approval.answer"]):
+        entry = json.loads(stored.data)
+        subject = entry.get("subject", {})
+        if (subject.get("dag_id"), subject.get("run_id"), subject.get("task_id")) != (
+                context["dag_run"].dag_id, context["run_id"], "approve"):
+            continue
+        user = entry.get("actor", {}).get("user")
+        if entry.get("outcome") != "success" or not entry.get("details", {}).get("approved") or user not in (
+                answer.user_id, answer.user_name):
+            return True
+    return False
 
 
 approvals = _approvals()
@@ -135,16 +147,14 @@ def custody_purge():
 
     @task
     def guard(planned: dict, **context) -> dict:
-        from uuid import UUID
-
         from airflow.sdk.exceptions import AirflowFailException
 
         from custody.purge.guard import HumanAnswer, PurgeRefused
         from custody.stages.purge import stage_purge_guard
 
         ti = context["ti"]
-        # What the approval task returned is Airflow's own record of the response event; the HITL
-        # detail, re-read by the approval task's id, is the stored answer. Both must agree.
+        # The approval task's return value is Airflow's record of the response (options, the user
+        # the API server authenticated, the time). The audit listener's entry, when present, must agree.
         returned = ti.xcom_pull(task_ids="approve") or {}
         passed = returned.get("responded_by_user") or {}
         answer = None
@@ -153,18 +163,11 @@ def custody_purge():
             answer = HumanAnswer(response_received=True, chosen_options=tuple(returned.get("chosen_options") or ()),
                                  user_id=passed.get("id"), user_name=passed.get("name"),
                                  responded_at=str(responded_at) if responded_at else None)
-        ti_id = ti.xcom_pull(task_ids="approve", key="hitl_ti_id")
-        if ti_id and answer is not None:
-            from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
-
-            detail = get_hitl_detail_content_detail(UUID(ti_id))
-            user = detail.responded_by_user
-            user_id = (user.get("id") if isinstance(user, dict) else getattr(user, "id", None)) if user else None
-            if (not detail.response_received or user_id != answer.user_id
-                    or tuple(detail.chosen_options or ()) != answer.chosen_options):
-                answer = None  # what was passed downstream is not what Airflow stored
+        rt = _runtime()
+        if answer is not None and _listener_disagrees(rt, context, answer):
+            answer = None
         try:
-            return stage_purge_guard(_runtime(), planned["plan_id"], requested_hash=planned["plan_sha256"],
+            return stage_purge_guard(rt, planned["plan_id"], requested_hash=planned["plan_sha256"],
                                      answer=answer, requester=_requester(context), all_admins=_all_admins())
         except PurgeRefused as exc:
             raise AirflowFailException(str(exc)) from None
