@@ -50,7 +50,8 @@ def dagbag_and_calls(airflow_env):
 def test_dagbag_imports_without_errors(dagbag_and_calls):
     bag, _ = dagbag_and_calls
     assert bag.import_errors == {}
-    assert {"custody_pipeline_crm", "custody_pipeline_chinook", "custody_restore_drill"} <= set(bag.dag_ids)
+    assert {"custody_pipeline_crm", "custody_pipeline_chinook", "custody_restore_drill",
+            "custody_purge"} <= set(bag.dag_ids)
 
 
 def test_parsing_makes_no_lookup_query_or_connection(dagbag_and_calls):
@@ -66,6 +67,9 @@ def test_every_dag_is_tagged_documented_and_retries(dagbag_and_calls):
         assert dag.catchup is False, dag_id
         for t in dag.tasks:
             if t.task_id not in ("report", "run_outcome"):  # they only read what the others left
+                if (dag_id, t.task_id) == ("custody_purge", "approve"):
+                    assert t.retries == 0  # asking again after a timeout would be a new request
+                    continue
                 assert t.retries >= 2, f"{dag_id}.{t.task_id}"
 
 
@@ -134,3 +138,20 @@ def test_ruff_finds_no_airflow2_imports():
     res = subprocess.run([ruff, "check", "--select", "AIR3", "dags", "plugins"], cwd=ROOT, capture_output=True,
                          text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_purge_asks_the_configured_approvers_with_no_default_answer(dagbag_and_calls):
+    from custody.retention.policy import load_retention_policy
+
+    bag, _ = dagbag_and_calls
+    dag = bag.dags["custody_purge"]
+    assert [t.task_id for t in dag.topological_sort()] == ["plan", "approve", "guard", "execute", "verify",
+                                                          "certify"]
+    approve = dag.get_task("approve")
+    policy = load_retention_policy(ROOT / "include" / "config" / "retention.yaml").policy
+    assert approve.defaults is None
+    assert approve.options == ["Approve", "Reject"]
+    assert [u["id"] for u in approve.assigned_users] == policy.approvals.approvers
+    assert approve.response_timeout.total_seconds() == policy.approvals.timeout_hours * 3600
+    assert "plan_sha256" in approve.body and "summary" in approve.body
+    assert set(dag.get_task("guard").upstream_task_ids) == {"plan", "approve"}

@@ -119,8 +119,51 @@ def samples() -> dict[str, Document]:
                                       policy={"keep_last": 1}, decisions=[RetentionDecision(
                                           snapshot_key="snapshots/crm/r1.json", snapshot_id="crm/r1", source="crm",
                                           created_at="2026-11-30", action="keep", reasons=["last"])])
-    docs = [plan, part, _manifest(), _classification(), _validation(), backup, snapshot, retention]
+    docs = [plan, part, _manifest(), _classification(), _validation(), backup, snapshot, retention, *_purge_docs()]
     return {d.FORMAT: d for d in docs}
+
+
+def _purge_docs() -> list[Document]:
+    from custody.documents import (
+        BlockedItem,
+        DestructionCertificate,
+        KeyDestruction,
+        PurgeApprovalDocument,
+        PurgeExecutionDocument,
+        PurgeItem,
+        PurgePlanDocument,
+        ScopeProbe,
+        StepRecord,
+    )
+
+    pid = "20261130T000000Z-0123abcd"
+    plan = PurgePlanDocument(
+        plan_id=pid, created_at="2026-11-30T00:00:00+00:00", clock="2026-11-30T00:00:00+00:00",
+        policy_version="2026-12.1", policy_sha256="ab" * 32, milestones={"closing": "2026-10-01"},
+        requester="ops", sources=["crm"],
+        items=[PurgeItem(kind="scope_key", ref="sk-20260101-0123456789ab", source="crm", category="customer_contract",
+                         period="2026-01", scope="crm/customer_contract/2026-01", rule="r",
+                         expired_at="2026-11-01T00:00:00+00:00")],
+        blocked=[BlockedItem(kind="store_object", ref="objects/ab/x.cdy", source="crm", category="c",
+                             hold_ids=["LH-1"], reason="legal hold LH-1: matter 7")],
+        kept={"not expired": 2}, totals={"scope_keys": 1},
+        probes=[ScopeProbe(scope="crm/customer_contract/2026-01", object_id="crm/r1/x", kek_id="sk-1",
+                           wrapped_dek_b64="AAAA")])
+    key = KeyDestruction(scope="crm/customer_contract/2026-01", key_ids=["sk-1"], destroyed_at="2026-11-30T00:00:01",
+                         certificate_id="c" * 32)
+    approval = PurgeApprovalDocument(plan_id=pid, plan_sha256="cd" * 32, requester="ops", approver="dpo",
+                                     approvers=["dpo"], answered_at="2026-11-30T01:00:00+00:00",
+                                     checked_at="2026-11-30T01:00:01+00:00")
+    execution = PurgeExecutionDocument(plan_id=pid, plan_sha256="cd" * 32, started_at="2026-11-30T01:00:02",
+                                       finished_at="2026-11-30T01:00:09", steps=[StepRecord(step="keys", done=1)],
+                                       keys=[key], verification={"result": "pass"}, audit_seq=[4, 5])
+    cert = DestructionCertificate(
+        certificate_id="d" * 32, plan_id=pid, plan_sha256="cd" * 32, policy_version="2026-12.1",
+        issued_at="2026-11-30T01:00:10", what={"sources": ["crm"], "objects": 3}, content_hashes=["ab" * 32],
+        method="cryptographic erase + deletion", tool="custody", tool_version="0", keys=[key],
+        verification={"result": "pass"}, requester="ops", approvers=["dpo"], times={"approved_at": "x"},
+        audit={"first_seq": 4})
+    return [plan, approval, execution, cert]
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 ``AirflowServices(home, pg_server_url, dags=..., plugins=..., env=..., pools=...)`` creates a
 PostgreSQL metadata database (``custody_scheduler_<pid>``), migrates it, creates the pools, and
 starts the three processes with the LocalExecutor on a temporary ``AIRFLOW_HOME``, each in its
-own process group with its output in ``home``. Only the main-job DAG file is in its DAGs folder
-(the daily restore drill would otherwise start on its own). ``run(dag_ids, timeout)`` waits for
+own process group with its output in ``home``. Only the DAG files named by ``dag_files`` (default
+the main job) are in its DAGs folder (the daily restore drill would otherwise start on its own);
+``airflow_config`` overrides Airflow settings last (e.g. named users instead of all admins).
+``port`` is the API server's. ``run(dag_ids, timeout)`` waits for
 the DAGs to be parsed, triggers one run of each and waits until every run has finished;
 leaving the ``with`` block stops the process groups it started and drops the database.
 Everything is bounded in time: a step that does not finish raises ``TimeoutError`` with the
@@ -36,7 +38,8 @@ class AirflowServices:
     """Scheduler, DAG processor and API server of a throw-away Airflow (see the module docstring)."""
 
     def __init__(self, home: Path, pg_server_url: str, *, dags: Path, plugins: Path, env: dict[str, str],
-                 pools: list[str]) -> None:
+                 pools: list[str], dag_files: tuple[str, ...] = ("custody_pipeline.py",),
+                 airflow_config: dict[str, str] | None = None) -> None:
         self.home = Path(home)
         self.server_url = pg_server_url
         self.db_name = f"custody_scheduler_{os.getpid()}"
@@ -46,7 +49,8 @@ class AirflowServices:
         self.port = _free_port()
         dag_folder = self.home / "dags"
         dag_folder.mkdir(parents=True, exist_ok=True)
-        (dag_folder / "custody_pipeline.py").symlink_to(Path(dags) / "custody_pipeline.py")
+        for name in dag_files:
+            (dag_folder / name).symlink_to(Path(dags) / name)
         bin_dir = str(Path(sys.executable).parent)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CUSTODY_"))}
         self.env = {
@@ -67,6 +71,7 @@ class AirflowServices:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "GX_ANALYTICS_ENABLED": "false",
         }
+        self.env.update(airflow_config or {})  # e.g. named users instead of all admins
         self.airflow = str(Path(sys.executable).with_name("airflow"))
 
     # -- processes -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Three levels (``docs/format.md`` section 1)::
 
     KEK (LocalKeyring or KmsKeyring)            wraps only the keys in the key store
-     └─ scope key, one per scope "<source>/<retention_class>", 32 bytes, in the key store (wrapped)
+     └─ scope key, one per scope "<source>/<retention_class>/<period>", 32 bytes, in the key store (wrapped)
          └─ data key (DEK), one per object, wrapped in the object header by the scope key
 
 ``ScopedKeyring`` implements the ``Keyring`` protocol, so the envelope, staging, snapshot and
@@ -15,6 +15,11 @@ header's ``key.kek_id`` then names the scope key (``sk-…``), ``key.keyring`` i
 - **Crypto-shredding** (``destroy_scope``) deletes every wrapped copy of a scope's key and keeps a
   tombstone; every object of the scope, in staging and in every backup, is then unreadable and
   says so (``ScopeDestroyedError`` naming the scope). PIPL Art 19 and 47, GDPR Art 17.
+- **Rolling retention**: a scope is source x retention class x period (``YYYY-MM``, the UTC month
+  the object was staged in; ``custody.crypto.scope_names``), so expiring one month's data shreds
+  one key and leaves the other months readable. Scopes written before periods existed
+  (``<source>/<retention_class>``) stay readable and are purged as one legacy scope
+  (``docs/format.md`` 1.10).
 - **Seal key** (``mk-…``): documents are sealed with HMAC-SHA256 under a random key kept in the key
   store, wrapped by the KEK like a scope key, so seals survive KEK rotation.
 - **Deal keys** (``dk-…``): per-deal keys for pseudonymisation (``custody.crypto.pseudonym``).

@@ -10,6 +10,8 @@ an unknown schema version, a broken seal, and a document found at a key that is 
 - ``extract``: ``ExtractPlan``, ``PartDocument``, ``RunManifest`` and their parts.
 - ``stages``: ``ClassificationDocument``, ``ValidationDocument``, ``BackupDocument``.
 - ``store``: ``SnapshotDocument``, ``RetentionPlanDocument``.
+- ``purge``: ``PurgePlanDocument``, ``PurgeApprovalDocument``, ``PurgeExecutionDocument``,
+  ``DestructionCertificate``.
 
 The field-by-field specification is ``docs/format.md``.
 """
@@ -69,6 +71,17 @@ from custody.documents.stages import (
     TableValidation,
     ValidationDocument,
 )
+from custody.documents.purge import (
+    BlockedItem,
+    DestructionCertificate,
+    KeyDestruction,
+    PurgeApprovalDocument,
+    PurgeExecutionDocument,
+    PurgeItem,
+    PurgePlanDocument,
+    ScopeProbe,
+    StepRecord,
+)
 from custody.documents.store import (
     RetentionDecision,
     RetentionPlanDocument,
@@ -78,6 +91,15 @@ from custody.documents.store import (
 )
 
 __all__ = [
+    "BlockedItem",
+    "DestructionCertificate",
+    "KeyDestruction",
+    "PurgeApprovalDocument",
+    "PurgeExecutionDocument",
+    "PurgeItem",
+    "PurgePlanDocument",
+    "ScopeProbe",
+    "StepRecord",
     "CHUNKS_PER_PART",
     "audit_key",
     "BackupDocument",

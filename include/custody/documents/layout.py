@@ -13,12 +13,14 @@ Staging (relative to ``CUSTODY_HOME/staging``; S3 staging uses the same keys)::
     <source>/<run_key>/quarantine/<table>/extract/p<NNNN>-<NNNNN>.cdy   rows held back at extraction
     <source>/<run_key>/quarantine/<table>/validate/c<NNNNNNNNN>.cdy     rows held back by validation
                                                                         (named by the chunk they came from)
+    purge/<plan_id>/plan.json | approval.json | execution.json | certificate.json   a purge's documents
 
 Store (local disk or S3, under the store's prefix)::
 
     objects/<sha256[0:2]>/<sha256>.cdy     content-addressed ciphertext
     snapshots/<source>/<run_key>.json      snapshot document
     retention/<plan_id>.json               retention plan
+    purge/<plan_id>/certificate.json       destruction certificate of a purge (also in staging)
     audit/checkpoints/<size:012d>-<UTC time>-<8 hex>.note   signed checkpoint of the audit log
     audit/leaves/<start:012d>-<end:012d>.bin                leaf hashes of entries start..end-1
     audit/keys/<key id>.vkey                                verifier key of a checkpoint signer
@@ -37,7 +39,7 @@ import re
 from typing import Literal
 
 DocumentKind = Literal["plan", "part", "manifest", "classification", "validation", "backup", "snapshot",
-                       "retention-plan"]
+                       "retention-plan", "purge-plan", "purge-approval", "purge-execution", "purge-certificate"]
 ObjectKind = Literal["chunk", "rowkeys", "quarantine-extract", "quarantine-validate"]
 
 CHUNKS_PER_PART = 100_000
@@ -75,11 +77,14 @@ def document_key(
 
     ``plan``, ``manifest``, ``classification``, ``validation``, ``backup``: per run
     (``source``, ``run_key``); ``part``: per run, ``table`` and ``part``; ``snapshot``: the store
-    key of a run's snapshot; ``retention-plan``: the store key of a retention plan (``plan_id``).
+    key of a run's snapshot; ``retention-plan``: the store key of a retention plan (``plan_id``);
+    ``purge-plan`` / ``-approval`` / ``-execution`` / ``-certificate``: ``purge/<plan_id>/<name>.json``.
     Raises ``ValueError`` for a missing identity field or one that is not a safe key segment.
     """
     if kind == "retention-plan":
         return f"retention/{_segment(plan_id or '', 'plan id')}.json"
+    if kind.startswith("purge-"):
+        return f"purge/{_segment(plan_id or '', 'plan id')}/{kind.removeprefix('purge-')}.json"
     s, r = _segment(source or "", "source"), _segment(run_key or "", "run key")
     if kind in _RUN_DOCS:
         return f"{s}/{r}/{kind}.json"

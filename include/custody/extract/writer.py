@@ -9,12 +9,14 @@ write the same keys (atomic overwrite).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
 from custody import hashing, rowkeys
 from custody.config import SourceConfig
+from custody.crypto.scope_names import period_of, scope_name
 from custody.documents import ObjectEntry, chunk_number, object_id
 from custody.extract.process import prepare_process
 from custody.sources.quarantine import POSITION, ROW_KEY, count_reasons
@@ -41,6 +43,7 @@ class PartWriter:
     part: int
     key_columns: list[str] | None
     key_prefix: str = ""
+    period: str = field(default_factory=lambda: period_of(datetime.now(UTC)))
     chunks: list[ObjectEntry] = field(default_factory=list)
     row_keys: list[ObjectEntry] = field(default_factory=list)
     quarantine: list[ObjectEntry] = field(default_factory=list)
@@ -61,7 +64,8 @@ class PartWriter:
 
     @property
     def _scope(self) -> str:
-        return f"{self.source.name}/{self.source.retention_class}"
+        # Rolling retention: one key per source x retention class x month staged (docs/format.md 1.10).
+        return scope_name(self.source.name, self.source.retention_class, self.period)
 
     def _entry(self, kind: str, n: int, rows: int, content_hash: int) -> ObjectEntry:
         oid = object_id(_OBJECT_KINDS[kind], source=self.source.name, run_key=self.run_key, table=self.table,

@@ -82,6 +82,11 @@ LABELS = {
         "audit_verified": "Verification of the log", "audit_ok": "the log matches every checkpoint",
         "audit_failed": "FAILED", "audit_refused": "Checkpoint refused", "audit_none": "no checkpoint yet",
         "audit_findings": "Findings", "audit_first_bad": "First bad entry",
+        "purge": "Retention and purge", "purge_plan": "Plan", "purge_status": "Status",
+        "purge_items": "Items", "purge_blocked": "Blocked by legal hold", "purge_keys": "Scope keys",
+        "purge_approver": "Approved by", "purge_certificate": "Certificate", "purge_none": "No purge plan.",
+        "purge_states": {"planned": "awaiting approval", "approved": "approved", "executed": "executed",
+                         "verified": "verified", "certified": "certified"},
     },
     "zh-CN": {
         "title": "Custody 运行报告", "source": "数据源", "run": "运行", "created": "生成时间",
@@ -127,6 +132,11 @@ LABELS = {
         "audit_verified": "日志校验", "audit_ok": "日志与所有检查点一致",
         "audit_failed": "未通过", "audit_refused": "检查点被拒绝", "audit_none": "尚无检查点",
         "audit_findings": "发现的问题", "audit_first_bad": "首个异常条目",
+        "purge": "保存期限与清除", "purge_plan": "计划", "purge_status": "状态", "purge_items": "条目",
+        "purge_blocked": "因诉讼保留而暂停", "purge_keys": "密钥范围", "purge_approver": "审批人",
+        "purge_certificate": "销毁证明", "purge_none": "无清除计划。",
+        "purge_states": {"planned": "待审批", "approved": "已批准", "executed": "已执行", "verified": "已验证",
+                         "certified": "已出具证明"},
     },
 }
 
@@ -184,6 +194,7 @@ def build_run_report(
     run_key: str | None = None,
     unreadable: list[str] | None = None,
     audit: dict[str, Any] | None = None,
+    purge: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report document from the run manifest and the stage documents.
 
@@ -196,7 +207,8 @@ def build_run_report(
     and without ``source`` / ``run_key``. ``public_columns`` lists every public column with why it
     is public (:func:`public_column`); ``file_notes`` the landed files to look at. ``audit``: the
     audit-log section (``custody.stages.report.audit_section``: range of entries, latest checkpoint,
-    verification), or None.
+    verification), or None. ``purge``: the purge section (``custody.purge.report.purge_section``:
+    plans touching this source, their approvals and certificates), or None.
     """
     if manifest is None and not (source and run_key):
         raise ValueError("a report without a run manifest needs the source and run key")
@@ -253,6 +265,7 @@ def build_run_report(
         },
         "backup": backup.body() if backup else None,
         "audit": audit,
+        "purge": purge,
     }
 
 

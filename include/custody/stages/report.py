@@ -120,11 +120,19 @@ def stage_report(rt: Runtime, source: str, run_key: str, s3_client: Any | None =
         audit = audit_section(rt, source, run_key, _stores(rt, s3_client))
     except Exception as exc:  # a report is written even when the audit log cannot be reached
         unreadable.append(describe_failure("audit log", exc).line())
+    purge: dict[str, Any] | None = None
+    if staging is not None:
+        from custody.purge.report import purge_section
+
+        try:
+            purge = purge_section(staging, source=source)
+        except Exception as exc:  # a report is written even when the purge documents cannot be read
+            unreadable.append(describe_failure("purge plans", exc).line())
     report = build_run_report(manifest, validation=find("validation", ValidationDocument),
                               classification=find("classification", ClassificationDocument),
                               backup=find("backup", BackupDocument),
                               outcome=outcome.model_dump(mode="json") if outcome else None,
-                              source=source, run_key=run_key, unreadable=unreadable, audit=audit)
+                              source=source, run_key=run_key, unreadable=unreadable, audit=audit, purge=purge)
     folder = rt.settings.report_dir / source / run_key
     paths = write_run_report(report, folder)
     # Every other task of the run has ended: a temporary file still in its staging or report

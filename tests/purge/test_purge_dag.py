@@ -1,0 +1,125 @@
+"""A real ``custody_purge`` run: scheduler, DAG processor and API server as processes, the approval
+answered through Airflow's REST API (HITL endpoint) by an assigned approver, on the demo CRM with
+versioned S3 over HTTP (moto server). Users are named (simple auth manager, not all admins)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+USERS = {"ops": "ops-secret-1", "dpo": "dpo-secret-2", "intern": "intern-secret-3"}
+
+
+def _token(base: str, user: str) -> str:
+    import httpx
+
+    resp = httpx.post(f"{base}/auth/token", json={"username": user, "password": USERS[user]}, timeout=120)
+    assert resp.status_code == 201, resp.text
+    return resp.json()["access_token"]
+
+
+def _wait(what: str, check, services, timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            tail = services.outputs()[-3000:].decode("utf-8", "replace")
+            raise TimeoutError(f"{what} did not happen in time; output:\n{tail}")
+        time.sleep(2)
+
+
+@pytest.mark.slow
+def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_source(
+        purge_home, pg_server_url, tmp_path):
+    import httpx
+
+    from e2e._scheduler import AirflowServices
+
+    from custody.documents import PurgePlanDocument, document_key
+    from custody.store import LocalStore, list_snapshots
+
+    rt, client, bucket, runs = purge_home
+    endpoint = client.meta.endpoint_url
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps(USERS))
+    env = {
+        "CUSTODY_HOME": str(rt.settings.home), "CUSTODY_CONFIG_DIR": str(rt.settings.config_dir),
+        "CUSTODY_S3_BUCKET": bucket, "CUSTODY_S3_PREFIX": "custody",
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_DEFAULT_REGION": "us-east-1",
+        "AIRFLOW_CONN_CUSTODY_S3": json.dumps({"conn_type": "aws", "login": "test", "password": "test-secret",
+                                               "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}),
+        "PYTHONPATH": str(ROOT / "include"),
+    }
+    config = {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "ops:admin,dpo:admin,intern:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    }
+    with AirflowServices(tmp_path / "airflow", pg_server_url, dags=ROOT / "dags", plugins=ROOT / "plugins",
+                         env=env, pools=[], dag_files=("custody_purge.py",), airflow_config=config) as services:
+        base = f"http://127.0.0.1:{services.port}"
+        _wait("parsing custody_purge", lambda: services._query(
+            "SELECT dag_id FROM serialized_dag WHERE dag_id = 'custody_purge'"), services, 240)
+        def api_up():
+            try:
+                return httpx.get(f"{base}/api/v2/monitor/health", timeout=10).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait("the API server", api_up, services, 240)
+        ops = {"Authorization": f"Bearer {_token(base, 'ops')}"}
+        resp = httpx.patch(f"{base}/api/v2/dags/custody_purge", json={"is_paused": False}, headers=ops, timeout=120)
+        assert resp.status_code == 200, resp.text
+        as_of = (datetime.now(UTC) + timedelta(days=70)).isoformat()
+        resp = httpx.post(f"{base}/api/v2/dags/custody_purge/dagRuns", headers=ops, timeout=120,
+                          json={"logical_date": None, "conf": {"as_of": as_of}})
+        assert resp.status_code == 200, resp.text
+        run_id = resp.json()["dag_run_id"]
+        hitl = f"{base}/api/v2/dags/custody_purge/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
+
+        def asked():
+            try:
+                r = httpx.get(hitl, headers=ops, timeout=120)
+            except httpx.TimeoutException:  # a loaded machine: ask again
+                return None
+            return r.json() if r.status_code == 200 else None
+
+        detail = _wait("the approval request", asked, services, 300)
+        plan_id = detail["subject"].rsplit(" ", 1)[-1]
+        plan = rt.staging.get(document_key("purge-plan", plan_id=plan_id), PurgePlanDocument)
+        assert plan.plan_hash() in detail["body"] and plan.requester == "ops"
+        assert detail["defaults"] is None and [u["id"] for u in detail["assigned_users"]] == ["dpo",
+                                                                                              "security_officer"]
+        # Neither the requester nor a user who is not assigned may answer.
+        for user in ("ops", "intern"):
+            refused = httpx.patch(hitl, json={"chosen_options": ["Approve"]}, timeout=120,
+                                  headers={"Authorization": f"Bearer {_token(base, user)}"})
+            assert refused.status_code == 403, refused.text
+        answered = httpx.patch(hitl, json={"chosen_options": ["Approve"]}, timeout=120,
+                               headers={"Authorization": f"Bearer {_token(base, 'dpo')}"})
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["responded_by"]["id"] == "dpo"
+
+        def finished():
+            rows = services._query("SELECT state FROM dag_run WHERE run_id = :r", r=run_id)
+            return rows[0][0] if rows and rows[0][0] in ("success", "failed") else None
+
+        state = _wait("the purge run", finished, services, 600)
+        tasks = dict(services._query("SELECT task_id, state FROM task_instance WHERE run_id = :r", r=run_id))
+    assert state == "success", tasks
+    assert tasks == {t: "success" for t in ("plan", "approve", "guard", "execute", "verify", "certify")}
+    planned = {f"custody/{i.ref}" for i in plan.items if i.kind.startswith("s3")}
+    listed = client.list_object_versions(Bucket=bucket, Prefix="custody/")
+    left = [v["Key"] for v in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])] if v["Key"] in planned]
+    assert planned and left == []
+    assert list_snapshots(LocalStore(rt.settings.backup_dir), "crm") == []
+    cert = json.loads((rt.settings.report_dir / "purge" / plan_id / "certificate.json").read_text("utf-8"))
+    assert cert["approvers"] == ["dpo"] and cert["requester"] == "ops" and cert["verification"]["result"] == "pass"
