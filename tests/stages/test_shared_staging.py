@@ -173,7 +173,7 @@ def test_workers_with_separate_homes_complete_a_run_on_s3_staging(tmp_path, monk
         assert not (tmp_path / home / "staging").exists()
     staged = last.staging.list_keys(f"crm/{plan['run_key']}")
     assert document_key("manifest", source="crm", run_key=plan["run_key"]) in staged
-    assert sum(k.endswith(".cdy") and "/tables/contacts/" in k and "/chunk-" in k for k in staged) == 7  # 2+2+2+1 of 700
+    assert sum(k.endswith(".cdy") and "/tables/contacts/" in k and "/chunk-" in k for k in staged) == 7  # 2+2+2+1
     assert last.staging.get(plan["plan_key"], ExtractPlan).run_key == plan["run_key"]
     assert inspected["valid_rows"] + inspected["quarantined_rows"] == committed["rows"]["contacts"]
     assert set(inspected["passes"]) == {"contacts"}
