@@ -348,6 +348,29 @@ class Stack:
         path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries"
         return self._get(path)["task_instances"]
 
+    def timings(self, run_id: str) -> dict[str, Any]:
+        """Seconds per task (mapped ones as ``task[i]``), the span of each task (first start to last
+        end) and the run's, with the worker each task instance ran on."""
+        from datetime import datetime
+
+        def ts(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+        tasks, spans = {}, {}
+        for ti in self.task_instances(run_id):
+            start, end = ts(ti.get("start_date")), ts(ti.get("end_date"))
+            if not (start and end):
+                continue
+            name = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+            tasks[name] = {"s": round((end - start).total_seconds(), 1), "try": ti.get("try_number"),
+                           "worker": (ti.get("hostname") or "").split("@")[0]}
+            lo, hi = spans.get(ti["task_id"], (start, end))
+            spans[ti["task_id"]] = (min(lo, start), max(hi, end))
+        run = self._get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+        total = (ts(run["end_date"]) - ts(run["start_date"])).total_seconds() if run.get("end_date") else None
+        return {"run_s": total, "tasks": tasks,
+                "spans_s": {k: round((hi - lo).total_seconds(), 1) for k, (lo, hi) in spans.items()}}
+
     def wait_run(self, run_id: str, timeout: float) -> str:
         """Wait until the run finished; returns its state (``success`` or ``failed``)."""
         box: dict[str, str] = {}
@@ -399,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             run_id = stack.trigger(f"stack__{int(time.time())}")
             state = stack.wait_run(run_id, 3600)
             print(f"stack: run {run_id} {state} in {time.monotonic() - t0:.0f} s with {args.workers} worker(s)")
+            print(json.dumps(stack.timings(run_id), indent=1), flush=True)
             return 0 if state == "success" else 1
         print("stack: running; Ctrl-C stops it", flush=True)
         try:

@@ -83,7 +83,7 @@ def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsew
     first = stack.trigger("deploy__both_workers")
     assert stack.wait_run(first, RUN_TIMEOUT) == "success", stack.tail()
     hosts = _extract_hosts(stack, first)
-    assert sorted(hosts) == [0, 1, 2, 3]
+    assert len(hosts) >= 4 and sorted(hosts) == list(range(len(hosts)))  # key ranges of CONTACTS // 4
     workers = {h.split("@")[0] for tries in hosts.values() for h, state in tries if state == "success"}
     assert workers == {"worker-1", "worker-2"}, hosts
     manifest = _manifest(stack, first)
