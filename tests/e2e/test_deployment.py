@@ -18,6 +18,7 @@ provider: skipped with the reason when missing, failed under ``CI=true``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
 from pathlib import Path
@@ -82,6 +83,7 @@ def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsew
     # 1. A run on both workers.
     first = stack.trigger("deploy__both_workers")
     assert stack.wait_run(first, RUN_TIMEOUT) == "success", stack.tail()
+    print("timings, both workers:", json.dumps(stack.timings(first)))  # shown with -s (docs/scaling.md)
     hosts = _extract_hosts(stack, first)
     assert len(hosts) >= 4 and sorted(hosts) == list(range(len(hosts)))  # key ranges of CONTACTS // 4
     workers = {h.split("@")[0] for tries in hosts.values() for h, state in tries if state == "success"}
@@ -112,6 +114,7 @@ def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsew
     stack.kill(victim[1])
     assert stack.wait_run(second, RUN_TIMEOUT) == "success", stack.tail()
 
+    print("timings, one worker killed:", json.dumps(stack.timings(second)))
     tries = _extract_hosts(stack, second)[victim[0]]
     assert len(tries) >= 2, tries
     assert tries[0][0].split("@")[0] == victim[1] and tries[0][1] != "success"
