@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test up lint constraints clean bench-pipeline bench-extract bench-backup bench-classify bench-classify-validate bench-audit
+.PHONY: install demo test up stack stack-run lint constraints clean bench-pipeline bench-extract bench-backup bench-classify bench-classify-validate bench-audit
 
 install: $(STAMP)
 
@@ -36,6 +36,17 @@ up: install
 	set -a; . $(AIRFLOW_HOME)/connections.env; set +a; \
 	$(BIN)/moto_server -H 127.0.0.1 -p 5055 >$(AIRFLOW_HOME)/moto.log 2>&1 & moto=$$!; \
 	trap "kill $$moto" EXIT; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
+
+# A deployment on this machine: CeleryExecutor on the local PostgreSQL and Redis, scheduler,
+# dag-processor, API server, triggerer, two Celery workers with separate CUSTODY_HOME folders,
+# staging and backups on a local S3 endpoint (moto). See scripts/stack.py; Ctrl-C stops it all.
+STACK_ARGS ?=
+stack: install
+	$(BIN)/python scripts/stack.py $(STACK_ARGS)
+
+# The same stack, one run of the 1M-contact source, its run time printed (docs/scaling.md).
+stack-run: install
+	$(BIN)/python scripts/stack.py --run $(STACK_ARGS)
 
 lint: install
 	$(BIN)/ruff check --select AIR3,E,F dags plugins include tests

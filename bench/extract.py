@@ -37,21 +37,23 @@ CONTACT_COLUMNS = ("customer_id, name, mobile, resident_id, email, address, birt
                    "created_at, updated_at")
 
 
-def prepare(server: str, size: int, block: int, prefix: str = "custody_bench") -> str:
-    """Create (or reuse) ``<prefix>_<size>`` with ``contacts`` at ``size`` rows; return its URL."""
+def prepare(server: str, size: int, block: int, prefix: str = "custody_bench", name: str | None = None) -> str:
+    """Create (or reuse) database ``name`` (default ``<prefix>_<size>``) with ``contacts`` at ``size``
+    rows; return its URL."""
     import sqlalchemy as sa
 
     from custody.demo import generate_crm
     from custody.demo.loaders import ensure_database, load_tables
 
-    url = ensure_database(server, f"{prefix}_{size}")
+    name = name or f"{prefix}_{size}"
+    url = ensure_database(server, name)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
             have = conn.exec_driver_sql(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = 'contacts'").scalar()
             if have and conn.exec_driver_sql("SELECT count(*) FROM contacts").scalar() == size:
-                print(f"[{size:,}] reusing {prefix}_{size}", flush=True)
+                print(f"[{size:,}] reusing {name}", flush=True)
                 clustered = conn.exec_driver_sql(
                     "SELECT indisclustered FROM pg_index WHERE indexrelid = 'contacts_pkey'::regclass").scalar()
                 if not clustered:

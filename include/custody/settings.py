@@ -9,6 +9,8 @@ test can point a whole run at a temporary folder with one variable.
 | CUSTODY_CONFIG_DIR      | include/config (next to this package)          |
 | CUSTODY_KEYRING         | local:$CUSTODY_HOME/keys/kek.json              |
 | CUSTODY_CATALOG_URL     | sqlite:///$CUSTODY_HOME/catalog.db             |
+| CUSTODY_STAGING         | local ($CUSTODY_HOME/staging) or s3://bucket/prefix |
+| CUSTODY_S3_ENDPOINT_URL | (AWS; or an S3-compatible endpoint for staging) |
 | CUSTODY_S3_BUCKET       | custody-backups                                |
 | CUSTODY_S3_PREFIX       | custody                                        |
 | CUSTODY_AUDIT_ORIGIN    | custody/audit (checkpoint origin and key name) |
@@ -39,6 +41,8 @@ class Settings:
     catalog_url: str
     s3_bucket: str
     s3_prefix: str
+    staging_url: str = "local"
+    s3_endpoint_url: str | None = None
     audit_origin: str = "custody/audit"
     audit_signer: str = "keystore"
     audit_lock_days: int = 1095
@@ -47,6 +51,17 @@ class Settings:
     def staging_dir(self) -> Path:
         """Encrypted staging area: ``<home>/staging``."""
         return self.home / "staging"
+
+    def staging_s3(self) -> tuple[str, str] | None:
+        """``(bucket, prefix)`` of S3 staging (``CUSTODY_STAGING=s3://bucket/prefix``), or None for
+        local staging. Raises ``ValueError`` for a value that is neither ``local`` nor ``s3://bucket``."""
+        if self.staging_url == "local":
+            return None
+        scheme, _, rest = self.staging_url.partition("://")
+        bucket, _, prefix = rest.partition("/")
+        if scheme != "s3" or not bucket:
+            raise ValueError("CUSTODY_STAGING must be 'local' or s3://<bucket>[/<prefix>]")
+        return bucket, prefix.strip("/")
 
     @property
     def backup_dir(self) -> Path:
@@ -75,6 +90,8 @@ class Settings:
             catalog_url=env.get("CUSTODY_CATALOG_URL", f"sqlite:///{home / 'catalog.db'}"),
             s3_bucket=env.get("CUSTODY_S3_BUCKET", "custody-backups"),
             s3_prefix=env.get("CUSTODY_S3_PREFIX", "custody").strip("/"),
+            staging_url=env.get("CUSTODY_STAGING", "local").strip() or "local",
+            s3_endpoint_url=env.get("CUSTODY_S3_ENDPOINT_URL") or None,
             audit_origin=env.get("CUSTODY_AUDIT_ORIGIN", "custody/audit"),
             audit_signer=env.get("CUSTODY_AUDIT_SIGNER", "keystore"),
             audit_lock_days=int(env.get("CUSTODY_AUDIT_LOCK_DAYS", "1095")),

@@ -72,17 +72,11 @@ def _sweep_part(staging: StagingStore, doc: PartDocument) -> int:
     part's own places are touched (``custody.documents.layout.extraction_prefixes``): its chunk
     folder and its extraction-quarantine names. Returns how many files were removed.
     """
-    keep = {staging.path(e.key) for e in doc.objects()}
+    keep = {e.key for e in doc.objects()}
     removed = 0
     for prefix in extraction_prefixes(doc.source, doc.run_key, doc.table, doc.part):
         folder_key, _, stem = prefix.rpartition("/")
-        folder = staging.path(folder_key)
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            if path.is_file() and path.name.removeprefix(".tmp-").startswith(stem) and path not in keep:
-                path.unlink(missing_ok=True)
-                removed += 1
+        removed += staging.remove_unlisted(folder_key, stem, keep)
     return removed
 
 

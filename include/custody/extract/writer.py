@@ -111,7 +111,7 @@ class PartWriter:
         except Exception:  # the failure being handled is the caller's; staged files go anyway
             pass
         for entry in (*self.chunks, *self.row_keys, *self.quarantine):
-            self.staging.path(entry.key).unlink(missing_ok=True)
+            self.staging.delete(entry.key)
         self.chunks, self.row_keys, self.quarantine = [], [], []
         self.reasons, self.extracted, self.quarantined, self.digest = {}, 0, 0, 0
         self._pending, self._pending_rows, self._qpending, self._qrows = [], 0, [], 0

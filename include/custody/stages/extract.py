@@ -12,7 +12,7 @@ from custody.stages.runtime import Runtime
 
 def _sha256(rt: Runtime, key: str) -> str:
     """SHA-256 (hex) of a staged document's bytes, for the audit log."""
-    return hashlib.sha256(rt.staging.path(key).read_bytes()).hexdigest()
+    return hashlib.sha256(rt.staging.read_bytes(key)).hexdigest()
 
 
 def _watermark_store(rt: Runtime) -> Any:

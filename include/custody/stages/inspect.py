@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 def _sha256(rt: Runtime, key: str) -> str:
     """SHA-256 (hex) of a staged document's bytes, for the audit log."""
-    return hashlib.sha256(rt.staging.path(key).read_bytes()).hexdigest()
+    return hashlib.sha256(rt.staging.read_bytes(key)).hexdigest()
 
 
 class _TableValidation:
@@ -125,11 +125,8 @@ class _TableValidation:
 def _clear_validation_quarantine(rt: Runtime, manifest: RunManifest, table: str) -> None:
     """Remove a table's validation quarantine objects (a rerun or a second pass writes them anew)."""
     probe = object_id("quarantine-validate", source=manifest.source, run_key=manifest.run_key, table=table, chunk=0)
-    folder = rt.staging.path(probe.rpartition("/")[0])
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.is_file():
-                path.unlink(missing_ok=True)
+    folder = probe.rpartition("/")[0]
+    rt.staging.remove_unlisted(folder, "", set())
 
 
 def _derive(cfg_checks: list[dict[str, Any]], columns: list[ColumnClassification], tm: TableManifest,

@@ -137,7 +137,11 @@ def stage_report(rt: Runtime, source: str, run_key: str, s3_client: Any | None =
     paths = write_run_report(report, folder)
     # Every other task of the run has ended: a temporary file still in its staging or report
     # folder is a killed task's leftover (a partly written object, document or Data Docs site).
-    remove_orphans(rt.settings.staging_dir / run_prefix(source, run_key), older_than_s=0)
+    if staging is not None:
+        # On S3 a live upload of another run is spared by age (its multipart upload is younger).
+        staging.sweep_temporary(run_prefix(source, run_key), older_than_s=0 if not staging.shared else 3600)
+    elif rt.settings.staging_url == "local":
+        remove_orphans(rt.settings.staging_dir / run_prefix(source, run_key), older_than_s=0)
     remove_orphans(folder, older_than_s=0)
     for site in folder.glob(".datadocs.building-*"):
         shutil.rmtree(site, ignore_errors=True)

@@ -45,8 +45,17 @@ class Runtime:
 
     @cached_property
     def staging(self) -> StagingStore:
-        """Encrypted staging under ``CUSTODY_HOME/staging``."""
-        return StagingStore(self.settings.staging_dir, self.keyring)
+        """Encrypted staging: under ``CUSTODY_HOME/staging``, or on S3 (``CUSTODY_STAGING=s3://...``,
+        shared by every worker; credentials from the boto3 chain, endpoint ``CUSTODY_S3_ENDPOINT_URL``)."""
+        s3 = self.settings.staging_s3()
+        if s3 is None:
+            return StagingStore(self.settings.staging_dir, self.keyring)
+        from custody.store.backends import S3Store, S3StoreOptions, make_s3_client
+
+        endpoint = self.settings.s3_endpoint_url
+        options = S3StoreOptions(bucket=s3[0], prefix=s3[1], endpoint_url=endpoint,
+                                 addressing_style="path" if endpoint else "auto")
+        return StagingStore(None, self.keyring, s3=S3Store(make_s3_client(options), options=options))
 
     @cached_property
     def audit(self) -> Any:

@@ -115,7 +115,7 @@ def _store_object(store: ObjectStore, staging: StagingStore, entry: ObjectEntry,
             "%s: object %s differs from its content address; replacing it", store.location, entry.object_id
         )
         action = "repaired"
-    store.put_file(key, staging.path(entry.key), sha256=entry.sha256)
+    staging.copy_to(store, key, entry)
     digest, n = read_back(store, key)
     if digest != entry.sha256:
         raise SnapshotError(
