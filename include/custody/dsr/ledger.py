@@ -201,6 +201,12 @@ class ErasureFilter:
         self.dropped[table] = self.dropped.get(table, 0) + n
         return chunk.filter(pc.invert(mask)), n
 
+    def matches_mask(self, table: str, chunk: pa.Table) -> pa.Array:
+        """Boolean mask of the rows of ``chunk`` that belong to the subjects (nothing counted)."""
+        if table not in self._columns:
+            self.learn(table, chunk.schema, [], None)
+        return self._mask(table, chunk)
+
     def matches(self, table: str, chunk: pa.Table) -> pa.Table:
         """The rows of ``chunk`` that belong to the subjects (what an access request exports)."""
         if table not in self._columns:

@@ -1,0 +1,198 @@
+"""Acceptance: a deletion request for one subject; restoring a snapshot taken BEFORE the request
+returns the data without that subject, to files and into the machine's PostgreSQL.
+
+The run is a real one: the demo CRM loaded into SQLite, extracted, classified and validated,
+backed up to the local store by the stage functions. The subject is a contact named by resident
+ID; their contact row and their bank accounts (which hold no identifier, only the contact's key)
+must be gone from every restore, counted, and everything else restored unchanged. Staging loses
+the subject at once, and its documents stay consistent (seals, row counts, content hashes).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from custody import hashing
+from custody.audit.entries import Actor
+from custody.demo import generate_crm
+from custody.demo.loaders import drop_database, ensure_database, load_tables
+from custody.dsr.execute import execute_deletion
+from custody.dsr.requests import RequestBook
+from custody.identifiers import resident_id
+from custody.restore import restore_snapshot, restore_to_sql
+from custody.settings import DEFAULT_CONFIG_DIR
+from custody.stages import Runtime, stage_backup, stage_classify_and_validate, stage_extract
+from custody.store import LocalStore
+
+SOURCES = """version: 1
+backup: {local: true, s3_conn_id: null}
+sources:
+  - name: crm
+    conn_id: crm
+    lawful_basis: contract
+    retention_class: customer_contract
+    chunk_rows: 150
+    max_failing_share: 0.5
+    tables:
+      - name: enterprise_customers
+      - name: contacts
+        checks:
+          - {column: contact_id, check: unique}
+      - name: bank_accounts
+      - name: contracts
+"""
+DB = f"custody_dsr_accept_{os.getpid()}"
+
+
+@pytest.fixture
+def backed_up(tmp_path, monkeypatch, new_catalog, new_keyring):
+    """A backed-up run of the demo CRM: ``(runtime, snapshot key, CRM data)``."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sources.yaml").write_text(SOURCES, encoding="utf-8")
+    for name in ("policy.yaml", "dsr.yaml"):
+        shutil.copy(DEFAULT_CONFIG_DIR / name, config / name)
+    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CUSTODY_CONFIG_DIR", str(config))
+    monkeypatch.setenv("CUSTODY_CATALOG_URL", new_catalog(tmp_path / "home" / "catalog.db"))
+    monkeypatch.delenv("CUSTODY_KEYRING", raising=False)
+    source = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    crm = generate_crm(contacts=400)
+    load_tables(source, dict(crm.tables))
+    rt = Runtime.from_env()
+    new_keyring(rt.settings.keyring)
+    run_key = stage_extract(rt, source, "crm", "manual__dsr")["run_key"]
+    stage_classify_and_validate(rt, "crm", run_key)
+    snapshot = stage_backup(rt, "crm", run_key)["snapshot_key"]
+    return rt, snapshot, crm, run_key
+
+
+def _subject(crm) -> tuple[str, int, set[int]]:
+    """A contact with a valid resident ID and at least one bank account: (ID, contact_id, account ids)."""
+    contacts, accounts = crm["contacts"].to_pylist(), crm["bank_accounts"].to_pylist()
+    for c in contacts:
+        mine = {a["account_id"] for a in accounts if a["contact_id"] == c["contact_id"]}
+        same = [o for o in contacts if resident_id.canonical(o["resident_id"] or "") ==
+                resident_id.canonical(c["resident_id"] or "")]
+        if mine and resident_id.is_valid(c["resident_id"]) and len(same) == 1:
+            return c["resident_id"], c["contact_id"], mine
+    raise AssertionError("no suitable subject in the demo data")
+
+
+def _delete(rt: Runtime, rid: str) -> dict:
+    book = RequestBook(rt.settings.catalog_url, rt.keyring)
+    req = book.receive("deletion", {"resident_id": rid}, actor=Actor(kind="cli", user="clerk", host="h"))
+    book.verify(req.request_id, actor=Actor(kind="cli", user="clerk", host="h"))
+    book.approve(req.request_id, approver="dpo")
+    out = execute_deletion(book, req.request_id, rt.staging)
+    assert book.get(req.request_id).state == "executed"
+    return out
+
+
+def _canon(values) -> set:
+    return {resident_id.canonical(v) for v in values if v}
+
+
+def test_restore_of_an_earlier_snapshot_drops_the_erased_subject_to_files(backed_up, tmp_path):
+    rt, snapshot, crm, run_key = backed_up
+    rid, contact_id, accounts = _subject(crm)
+    store = LocalStore(rt.settings.backup_dir)
+    before = restore_snapshot(store, snapshot, rt.keyring, tmp_path / "before")
+    assert before["contacts"]["erased_rows"] == 0
+    assert rid in pq.read_table(before["contacts"]["path"])["resident_id"].to_pylist()
+
+    done = _delete(rt, rid)
+    assert done["rows"] == 1 + len(accounts) and done["tables"] == {"crm/contacts": 1,
+                                                                    "crm/bank_accounts": len(accounts)}
+
+    after = restore_snapshot(store, snapshot, rt.keyring, tmp_path / "after")
+    contacts = pq.read_table(after["contacts"]["path"])
+    assert _canon([rid]) & _canon(contacts["resident_id"].to_pylist()) == set()
+    assert contact_id not in contacts["contact_id"].to_pylist()
+    banks = pq.read_table(after["bank_accounts"]["path"])
+    assert contact_id not in banks["contact_id"].to_pylist()
+    assert accounts.isdisjoint(banks["account_id"].to_pylist())
+    assert (after["contacts"]["erased_rows"], after["bank_accounts"]["erased_rows"]) == (1, len(accounts))
+    assert after["contacts"]["rows"] == before["contacts"]["rows"] - 1
+    assert after["enterprise_customers"]["erased_rows"] == 0 and after["contracts"]["erased_rows"] == 0
+    # Everything else is exactly what was backed up.
+    expected = pq.read_table(before["contacts"]["path"])
+    expected = expected.filter(pc.invert(pc.equal(expected["contact_id"], contact_id)))
+    assert hashing.table_hash(contacts) == hashing.table_hash(expected)
+    assert after["contacts"]["content_hash"] == hashing.to_hex(hashing.table_hash(expected))
+    assert stat.S_IMODE(os.stat(tmp_path / "after" / "crm").st_mode) == 0o700
+
+
+@pytest.fixture
+def pg_target(pg_server_url):
+    url = ensure_database(pg_server_url, DB)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
+    yield engine
+    engine.dispose()
+    drop_database(pg_server_url, DB)
+
+
+def test_restore_of_an_earlier_snapshot_drops_the_erased_subject_in_postgresql(backed_up, pg_target):
+    rt, snapshot, crm, run_key = backed_up
+    rid, contact_id, accounts = _subject(crm)
+    _delete(rt, rid)
+    store = LocalStore(rt.settings.backup_dir)
+    res = restore_to_sql(store, snapshot, rt.keyring, pg_target)
+    assert (res["contacts"]["erased_rows"], res["bank_accounts"]["erased_rows"]) == (1, len(accounts))
+    with pg_target.connect() as conn:
+        ids = conn.execute(sa.text("SELECT resident_id FROM contacts")).scalars().all()
+        n_contacts = conn.execute(sa.text("SELECT count(*) FROM contacts")).scalar_one()
+        hit = conn.execute(sa.text("SELECT count(*) FROM contacts WHERE contact_id = :c"), {"c": contact_id}).scalar()
+        banks = conn.execute(sa.text("SELECT count(*) FROM bank_accounts WHERE contact_id = :c"),
+                             {"c": contact_id}).scalar()
+        n_banks = conn.execute(sa.text("SELECT count(*) FROM bank_accounts")).scalar_one()
+    assert _canon([rid]) & _canon(ids) == set() and hit == 0 and banks == 0
+    assert n_contacts == crm["contacts"].num_rows - 1 - _quarantined(rt, run_key, "contacts")
+    assert n_banks == crm["bank_accounts"].num_rows - len(accounts) - _quarantined(rt, run_key, "bank_accounts")
+
+
+def _quarantined(rt, run_key, table) -> int:
+    return rt.manifest("crm", run_key).table(table).quarantined_at_extract
+
+
+def test_staging_loses_the_subject_at_once_and_stays_consistent(backed_up):
+    rt, snapshot, crm, run_key = backed_up
+    rid, contact_id, accounts = _subject(crm)
+    before = rt.manifest("crm", run_key)
+    _delete(rt, rid)
+    manifest = rt.manifest("crm", run_key)  # seal checked
+    for table, gone in (("contacts", 1), ("bank_accounts", len(accounts))):
+        tm, old = manifest.table(table), before.table(table)
+        assert (tm.extracted_rows, tm.erased_rows) == (old.extracted_rows - gone, gone)
+        assert tm.source_rows == tm.extracted_rows + tm.quarantined_at_extract + tm.erased_rows
+        digest, rows = 0, []
+        for entry in tm.chunks:  # every chunk opens and matches its (new) entry
+            chunk = rt.staging.get_table(entry)
+            digest = hashing.combine(digest, hashing.table_hash(chunk))
+            rows.append(chunk)
+        data = pa.concat_tables(rows)
+        assert hashing.to_hex(digest) == tm.content_hash and data.num_rows == tm.extracted_rows
+        assert contact_id not in data["contact_id"].to_pylist()
+        for rk in tm.row_keys:
+            assert rt.staging.get_table(rk).column("rows")[0].as_py() == next(
+                c.rows for c in tm.chunks if c.chunk == rk.chunk)
+    assert manifest.table("contracts") == before.table("contracts")
+    # The replaced objects are gone from disk.
+    for entry in before.table("contacts").chunks:
+        if entry not in manifest.table("contacts").chunks:
+            assert not rt.staging.path(entry.key).exists()
+    # Running it again erases nothing more.
+    book = RequestBook(rt.settings.catalog_url, rt.keyring)
+    from custody.dsr.staging import erase_from_staging
+
+    again = erase_from_staging(rt.staging, {"resident_id": {book.list()[0].pseudonyms["resident_id"]}}, rt.keyring,
+                               source="crm", tag="again")
+    assert again["rows"] == 0 and again["objects"] == 0
