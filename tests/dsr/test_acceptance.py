@@ -11,7 +11,6 @@ the subject at once, and its documents stay consistent (seals, row counts, conte
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 
 import pyarrow as pa
@@ -22,69 +21,16 @@ import sqlalchemy as sa
 
 from custody import hashing
 from custody.audit.entries import Actor
-from custody.demo import generate_crm
-from custody.demo.loaders import drop_database, ensure_database, load_tables
+from custody.demo.loaders import drop_database, ensure_database
 from custody.dsr.execute import execute_deletion
 from custody.dsr.requests import RequestBook
 from custody.identifiers import resident_id
 from custody.restore import restore_snapshot, restore_to_sql
-from custody.settings import DEFAULT_CONFIG_DIR
-from custody.stages import Runtime, stage_backup, stage_classify_and_validate, stage_extract
+from custody.stages import Runtime
 from custody.store import LocalStore
+from dsr._runs import subject_of
 
-SOURCES = """version: 1
-backup: {local: true, s3_conn_id: null}
-sources:
-  - name: crm
-    conn_id: crm
-    lawful_basis: contract
-    retention_class: customer_contract
-    chunk_rows: 150
-    max_failing_share: 0.5
-    tables:
-      - name: enterprise_customers
-      - name: contacts
-        checks:
-          - {column: contact_id, check: unique}
-      - name: bank_accounts
-      - name: contracts
-"""
 DB = f"custody_dsr_accept_{os.getpid()}"
-
-
-@pytest.fixture
-def backed_up(tmp_path, monkeypatch, new_catalog, new_keyring):
-    """A backed-up run of the demo CRM: ``(runtime, snapshot key, CRM data)``."""
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "sources.yaml").write_text(SOURCES, encoding="utf-8")
-    for name in ("policy.yaml", "dsr.yaml"):
-        shutil.copy(DEFAULT_CONFIG_DIR / name, config / name)
-    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CUSTODY_CONFIG_DIR", str(config))
-    monkeypatch.setenv("CUSTODY_CATALOG_URL", new_catalog(tmp_path / "home" / "catalog.db"))
-    monkeypatch.delenv("CUSTODY_KEYRING", raising=False)
-    source = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
-    crm = generate_crm(contacts=400)
-    load_tables(source, dict(crm.tables))
-    rt = Runtime.from_env()
-    new_keyring(rt.settings.keyring)
-    run_key = stage_extract(rt, source, "crm", "manual__dsr")["run_key"]
-    stage_classify_and_validate(rt, "crm", run_key)
-    snapshot = stage_backup(rt, "crm", run_key)["snapshot_key"]
-    return rt, snapshot, crm, run_key
-
-
-def _subject(crm) -> tuple[str, int, set[int]]:
-    """A contact with a valid resident ID and at least one bank account: (ID, contact_id, account ids)."""
-    contacts, accounts = crm["contacts"].to_pylist(), crm["bank_accounts"].to_pylist()
-    for c in contacts:
-        mine = {a["account_id"] for a in accounts if a["contact_id"] == c["contact_id"]}
-        same = [o for o in contacts if resident_id.canonical(o["resident_id"] or "") ==
-                resident_id.canonical(c["resident_id"] or "")]
-        if mine and resident_id.is_valid(c["resident_id"]) and len(same) == 1:
-            return c["resident_id"], c["contact_id"], mine
-    raise AssertionError("no suitable subject in the demo data")
 
 
 def _delete(rt: Runtime, rid: str) -> dict:
@@ -103,7 +49,7 @@ def _canon(values) -> set:
 
 def test_restore_of_an_earlier_snapshot_drops_the_erased_subject_to_files(backed_up, tmp_path):
     rt, snapshot, crm, run_key = backed_up
-    rid, contact_id, accounts = _subject(crm)
+    rid, contact_id, accounts = subject_of(crm)
     store = LocalStore(rt.settings.backup_dir)
     before = restore_snapshot(store, snapshot, rt.keyring, tmp_path / "before")
     assert before["contacts"]["erased_rows"] == 0
@@ -142,7 +88,7 @@ def pg_target(pg_server_url):
 
 def test_restore_of_an_earlier_snapshot_drops_the_erased_subject_in_postgresql(backed_up, pg_target):
     rt, snapshot, crm, run_key = backed_up
-    rid, contact_id, accounts = _subject(crm)
+    rid, contact_id, accounts = subject_of(crm)
     _delete(rt, rid)
     store = LocalStore(rt.settings.backup_dir)
     res = restore_to_sql(store, snapshot, rt.keyring, pg_target)
@@ -165,7 +111,7 @@ def _quarantined(rt, run_key, table) -> int:
 
 def test_staging_loses_the_subject_at_once_and_stays_consistent(backed_up):
     rt, snapshot, crm, run_key = backed_up
-    rid, contact_id, accounts = _subject(crm)
+    rid, contact_id, accounts = subject_of(crm)
     before = rt.manifest("crm", run_key)
     _delete(rt, rid)
     manifest = rt.manifest("crm", run_key)  # seal checked
