@@ -60,3 +60,9 @@ def execute_access(book: RequestBook, request_id: str, store: Any, snapshot_keys
                                                         "snapshots": len(snapshot_keys)},
                        hashes={"export_sha256": out["sha256"], "key_sha256": out["key_sha256"]})
     return out
+
+
+def approved_deletions(book: RequestBook) -> list[str]:
+    """Ids of the deletion requests an approver has approved and that are not executed yet, by due date."""
+    return [r.request_id for r in book.list(states=("approved", "extended"))
+            if r.kind == "deletion" and r.approved_at is not None and r.executed_at is None]

@@ -65,3 +65,17 @@ def requests_section(book: Any, now: datetime | None = None) -> RequestsSection:
             for r in every if r.state in OPEN_STATES]
     return RequestsSection(as_of=now, open=rows, by_state=by_state, overdue=sum(o.overdue for o in rows),
                            due_within_3_days=sum(0 <= o.days_left <= 3 and not o.overdue for o in rows))
+
+
+def write_section(book: Any, path: Any, now: datetime | None = None) -> RequestsSection:
+    """Write the section as JSON to ``path`` (atomically, 0600) and return it: what the DAG leaves
+    for the reports and the UI. Value-free by construction (see the module docstring)."""
+    from pathlib import Path
+
+    from custody.fsio import atomic_write_bytes
+
+    section = requests_section(book, now)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, section.model_dump_json(indent=1).encode("utf-8"))
+    return section
