@@ -14,10 +14,14 @@ every chunk a restore reads, the rows
 1. **matched directly**: a row whose identifier column (a column the snapshot's classification
    types as resident ID, driving licence, mobile, phone or e-mail; every text column when the
    snapshot has no classification) has a pseudonym in the ledger;
-2. **matched by key**: a row of any table of the snapshot holding, in a column named like the
-   single-column primary key of a table with matched rows (``custody.naming.column_key``; never
-   a bare ``id``), one of those rows' key values: a contact's bank accounts go with the contact.
-   This closes transitively (a bank account's own rows by ``account_id``...).
+2. **matched by key**: a row of a table *without identifier columns of its own* holding, in a
+   column named like the single-column primary key of a table with matched rows
+   (``custody.naming.column_key``; never a bare ``id``), one of those rows' key values: a
+   contact's bank accounts go with the contact. This closes transitively (an invoice's lines by
+   ``invoice_id``...). A table whose classification shows identifier columns identifies its own
+   subjects and is judged by them alone, so other people's contact rows never go with a
+   company whose phone number happened to be the subject's; without a classification every
+   table is open to the cascade (dropping too much is the safe side of a restore).
 
 ``ErasureFilter.prepare`` finds the key values with a pre-pass over the tables involved (each
 chunk authenticated as in any restore); ``apply`` then filters chunk by chunk and counts what it
@@ -110,6 +114,7 @@ class ErasureFilter:
         self.pseudonyms = {k: set(v) for k, v in pseudonyms.items() if v}
         self._p = pseudonymizer(keyring)
         self._columns: dict[str, list[tuple[str, str]]] = {}
+        self._own_ids: set[str] = set()  # tables whose classification shows identifier columns
         self._pk: dict[str, str | None] = {}
         self.keys: dict[str, set[Any]] = {}  # column key -> key values of matched rows
         self.dropped: dict[str, int] = {}
@@ -117,6 +122,8 @@ class ErasureFilter:
     # -- which columns ---------------------------------------------------------------------------
     def _identifier_columns(self, table: str, schema: pa.Schema, classification: Any) -> list[tuple[str, str]]:
         typed = {c.column: c.pi_type for c in classification.columns_of(table)} if classification else {}
+        if any(t in COLUMN_TYPES for t in typed.values()):
+            self._own_ids.add(table)
         out: list[tuple[str, str]] = []
         for f in schema:
             if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
@@ -144,7 +151,7 @@ class ErasureFilter:
             tokens = self._p.tokens(kind, chunk[name])
             hit = pc.is_in(tokens, value_set=pa.array(sorted(self.pseudonyms[kind]), pa.string()))
             mask = pc.or_(mask, pc.fill_null(hit, False))
-        for name in chunk.column_names:
+        for name in chunk.column_names if table not in self._own_ids else ():
             values = self.keys.get(column_key(name))
             if values:
                 col = chunk[name]
