@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from custody import hashing
 from custody.audit.entries import Actor
 from custody.demo.loaders import drop_database, ensure_database
+from custody.catalog.schema import metadata
 from custody.dsr.execute import execute_deletion
 from custody.dsr.requests import RequestBook
 from custody.identifiers import resident_id
@@ -135,6 +136,23 @@ def test_staging_loses_the_subject_at_once_and_stays_consistent(backed_up):
     for entry in before.table("contacts").chunks:
         if entry not in manifest.table("contacts").chunks:
             assert not rt.staging.path(entry.key).exists()
+    # A backup taken now holds no trace of the subject, even read without the ledger.
+    from custody.restore import restore_table
+    from custody.stages import stage_backup
+
+    later = stage_backup(rt, "crm", run_key)["snapshot_key"]
+    store = LocalStore(rt.settings.backup_dir)
+    contacts = restore_table(store, later, "contacts", rt.keyring, ledger=None)
+    assert contact_id not in contacts["contact_id"].to_pylist() and contacts.num_rows == manifest.table(
+        "contacts").extracted_rows
+    banks = restore_table(store, later, "bank_accounts", rt.keyring, ledger=None)
+    assert accounts.isdisjoint(banks["account_id"].to_pylist())
+    # Canary: the identifier is in no table of the catalog (requests, ledger, audit log, inventory).
+    engine = sa.create_engine(rt.settings.catalog_url)
+    with engine.connect() as conn:
+        dump = "\n".join(str(list(row)) for t in metadata.sorted_tables for row in conn.execute(sa.select(t)))
+    engine.dispose()
+    assert "dsr.transition" in dump and rid not in dump and rid.lower() not in dump
     # Running it again erases nothing more.
     book = RequestBook(rt.settings.catalog_url, rt.keyring)
     from custody.dsr.staging import erase_from_staging
