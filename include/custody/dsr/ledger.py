@@ -115,6 +115,7 @@ class ErasureFilter:
         self._p = pseudonymizer(keyring)
         self._columns: dict[str, list[tuple[str, str]]] = {}
         self._own_ids: set[str] = set()  # tables whose classification shows identifier columns
+        self._matched: dict[str, set[Any] | None] = {}  # table -> key values of its matched rows
         self._pk: dict[str, str | None] = {}
         self.keys: dict[str, set[Any]] = {}  # column key -> key values of matched rows
         self.dropped: dict[str, int] = {}
@@ -167,17 +168,24 @@ class ErasureFilter:
         """Learn every table and collect the key values of matched rows until nothing new is found.
 
         ``tables``: ``(name, Arrow schema, primary key)``; ``read(name)``: the table's checked chunks.
-        A table is read again only when a key it holds gained values.
+        A table is read again only when a key that can match its rows gained values (never its
+        own key, and none for a table judged by its own identifiers). A table read here keeps the
+        key values of its matched rows, so ``apply`` tests key membership instead of computing
+        pseudonyms again (unless a matched row had no key).
         """
         tables = list(tables)
         for name, schema, pk in tables:
             self.learn(name, schema, pk, classification)
-        keyed = {name: {column_key(f.name) for f in schema} for name, schema, _ in tables}
+        relevant = {}
+        for name, schema, _ in tables:
+            own = column_key(self._pk[name]) if self._pk[name] else None
+            relevant[name] = [] if name in self._own_ids else sorted(
+                {column_key(f.name) for f in schema} - {own})
         seen: dict[str, tuple] = {}
         for _ in range(len(tables) + 1):
             grown = False
             for name, _schema, _pk in tables:
-                state = tuple(len(self.keys.get(k, ())) for k in sorted(keyed[name]))
+                state = tuple(len(self.keys.get(k, ())) for k in relevant[name])
                 if not self._columns[name] and not any(state):
                     continue
                 if seen.get(name) == state:
@@ -187,9 +195,12 @@ class ErasureFilter:
                 if pk is None:
                     continue
                 found: set[Any] = set()
+                exact = True
                 for chunk in read(name):
-                    hit = chunk.filter(self._mask(name, chunk))
-                    found.update(v for v in hit[pk].to_pylist() if v is not None)
+                    keys = chunk.filter(self._mask(name, chunk))[pk]
+                    exact = exact and keys.null_count == 0
+                    found.update(v for v in keys.to_pylist() if v is not None)
+                self._matched[name] = found if exact else None
                 have = self.keys.setdefault(column_key(pk), set())
                 if not found <= have:
                     have |= found
@@ -201,7 +212,12 @@ class ErasureFilter:
         """``(chunk without the ledgered subjects' rows, rows dropped)``; counts add up in ``dropped``."""
         if table not in self._columns:
             self.learn(table, chunk.schema, [], None)
-        mask = self._mask(table, chunk)
+        matched, pk = self._matched.get(table), self._pk.get(table)
+        if matched is not None and pk in chunk.column_names:
+            col = chunk[pk]
+            mask = pc.fill_null(pc.is_in(col, value_set=pa.array(sorted(matched), col.type)), False)
+        else:
+            mask = self._mask(table, chunk)
         n = pc.sum(mask).as_py() or 0
         if not n:
             return chunk, 0
