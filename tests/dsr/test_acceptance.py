@@ -160,3 +160,20 @@ def test_staging_loses_the_subject_at_once_and_stays_consistent(backed_up):
     again = erase_from_staging(rt.staging, {"resident_id": {book.list()[0].pseudonyms["resident_id"]}}, rt.keyring,
                                source="crm", tag="again")
     assert again["rows"] == 0 and again["objects"] == 0
+
+
+def test_restore_drill_expects_the_erased_subject_gone(backed_up, pg_target):
+    import random
+
+    from custody.drill import run_drill
+
+    rt, snapshot, crm, run_key = backed_up
+    rid, contact_id, accounts = subject_of(crm)
+    _delete(rt, rid)
+    result = run_drill(LocalStore(rt.settings.backup_dir), rt.keyring, pg_target, rng=random.Random(5),
+                       rto_limit_s=600, rpo_limit_s=10**9)
+    assert result.passed, result.problems
+    contacts = result.tables["contacts"]
+    assert (contacts["erased_rows"], contacts["content_hash_ok"]) == (1, True)
+    assert contacts["rows"] == contacts["expected_rows"] == rt.manifest("crm", run_key).table("contacts").extracted_rows
+    assert result.tables["bank_accounts"]["erased_rows"] == len(accounts)
