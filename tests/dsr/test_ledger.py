@@ -94,3 +94,26 @@ def test_ledger_is_idempotent_and_scoped_by_source(scoped):
     assert ledger.pseudonyms("chinook") == {"resident_id": {"b" * 32}}
     assert ledger.size() == 2
     assert ledger_filter(keyring, "chinook").pseudonyms == {"resident_id": {"b" * 32}}
+
+
+def test_restores_fail_closed_when_the_ledger_cannot_be_read_or_would_be_bypassed(scoped, tmp_path):
+    import pytest
+    import sqlalchemy as sa
+
+    from custody.catalog import CatalogNotMigrated
+    from custody.documents import ObjectEntry
+    from custody.restore import RestoreError, restore_object
+
+    class KeyringOnAnOldCatalog:
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+
+    with pytest.raises(CatalogNotMigrated):
+        ledger_filter(KeyringOnAnOldCatalog(), "crm")
+    url, keyring = scoped
+    DeletionLedger(url).record("dsr-1", {"email": "c" * 32}, source="crm")
+    entry = ObjectEntry(object_id="crm/r1/tables/contacts/p0000/chunk-00000", key="x.cdy", kind="chunk",
+                        source="crm", run_key="r1", table="contacts", chunk=0, rows=1, content_hash="0" * 64,
+                        sha256="1" * 64)
+    with pytest.raises(RestoreError, match="restore its table instead"):
+        restore_object(None, entry, keyring, tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()

@@ -229,9 +229,17 @@ def restore_object(store: ObjectStore, entry: ObjectEntry, keyring: Keyring, dst
 
     The ciphertext is hashed while it is decrypted; ``dst`` appears (atomically) only if the
     SHA-256 matches ``entry.sha256`` and every segment authenticates. Returns plaintext bytes.
+    The object's bytes cannot be filtered row by row, so while the deletion ledger of the
+    keyring's catalog names anyone for the object's source, this refuses (``RestoreError``):
+    restore the table with ``restore_snapshot`` / ``restore_to_sql``, which leave them out.
     Raises ``IntegrityError``, ``StoreError``, keyring errors.
     """
+    from custody.dsr.ledger import ledger_filter
     from custody.store.snapshots import _HashingReader
+
+    if ledger_filter(keyring, entry.source) is not None:
+        raise RestoreError(f"object {entry.object_id}: the deletion ledger names data subjects of source "
+                           f"{entry.source}; a whole object would release their rows: restore its table instead")
 
     with (
         store.open_read(object_key(entry.sha256)) as fh,
