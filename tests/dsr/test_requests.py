@@ -180,3 +180,24 @@ def test_no_identifier_in_any_catalog_table(book, scoped):
     text = "\n".join(dump).lower()
     assert req.pseudonyms["email"] in text  # the search reads the rows that hold the request
     assert [c for c in canaries if c.lower() in text] == []
+
+
+def test_a_move_that_loses_a_race_is_refused_and_recorded(book, scoped, monkeypatch):
+    url, _ = scoped
+    req = book.receive("deletion", {"email": EMAIL}, actor=CLERK)
+    stale = book.get(req.request_id)
+    book.verify(req.request_id, actor=CLERK)  # another process got there first
+    real_get = book.get
+    calls = []
+
+    def get_once_stale(rid):
+        calls.append(rid)
+        return stale if len(calls) == 1 else real_get(rid)
+
+    monkeypatch.setattr(book, "get", get_once_stale)
+    with pytest.raises(TransitionError, match="changed by another process"):
+        book.verify(req.request_id, actor=CLERK)
+    entries = _entries(url, req.request_id)
+    assert [(e.details["to"], e.outcome, e.reason) for e in entries[-2:]] == [
+        ("verified", "success", None), ("verified", "refused", "ConcurrentChange")]
+    assert real_get(req.request_id).state == "verified"

@@ -19,7 +19,9 @@ free text, so nothing a person wrote reaches the catalog or the log.
 Every transition, intake included, appends one ``dsr.transition`` audit entry (subject
 ``request_id``, details ``kind``, ``regime``, ``from``, ``to``, reason code, ``data_subject`` the
 audit pseudonym) in the same call; the state row is updated only if the entry was written first
-(the row update runs after the append, so a failed append leaves the state unchanged).
+(the row update runs after the append, so a failed append leaves the state unchanged; the
+update is a compare-and-set on the state, and a move that loses a race with another process is
+refused and recorded again with outcome ``refused``).
 
 Due dates: ``received + due_days + due_months`` of the request's regime (``include/config/dsr.yaml``,
 ``custody.config.RegimeConfig``); an extension adds the regime's extension to the due date.
@@ -293,16 +295,20 @@ class RequestBook:
             done = conn.execute(sa.update(dsr_request).where(
                 dsr_request.c.request_id == request_id, dsr_request.c.state == req.state).values(**values)).rowcount
         if done != 1:
+            # The entry above recorded a move that lost the race: say so in the log too.
+            self._append(req.request_id, req.kind, req.regime, req.audit_subject, req.state, target, actor,
+                         source=req.source, reason="ConcurrentChange", outcome="refused")
             raise TransitionError(f"request {request_id}: changed by another process while moving to {target}")
         return self.get(request_id)
 
     def _append(self, request_id: str, kind: str, regime: str, audit_subject: str, old: str, new: str, actor: Any,
                 *, source: str | None, reason: str | None = None, counts: dict[str, int] | None = None,
-                hashes: dict[str, str] | None = None, approver: str | None = None) -> None:
+                hashes: dict[str, str] | None = None, approver: str | None = None, outcome: str = "success") -> None:
         details: dict[str, Any] = {"kind": kind, "regime": regime, "from": old, "to": new}
         if approver:
             details["approver"] = approver[:128]
-        self.audit.append("dsr.transition", actor=actor, subject={"request_id": request_id, "source": source},
+        self.audit.append("dsr.transition", actor=actor, outcome=outcome,
+                          subject={"request_id": request_id, "source": source},
                           data_subject=audit_subject, reason=reason, counts=counts or {}, hashes=hashes or {},
                           details=details)
 
