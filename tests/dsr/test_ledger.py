@@ -117,3 +117,69 @@ def test_restores_fail_closed_when_the_ledger_cannot_be_read_or_would_be_bypasse
     with pytest.raises(RestoreError, match="restore its table instead"):
         restore_object(None, entry, keyring, tmp_path / "out.parquet")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def _rid(n: int) -> str:
+    from stdnum.iso7064 import mod_11_2
+
+    body = f"11010519{80 + n % 20:02d}0101{n % 1000:03d}"
+    return body + mod_11_2.calc_check_digit(body)
+
+
+def _spell_mobile(digits: str, style: int) -> str:
+    return [digits, f"{digits[:3]} {digits[3:7]} {digits[7:]}", f"+86-{digits}", "".join(
+        chr(ord(c) + 0xFEE0) for c in digits)][style % 4]
+
+
+def test_property_no_erased_identifier_survives_and_nothing_else_goes(scoped):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from custody.identifiers import mobile as mobile_rule
+    from custody.identifiers import resident_id as rid_rule
+
+    _, keyring = scoped
+    rids = [_rid(i) for i in range(6)]
+    mobiles = [f"1380013{i:04d}" for i in range(6)]
+    row = st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 3), st.booleans())
+    # Every spelling is the same identifier, so a survivor would be a real miss, not a new value.
+    assert {mobile_rule.canonical(_spell_mobile(mobiles[0], s)) for s in range(4)} == {"+8613800130000"}
+    assert all(rid_rule.recognise(r) > 0 and rid_rule.canonical(r.lower()) == r for r in rids)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(rows=st.lists(row, min_size=1, max_size=25), erased=st.lists(
+        st.tuples(st.sampled_from(["resident_id", "mobile_phone"]), st.integers(0, 5)), min_size=1, max_size=3),
+        accounts=st.lists(st.integers(0, 24), max_size=20))
+    def check(rows, erased, accounts):
+        contacts = pa.table({
+            "contact_id": list(range(len(rows))),
+            "resident_id": [rids[r].lower() if low else rids[r] for r, _, _, low in rows],
+            "mobile": [_spell_mobile(mobiles[m], s) for _, m, s, _ in rows],
+        })
+        banks = pa.table({"account_id": list(range(len(accounts))), "contact_id": accounts})
+        values = {("resident_id" if k == "resident_id" else "mobile_phone",
+                   rids[i] if k == "resident_id" else mobiles[i]) for k, i in erased}
+        wanted: dict[str, set[str]] = {}
+        for kind, value in values:
+            wanted.setdefault(kind, set()).update(pseudonymise(keyring, {kind: value}).pseudonyms.values())
+        cls = Classification({"contacts": {"contact_id": None, "resident_id": "resident_id", "mobile": "mobile_phone"},
+                              "accounts": {"account_id": None, "contact_id": None}})
+        f = ErasureFilter(wanted, keyring)
+        data = {"contacts": contacts, "accounts": banks}
+        f.prepare([("contacts", contacts.schema, ["contact_id"]), ("accounts", banks.schema, ["account_id"])], cls,
+                  lambda n: iter([data[n]]))
+        kept_c, n_c = f.apply("contacts", contacts)
+        kept_b, n_b = f.apply("accounts", banks)
+        gone_rids = {rid_rule.canonical(v) for k, v in values if k == "resident_id"}
+        gone_mob = {mobile_rule.canonical(v) for k, v in values if k == "mobile_phone"}
+
+        def erased_row(r) -> bool:
+            return rid_rule.canonical(r["resident_id"]) in gone_rids or mobile_rule.canonical(r["mobile"]) in gone_mob
+
+        expect_gone = {r["contact_id"] for r in contacts.to_pylist() if erased_row(r)}
+        assert set(kept_c["contact_id"].to_pylist()) == set(range(len(rows))) - expect_gone
+        assert n_c == len(expect_gone) and kept_c.num_rows + n_c == contacts.num_rows
+        assert set(kept_b["contact_id"].to_pylist()).isdisjoint(expect_gone)
+        assert n_b == sum(c in expect_gone for c in accounts) and kept_b.num_rows + n_b == banks.num_rows
+
+    check()
