@@ -10,7 +10,10 @@ Runs daily at 06:00 UTC (no catch-up), and on demand after a request is approved
    ledger and removes their rows from staging at once (`custody.dsr.execute.execute_deletion`);
    the request moves to `executed` with an audit entry. Snapshots taken before stay until
    retention expires them; every restore leaves the subject out.
-3. **open_requests** (also when a deletion failed): writes the value-free section of open
+3. **reapply_ledger**: applies the whole deletion ledger to every staged run again, so a run
+   extracted after a deletion (the source may still hold the subject: deleting there is a
+   separate, approved step) keeps no erased subject in staging for more than a day.
+4. **open_requests** (also when a deletion failed): writes the value-free section of open
    requests with days left to `<CUSTODY_HOME>/reports/dsr/open-requests.json` and fails the run
    when a request is overdue, so the overdue request shows in the run list.
 
@@ -61,6 +64,15 @@ def custody_dsr():
         done = execute(book, request_id, rt.staging)
         return {"request_id": request_id, "rows": done["rows"], "runs": done["runs"], "objects": done["objects"]}
 
+    @task
+    def reapply_ledger() -> dict:
+        from custody.dsr.ledger import DeletionLedger
+        from custody.dsr.staging import reapply_ledger as reapply
+
+        rt, book = _book()
+        done = reapply(rt.staging, DeletionLedger(book.engine), rt.keyring)
+        return {"runs": done["runs"], "rows": done["rows"], "objects": done["objects"]}
+
     @task(trigger_rule="all_done")
     def open_requests() -> dict:
         from airflow.sdk.exceptions import AirflowFailException
@@ -77,7 +89,7 @@ def custody_dsr():
 
     ids = approved_deletions()
     executed = execute_deletion.expand(request_id=ids)
-    executed >> open_requests()
+    executed >> reapply_ledger() >> open_requests()
 
 
 custody_dsr()

@@ -177,3 +177,25 @@ def test_restore_drill_expects_the_erased_subject_gone(backed_up, pg_target):
     assert (contacts["erased_rows"], contacts["content_hash_ok"]) == (1, True)
     assert contacts["rows"] == contacts["expected_rows"] == rt.manifest("crm", run_key).table("contacts").extracted_rows
     assert result.tables["bank_accounts"]["erased_rows"] == len(accounts)
+
+
+def test_a_run_extracted_after_the_deletion_loses_the_subject_when_the_ledger_is_reapplied(backed_up):
+    from custody.dsr.ledger import DeletionLedger
+    from custody.dsr.staging import reapply_ledger
+    from custody.stages import stage_extract
+
+    rt, snapshot, crm, run_key = backed_up
+    rid, contact_id, accounts = subject_of(crm)
+    _delete(rt, rid)
+    source = sa.create_engine(f"sqlite:///{rt.settings.home.parent / 'crm.sqlite'}")
+    later = stage_extract(rt, source, "crm", "manual__after")["run_key"]  # the source still has them
+
+    def contact_ids(rk):
+        return [v for e in rt.manifest("crm", rk).table("contacts").chunks
+                for v in rt.staging.get_table(e)["contact_id"].to_pylist()]
+
+    assert contact_id in contact_ids(later)
+    done = reapply_ledger(rt.staging, DeletionLedger(rt.settings.catalog_url), rt.keyring)
+    assert done["rows"] == 1 + len(accounts) and done["runs"] == 2  # the earlier run had nothing left
+    assert contact_id not in contact_ids(later) and contact_id not in contact_ids(run_key)
+    assert reapply_ledger(rt.staging, DeletionLedger(rt.settings.catalog_url), rt.keyring)["rows"] == 0

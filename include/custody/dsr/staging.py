@@ -7,7 +7,8 @@ the request's source(s) found in staging, ``erase_from_staging``:
 1. prepares an ``ErasureFilter`` (``custody.dsr.ledger``) over the run's tables, from the part
    documents (chunks authenticated as they are read) and the run's classification if any;
 2. per part document, rewrites each chunk holding a subject's row **under a new object id**
-   (``<old id>-e<tag>``): the kept rows re-encrypted under a new data key, the paired ``rowkeys``
+   (``<original id>.erased-<tag><6 random hex>``): the kept rows re-encrypted under a new data
+   key, the paired ``rowkeys``
    object cut to the same rows, extraction quarantine objects filtered by their identifier
    columns; then reseals the part document (``extracted_rows``, ``content_hash`` and
    ``erased_rows`` updated, so ``source_rows == extracted + quarantined + erased`` still holds);
@@ -65,7 +66,7 @@ def erase_from_staging(staging: StagingStore, pseudonyms: dict[str, set[str]], k
                        source: str | None, tag: str) -> dict[str, Any]:
     """Remove the subjects of ``pseudonyms`` from every staged run of ``source`` (None: all).
 
-    ``tag``: short id (``[0-9a-z]``) naming the rewritten objects (the request's). Returns
+    ``tag``: short id (``[0-9a-z]``) naming the rewritten objects (the request's, or ``ledger``). Returns
     ``{"runs": n, "rows": rows erased, "objects": objects rewritten, "tables": {"<source>/<table>": rows}}``.
     """
     total: dict[str, Any] = {"runs": 0, "rows": 0, "objects": 0, "tables": {}}
@@ -133,7 +134,12 @@ def _erase_run(staging: StagingStore, source: str, run_key: str, erasure: Erasur
 
 
 def _rewrite(staging: StagingStore, entry: ObjectEntry, table: pa.Table, tag: str) -> ObjectEntry:
-    object_id = f"{entry.object_id}-e{tag}"
+    # A fresh id per rewrite: the old object stays valid until the document naming the new one is sealed.
+    import re
+    import secrets
+
+    base = re.sub(r"\.erased-[0-9a-z]+$", "", entry.object_id)
+    object_id = f"{base}.erased-{tag}{secrets.token_hex(3)}"
     new = entry.model_copy(update={
         "object_id": object_id, "key": f"{object_id}.cdy", "rows": table.num_rows,
         "content_hash": hashing.to_hex(hashing.table_hash(table)), "plaintext_bytes": 0, "ciphertext_bytes": 0,
@@ -212,3 +218,23 @@ def _erase_validation(staging, doc: ValidationDocument, erasure: ErasureFilter, 
     if not old and not any(counts.values()):
         return doc, []
     return doc.model_copy(update={"tables": tables}), old
+
+
+def reapply_ledger(staging: StagingStore, ledger: Any, keyring: Any) -> dict[str, Any]:
+    """Apply the whole deletion ledger to every staged run (``erase_from_staging`` per source).
+
+    Runs extracted after a deletion read the source again, which may still hold the subject
+    (deleting at the source is a separate, approved step); the ``custody_dsr`` DAG calls this daily
+    so staging never keeps an erased subject for longer than a day. Idempotent. Returns the
+    summed counts of ``erase_from_staging``.
+    """
+    total: dict[str, Any] = {"runs": 0, "rows": 0, "objects": 0, "tables": {}}
+    for source in sorted({src for src, _ in staged_runs(staging, None)}):
+        wanted = ledger.pseudonyms(source)
+        if not wanted:
+            continue
+        got = erase_from_staging(staging, wanted, keyring, source=source, tag="ledger")
+        for k in ("runs", "rows", "objects"):
+            total[k] += got[k]
+        total["tables"].update(got["tables"])
+    return total
