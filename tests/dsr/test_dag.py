@@ -35,6 +35,7 @@ def test_dsr_dag_executes_approved_deletions_and_fails_on_overdue(airflow_env, b
     assert str(run.state).endswith("failed"), run.state  # the overdue request fails the run
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["execute_deletion"].endswith("success") and states["open_requests"].endswith("failed")
+    assert states["reapply_ledger"].endswith("success")
     assert book.get(approved.request_id).state == "executed"
     assert book.get(waiting.request_id).state == "received"  # never approved by default
     assert rt.manifest("crm", run_key).table("contacts").erased_rows == 1
