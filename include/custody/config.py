@@ -252,3 +252,65 @@ def load_sources(path: Path | None = None, settings: Settings | None = None) -> 
         return SourcesFile.model_validate(read_yaml(path))
     except ValidationError as exc:
         raise ConfigError(_format_error(path, exc)) from None
+
+
+# -- data-subject requests (include/config/dsr.yaml) -------------------------------------------------
+class RegimeConfig(_Strict):
+    """How long one legal regime gives to answer a data-subject request.
+
+    The due date is ``received + due_days + due_months`` (months added as calendar months: the
+    same day of the month, or the month's last day when it has no such day); an extension, once,
+    adds ``extension_days + extension_months`` to the due date and needs a reason
+    (``custody.dsr.requests.EXTENSION_REASONS``). ``extendable`` is false when the regime has no
+    extension. ``reference``: the article the period comes from.
+    """
+
+    reference: str
+    due_days: int = Field(default=0, ge=0, le=366)
+    due_months: int = Field(default=0, ge=0, le=12)
+    extension_days: int = Field(default=0, ge=0, le=366)
+    extension_months: int = Field(default=0, ge=0, le=12)
+
+    @model_validator(mode="after")
+    def _some_period(self) -> RegimeConfig:
+        if self.due_days == 0 and self.due_months == 0:
+            raise ValueError("a regime needs due_days or due_months")
+        return self
+
+    @property
+    def extendable(self) -> bool:
+        """True when the regime allows one extension."""
+        return self.extension_days > 0 or self.extension_months > 0
+
+
+class DsrConfig(_Strict):
+    """The whole ``dsr.yaml``: the regimes and which one applies when a request names none."""
+
+    version: Literal[1]
+    default_regime: str
+    regimes: dict[str, RegimeConfig]
+
+    @model_validator(mode="after")
+    def _default_known(self) -> DsrConfig:
+        if self.default_regime not in self.regimes:
+            raise ValueError(f"default_regime {self.default_regime!r} is not among the regimes")
+        bad = [n for n in self.regimes if not n.isidentifier() or len(n) > 16]
+        if bad:
+            raise ValueError(f"regime names are short identifiers: {bad}")
+        return self
+
+    def regime(self, name: str | None) -> RegimeConfig:
+        """The regime called ``name`` (None: the default). Raises ``ConfigError``."""
+        key = name or self.default_regime
+        if key not in self.regimes:
+            raise ConfigError(f"unknown regime {key!r}; configured: {', '.join(sorted(self.regimes))}")
+        return self.regimes[key]
+
+
+def load_dsr(path: Path | None = None, settings: Settings | None = None) -> DsrConfig:
+    """Load and validate ``dsr.yaml`` (default: ``<config_dir>/dsr.yaml``). Raises ``ConfigError``."""
+    path = path or (settings or Settings.from_env()).config_dir / "dsr.yaml"
+    try:
+        return DsrConfig.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from None

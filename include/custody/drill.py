@@ -114,7 +114,11 @@ def _restorable(store: ObjectStore, doc: dict[str, Any]) -> bool:
         return False
 
 
-def _read_back(engine: Any, tm: TableManifest, schema: str, batch_rows: int) -> dict[str, Any]:
+def _read_back(engine: Any, tm: TableManifest, schema: str, batch_rows: int,
+               restored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read a restored table back: rows, content hash and types against the manifest. When the
+    deletion ledger dropped rows (``restored["erased_rows"]``), the expected rows and hash are the
+    manifest's less those rows, as the restore computed them from the checked chunks."""
     import sqlalchemy as sa
 
     from custody.sources.sqltypes import arrow_type
@@ -137,10 +141,13 @@ def _read_back(engine: Any, tm: TableManifest, schema: str, batch_rows: int) -> 
             )
             rows += chunk.num_rows
             digest = hashing.combine(digest, hashing.table_hash(chunk))
+    erased = int((restored or {}).get("erased_rows", 0))
+    want_hash = restored["content_hash"] if erased else tm.content_hash
     return {
         "rows": rows,
-        "expected_rows": tm.extracted_rows,
-        "content_hash_ok": hashing.to_hex(digest) == tm.content_hash,
+        "expected_rows": tm.extracted_rows - erased,
+        "erased_rows": erased,
+        "content_hash_ok": hashing.to_hex(digest) == want_hash,
         "types_ok": reflected == expected,
     }
 
@@ -244,9 +251,9 @@ def _drill_one(store, keyring, engine, key, doc, result: DrillResult, batch_rows
         with engine.begin() as conn:
             conn.execute(sa.text(f"CREATE SCHEMA {quoted}"))
         try:
-            restore_to_sql(store, key, keyring, engine, schema=schema, batch_rows=batch_rows)
+            restored = restore_to_sql(store, key, keyring, engine, schema=schema, batch_rows=batch_rows)
             for tm in manifest.tables:
-                got = _read_back(engine, tm, schema, batch_rows)
+                got = _read_back(engine, tm, schema, batch_rows, restored.get(tm.table))
                 result.tables[tm.table] = got
                 if got["rows"] != got["expected_rows"]:
                     result.problems.append(

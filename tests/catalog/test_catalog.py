@@ -42,12 +42,14 @@ def test_catalog_tables_are_imported_from_the_schema_module():
     from custody.crypto import scopes
     from custody.store import ledger
     from custody.extract import watermarks
+    from custody.dsr import ledger as dsr_ledger, requests as dsr_requests
 
+    assert dsr_ledger.dsr_ledger is schema.dsr_ledger and dsr_requests.dsr_request is schema.dsr_request
     assert inventory.inventory_run is schema.inventory_run
     assert scopes.crypto_key is schema.crypto_key
     assert ledger.restore_drill is schema.restore_drill
     assert watermarks.watermark_table is schema.extract_watermark
-    assert len(metadata.tables) == 15
+    assert len(metadata.tables) == 17
 
 
 def test_readers_refuse_an_unmigrated_catalog_and_create_nothing(tmp_path):

@@ -27,6 +27,8 @@ table                           what                                            
 ``audit_entry``                 the audit log: one canonical entry per action   ``custody.audit.log``
 ``audit_head``                  the log's size: the row appenders lock          ``custody.audit.log``
 ``audit_checkpoint``            signed checkpoints (signed notes) of the log    ``custody.audit.checkpoints``
+``dsr_request``                 data-subject requests: state, due date          ``custody.dsr.requests``
+``dsr_ledger``                  deletion ledger: erased subjects' pseudonyms    ``custody.dsr.ledger``
 ==============================  ==============================================  ====================
 
 Times are ``DateTime(timezone=True)``: PostgreSQL keeps the zone, SQLite returns naive values
@@ -266,4 +268,44 @@ audit_checkpoint = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("stores", sa.Text, nullable=False),
     sa.Index("ix_audit_checkpoint_size", "size"),
+)
+
+# -- data-subject requests (PIPL Art 44-47, 50; GDPR Art 12, 15, 17) ---------------------------------
+
+dsr_request = sa.Table(
+    "dsr_request",
+    metadata,
+    sa.Column("request_id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("regime", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    # The subject only as keyed pseudonyms (custody.dsr.subjects): JSON {pi_type: 32-hex token}
+    # under the deal key custody/dsr, and the audit log's pseudonym under custody/audit.
+    sa.Column("pseudonyms", sa.Text, nullable=False),
+    sa.Column("audit_subject", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(64), nullable=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_by", sa.String(128), nullable=False),
+    sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("verified_by", sa.String(128), nullable=True),
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("approved_by", sa.String(128), nullable=True),
+    sa.Column("executed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("extension_reason", sa.String(48), nullable=True),
+    sa.Column("rejection_reason", sa.String(48), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_dsr_request_state", "state", "due_at"),
+)
+
+dsr_ledger = sa.Table(
+    "dsr_ledger",
+    metadata,
+    # One row per erased identifier: its PI type and keyed pseudonym, never the identifier.
+    sa.Column("pi_type", sa.String(32), primary_key=True),
+    sa.Column("pseudonym", sa.String(32), primary_key=True),
+    sa.Column("request_id", sa.String(32), primary_key=True),
+    sa.Column("source", sa.String(64), nullable=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -6,6 +6,8 @@
 - ``audit``: ``audit verify``, ``audit proof``, ``audit check-proof``, ``audit show``,
   ``audit checkpoint``, ``audit key``;
 - ``purge``: ``purge plan`` (a dry run), ``purge execute`` (an approved plan), ``purge certificate``.
+- ``dsr``: ``dsr receive``, ``dsr verify``, ``dsr approve``, ``dsr reject``, ``dsr extend``,
+  ``dsr execute``, ``dsr close``, ``dsr list``, ``dsr open`` (data-subject requests).
 
 Exit codes: 0 success, 1 verification or restore failure (a snapshot or the audit log), or a
 catalog not at head, 2 usage error. Custody's own errors print one line, never a value; any other
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import audit, catalog, keys, purge, snapshots  # noqa: F401 - registers the commands
+from custody.cli import audit, catalog, dsr, keys, purge, snapshots  # noqa: F401 - registers the commands
 from custody.cli.app import app
 from custody.cli.common import console
 

@@ -127,6 +127,7 @@ def restore(
     """Decrypt a snapshot to Parquet/CSV files or into a SQL database, checking every chunk and the totals.
 
     Restored data holds personal information in clear: write it only where that is allowed.
+    Rows of data subjects in the deletion ledger (``custody dsr``) are left out and counted.
     """
     from custody.crypto.envelope import IntegrityError
     from custody.crypto.keyring import KeyringError
@@ -172,7 +173,8 @@ def restore(
     _audit(settings, action, subject={"source": doc.source, "run_key": doc.run_key, "store": st.location,
                                       "snapshot": snap, "target": target},
            counts={"tables": len(result), "rows": sum(int(i.get("rows", 0)) for i in result.values()),
-                   "keys_requested": sum(int(i.get("keys_requested", 0)) for i in result.values())},
+                   "keys_requested": sum(int(i.get("keys_requested", 0)) for i in result.values()),
+                   "erased_rows": sum(int(i.get("erased_rows", 0)) for i in result.values())},
            details={"format": None if to_db else fmt.value, "replace": replace})
     for name, info in result.items():
         where = info.get("path") or info.get("table") or to_db
@@ -181,6 +183,8 @@ def restore(
             line += f" (content hash {info['content_hash'][:16]}…)"
         if "keys_requested" in info:
             line += f"; {info['keys_found']} of {info['keys_requested']} requested keys found"
+        if info.get("erased_rows"):
+            line += f"; {info['erased_rows']} rows of erased data subjects left out (deletion ledger)"
         out.print(line)
 
 

@@ -202,8 +202,10 @@ class ExtractPlan(Document):
 # -- part -------------------------------------------------------------------------------------------
 class PartDocument(Document):
     """``parts/<table>/part-NNNN.json``: what extracting one part staged, and its reconciliation
-    ``source_rows == extracted_rows + quarantined_rows``. ``path``: ``copy_csv``, ``cursor`` or
-    ``files``; ``content_hash``: multiset hash of the staged rows (hex)."""
+    ``source_rows == extracted_rows + quarantined_rows + erased_rows``. ``path``: ``copy_csv``,
+    ``cursor`` or ``files``; ``content_hash``: multiset hash of the staged rows (hex);
+    ``erased_rows``: rows removed from staging since by data-subject deletion requests
+    (``custody.dsr.staging``), counted among the source rows but no longer staged."""
 
     FORMAT = "custody-extract-part"
     VERSION = 2
@@ -226,6 +228,7 @@ class PartDocument(Document):
     path: str = ""
     columns: list[ColumnSchema] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
+    erased_rows: int = 0
 
     def key(self) -> str:
         return document_key("part", source=self.source, run_key=self.run_key, table=self.table, part=self.part)
@@ -263,7 +266,9 @@ class TableManifest(_Model):
     their multiset hash, so a restore reproduces exactly these) and ``quarantined_at_extract`` the
     rows held back in ``quarantine`` objects (zero dates, mangled identifiers, short rows...), with
     ``quarantine_reasons`` counting ``<reason>:<column>`` labels. ``row_keys`` pairs each chunk
-    with its change-capture object.
+    with its change-capture object. ``erased_rows``: rows a data-subject deletion removed from
+    staging afterwards (``custody.dsr.staging``); then ``source_rows == extracted_rows +
+    quarantined_at_extract + erased_rows``.
     """
 
     table: str
@@ -279,6 +284,7 @@ class TableManifest(_Model):
     quarantine: list[ObjectEntry] = Field(default_factory=list)
     row_keys: list[ObjectEntry] = Field(default_factory=list)
     extraction: ExtractionInfo = Field(default_factory=ExtractionInfo)
+    erased_rows: int = 0
 
     def schema(self) -> pa.Schema:
         """Arrow schema of the staged rows (column order, types, nullability)."""

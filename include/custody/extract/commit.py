@@ -32,8 +32,10 @@ def merge_table(tplan: TablePlan, docs: list[PartDocument]) -> TableManifest:
     source_rows = sum(d.source_rows for d in docs)
     extracted = sum(d.extracted_rows for d in docs)
     quarantined = sum(d.quarantined_rows for d in docs)
-    if source_rows != extracted + quarantined:
-        raise ExtractError(f"{tplan.table}: source {source_rows} != staged {extracted} + quarantined {quarantined}")
+    erased = sum(d.erased_rows for d in docs)  # removed by data-subject deletions (custody.dsr.staging)
+    if source_rows != extracted + quarantined + erased:
+        raise ExtractError(f"{tplan.table}: source {source_rows} != staged {extracted} + quarantined {quarantined}"
+                           + (f" + erased {erased}" if erased else ""))
     digest = hashing.combine(*[int(d.content_hash, 16) for d in docs]) if docs else 0
     reasons: dict[str, int] = {}
     for d in docs:
@@ -56,6 +58,7 @@ def merge_table(tplan: TablePlan, docs: list[PartDocument]) -> TableManifest:
         chunks=[e for d in docs for e in d.chunks], row_keys=[e for d in docs for e in d.row_keys],
         quarantine=[e for d in docs for e in d.quarantine],
         quarantined_at_extract=quarantined, quarantine_reasons=dict(sorted(reasons.items())), extraction=info,
+        erased_rows=erased,
     )
 
 

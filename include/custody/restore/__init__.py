@@ -12,13 +12,20 @@ data in a timely manner; PIPL Art 51(3).
 Restoring with ``keys`` (a data subject's request, PIPL Art 45 access/copy, GDPR Art 15/20)
 filters each decrypted chunk by primary-key values; all chunks are still authenticated and the
 table totals still checked. Results carry counts and hashes, never values.
+
+Every restore applies the deletion ledger (``custody.dsr.ledger``) of the catalog that holds the
+keyring's key store before anything is written: rows of erased data subjects are dropped and
+counted (``erased_rows``), and a ledger that cannot be read stops the restore
+(``reading.erasure_for``). Backups holding an erased subject expire by retention.
 """
 
 from custody.restore.files import restore_snapshot
 from custody.restore.reading import (
+    LEDGER,
     KeyFilter,
     KeyValues,
     RestoreError,
+    erasure_for,
     iter_table,
     manifest_schema,
     parse_keys,
@@ -28,9 +35,11 @@ from custody.restore.reading import (
 from custody.restore.sql import restore_to_sql, sql_table, sql_type
 
 __all__ = [
+    "LEDGER",
     "KeyFilter",
     "KeyValues",
     "RestoreError",
+    "erasure_for",
     "iter_table",
     "manifest_schema",
     "parse_keys",

@@ -10,7 +10,7 @@ from custody.crypto.keyring import Keyring
 from custody.exports import write_tables
 from custody.store.backends import ObjectStore
 from custody.store.snapshots import load_snapshot
-from custody.restore.reading import KeyValues, RestoreError, _empty, _filters, _Scan, _wanted
+from custody.restore.reading import LEDGER, KeyValues, RestoreError, _empty, _filters, _Scan, _wanted, erasure_for
 
 
 def restore_snapshot(
@@ -24,6 +24,7 @@ def restore_snapshot(
     keys: dict[str, KeyValues] | None = None,
     on_chunk: Callable[[int], None] | None = None,
     replace: bool = False,
+    ledger: Any = LEDGER,
 ) -> dict[str, Any]:
     """Write the tables of a snapshot to ``out_dir/<source>/<table>.<fmt>`` (``parquet`` or ``csv``).
 
@@ -34,7 +35,9 @@ def restore_snapshot(
     failure removes them all. An existing destination file is refused unless ``replace``; a
     second restore into the same folder while one runs is refused (``flock``), and temporary
     folders a killed restore left are removed first.
-    ``on_chunk(rows)`` reports progress per chunk read. Returns ``{table: {"rows", "scanned_rows",
+    ``on_chunk(rows)`` reports progress per chunk read. Rows of subjects in the deletion ledger
+    are dropped before anything is written (``ledger``: ``custody.restore.reading.erasure_for``)
+    and counted in ``erased_rows``. Returns ``{table: {"rows", "scanned_rows", "erased_rows",
     "path", "content_hash", "verified"[, "keys_requested", "keys_found"]}}``. Raises
     ``RestoreError`` (also for an existing file), ``IntegrityError``, ``WrongKeyError``.
     """
@@ -44,8 +47,10 @@ def restore_snapshot(
 
     from custody.fsio import FolderBusyError, exclusive_dir
 
-    manifest = load_snapshot(store, snapshot_key, keyring).manifest
+    doc = load_snapshot(store, snapshot_key, keyring)
+    manifest = doc.manifest
     filters = _filters(manifest, keys)
+    erasure = erasure_for(store, doc, keyring, ledger)
     wanted = list(_wanted(manifest, tables, keys))
     folder = Path(out_dir) / manifest.source
     if folder.exists() and not folder.is_dir():
@@ -67,7 +72,7 @@ def restore_snapshot(
                 raise RestoreError(f"{', '.join(in_the_way)} is a folder; a restored table cannot replace it")
             with tempfile.TemporaryDirectory(prefix=".tmp-restore-", dir=folder) as work:  # 0700, removed after
                 for tm in wanted:
-                    scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table))
+                    scan = _Scan(store, tm, keyring, on_chunk, filters.get(tm.table), erasure)
                     write_tables(iter(scan), Path(work) / targets[tm.table].name, fmt, _empty(tm).schema)
                     out[tm.table] = scan.result(path=str(targets[tm.table]))
                 for path in targets.values():

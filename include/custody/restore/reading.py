@@ -111,10 +111,36 @@ class KeyFilter:
         return len(self._found)
 
 
-class _Scan:
-    """Decrypted, checked chunks of one table, optionally filtered; totals checked at the end."""
+LEDGER = "ledger"
+"""Default of every restore's ``ledger`` argument: apply the deletion ledger of the catalog that
+holds the keyring's key store (``custody.dsr.ledger.ledger_filter``)."""
 
-    def __init__(self, store, tm: TableManifest, keyring, on_chunk, key_filter: KeyFilter | None) -> None:
+
+def erasure_for(store: ObjectStore, doc: Any, keyring: Keyring, ledger: Any = LEDGER) -> Any:
+    """The prepared ``custody.dsr.ledger.ErasureFilter`` for snapshot ``doc``, or None (empty ledger).
+
+    ``ledger``: ``LEDGER`` (the key store's catalog), an ``ErasureFilter`` or None (no ledger:
+    only for keyrings without a catalog). The pre-pass reads the tables that hold identifier
+    columns, and those that hold keys of matched rows, through ``iter_table`` (checked chunks).
+    Raises ``CatalogNotMigrated`` when the ledger cannot be read.
+    """
+    from custody.dsr.ledger import ledger_filter
+
+    erasure = ledger_filter(keyring, doc.source) if ledger == LEDGER else ledger
+    if erasure is None:
+        return None
+    manifest = doc.manifest
+    erasure.prepare([(tm.table, tm.schema(), list(tm.primary_key)) for tm in manifest.tables],
+                    doc.documents.classification, lambda name: iter_table(store, manifest.table(name), keyring))
+    return erasure
+
+
+class _Scan:
+    """Decrypted, checked chunks of one table, optionally filtered by keys and by the deletion
+    ledger (``erasure``); totals checked at the end, against what was read, before any filter."""
+
+    def __init__(self, store, tm: TableManifest, keyring, on_chunk, key_filter: KeyFilter | None,
+                 erasure: Any = None) -> None:
         self.store, self.tm, self.keyring, self.on_chunk, self.key_filter = (
             store,
             tm,
@@ -122,6 +148,8 @@ class _Scan:
             on_chunk,
             key_filter,
         )
+        self.erasure = erasure
+        self.erased = 0
         self.scanned = 0
         self.digest = 0
         self.rows = 0
@@ -135,6 +163,11 @@ class _Scan:
             if self.key_filter is not None:
                 chunk = self.key_filter(chunk)
                 h = hashing.table_hash(chunk)
+            if self.erasure is not None:
+                chunk, dropped = self.erasure.apply(self.tm.table, chunk)
+                if dropped:
+                    self.erased += dropped
+                    h = hashing.table_hash(chunk)
             self.rows += chunk.num_rows
             self.out_digest = hashing.combine(self.out_digest, h)
             yield chunk
@@ -147,6 +180,7 @@ class _Scan:
             "scanned_rows": self.scanned,
             "content_hash": hashing.to_hex(self.out_digest),
             "verified": True,
+            "erased_rows": self.erased,
             **extra,
         }
         if self.key_filter is not None:
@@ -173,16 +207,20 @@ def _filters(manifest: RunManifest, keys: dict[str, KeyValues] | None) -> dict[s
 
 
 def restore_table(
-    store: ObjectStore, snapshot_key: str, table: str, keyring: Keyring, *, keys: KeyValues | None = None
+    store: ObjectStore, snapshot_key: str, table: str, keyring: Keyring, *, keys: KeyValues | None = None,
+    ledger: Any = LEDGER,
 ) -> pa.Table:
     """Restore one table of a snapshot into memory (optionally only the rows of ``keys``).
 
-    The whole table is authenticated and checked against the manifest totals.
+    The whole table is authenticated and checked against the manifest totals. Rows of subjects
+    in the deletion ledger are dropped (``ledger``: see ``erasure_for``).
     Raises ``RestoreError``, ``IntegrityError``, ``SnapshotError``, keyring errors.
     """
-    manifest = load_snapshot(store, snapshot_key, keyring).manifest
+    doc = load_snapshot(store, snapshot_key, keyring)
+    manifest = doc.manifest
     tm = _table(manifest, table)
-    scan = _Scan(store, tm, keyring, None, KeyFilter(tm, keys) if keys is not None else None)
+    scan = _Scan(store, tm, keyring, None, KeyFilter(tm, keys) if keys is not None else None,
+                 erasure_for(store, doc, keyring, ledger))
     chunks = list(scan)
     return pa.concat_tables(chunks) if chunks else _empty(tm)
 
@@ -191,9 +229,17 @@ def restore_object(store: ObjectStore, entry: ObjectEntry, keyring: Keyring, dst
 
     The ciphertext is hashed while it is decrypted; ``dst`` appears (atomically) only if the
     SHA-256 matches ``entry.sha256`` and every segment authenticates. Returns plaintext bytes.
+    The object's bytes cannot be filtered row by row, so while the deletion ledger of the
+    keyring's catalog names anyone for the object's source, this refuses (``RestoreError``):
+    restore the table with ``restore_snapshot`` / ``restore_to_sql``, which leave them out.
     Raises ``IntegrityError``, ``StoreError``, keyring errors.
     """
+    from custody.dsr.ledger import ledger_filter
     from custody.store.snapshots import _HashingReader
+
+    if ledger_filter(keyring, entry.source) is not None:
+        raise RestoreError(f"object {entry.object_id}: the deletion ledger names data subjects of source "
+                           f"{entry.source}; a whole object would release their rows: restore its table instead")
 
     with (
         store.open_read(object_key(entry.sha256)) as fh,

@@ -17,7 +17,16 @@ from custody.crypto.keyring import Keyring
 from custody.documents import TableManifest
 from custody.store.backends import ObjectStore
 from custody.store.snapshots import load_snapshot
-from custody.restore.reading import KeyValues, RestoreError, _filters, _Scan, _wanted, manifest_schema
+from custody.restore.reading import (
+    LEDGER,
+    KeyValues,
+    RestoreError,
+    _filters,
+    _Scan,
+    _wanted,
+    erasure_for,
+    manifest_schema,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +126,7 @@ def restore_to_sql(
     batch_rows: int = 5000,
     if_exists: Literal["fail", "replace"] = "fail",
     on_chunk: Callable[[int], None] | None = None,
+    ledger: Any = LEDGER,
 ) -> dict[str, Any]:
     """Restore tables of a snapshot into a SQL database, all or nothing.
 
@@ -134,16 +144,21 @@ def restore_to_sql(
       a failure drops them. ``GET_LOCK`` keeps a second restore into the same database out, and
       temporary tables a killed restore left are dropped first.
 
+    Rows of subjects in the deletion ledger are dropped before they are inserted (``ledger``:
+    ``custody.restore.reading.erasure_for``) and counted in ``erased_rows``.
+
     ``if_exists="fail"`` refuses (before writing anything) when a target table exists;
     ``"replace"`` replaces it. Returns ``{table: {"rows", "scanned_rows", "table",
-    "content_hash", "verified"}}``. Raises ``RestoreError`` (also for another dialect, and with the
+    "content_hash", "verified", "erased_rows"}}``. Raises ``RestoreError`` (also for another dialect, and with the
     database's error class and SQLSTATE, never its message, when the database refuses a row),
     ``IntegrityError``, keyring errors, ``sqlalchemy.exc.SQLAlchemyError``.
     """
-    manifest = load_snapshot(store, snapshot_key, keyring).manifest
+    doc = load_snapshot(store, snapshot_key, keyring)
+    manifest = doc.manifest
     filters = _filters(manifest, keys)
     wanted = _wanted(manifest, tables, keys)
     job = _SqlJob(store, keyring, wanted, filters, schema, batch_rows, on_chunk)
+    job.erasure = erasure_for(store, doc, keyring, ledger)
     dialect = engine.dialect.name
     try:
         if dialect in ("postgresql", "sqlite"):
@@ -202,6 +217,7 @@ class _SqlJob:
         self.store, self.keyring, self.wanted, self.filters = store, keyring, wanted, filters
         self.schema, self.batch_rows, self.on_chunk = schema, batch_rows, on_chunk
         self.current: str | None = None
+        self.erasure: Any = None
 
     def where(self, name: str) -> str:
         return f"{self.schema}.{name}" if self.schema else name
@@ -220,7 +236,7 @@ class _SqlJob:
 
     def _fill(self, conn: Any, tm: TableManifest, target: Any) -> dict[str, Any]:
         self.current = f"table {self.where(tm.table)}"
-        scan = _Scan(self.store, tm, self.keyring, self.on_chunk, self.filters.get(tm.table))
+        scan = _Scan(self.store, tm, self.keyring, self.on_chunk, self.filters.get(tm.table), self.erasure)
         for chunk in scan:  # totals are checked when the scan ends, before anything commits
             for batch in chunk.to_batches(max_chunksize=self.batch_rows):
                 if batch.num_rows:

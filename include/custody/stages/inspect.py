@@ -180,9 +180,10 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
     failures: list[ValidationThresholdExceeded] = []
     passes: dict[str, int] = {}
     for tm in manifest.tables:
-        if tm.source_rows != tm.extracted_rows + tm.quarantined_at_extract:
+        if tm.source_rows != tm.extracted_rows + tm.quarantined_at_extract + tm.erased_rows:
             raise StageError(f"{tm.table}: source {tm.source_rows} != staged {tm.extracted_rows} "
-                             f"+ quarantined at extraction {tm.quarantined_at_extract}")
+                             f"+ quarantined at extraction {tm.quarantined_at_extract}"
+                             + (f" + erased {tm.erased_rows}" if tm.erased_rows else ""))
         cfg = by_name[tm.table]
         cfg_checks = [c.model_dump() for c in cfg.checks]
         share = src.failing_share(cfg)
