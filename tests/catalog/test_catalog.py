@@ -47,7 +47,7 @@ def test_catalog_tables_are_imported_from_the_schema_module():
     assert scopes.crypto_key is schema.crypto_key
     assert ledger.restore_drill is schema.restore_drill
     assert watermarks.watermark_table is schema.extract_watermark
-    assert len(metadata.tables) == 15
+    assert len(metadata.tables) == 18
 
 
 def test_readers_refuse_an_unmigrated_catalog_and_create_nothing(tmp_path):
