@@ -1,0 +1,190 @@
+"""The actions a recorded milestone starts (``deal.yaml``: ``milestones.<name>.actions``).
+
+- ``inventory_summary`` (due diligence): ``deal/<deal>/<milestone_id>/inventory_summary.json``,
+  columns by source, PI type, level and lawful basis from the catalog's inventory (names, counts);
+- ``handover_package`` (closing): the handover package of the configured tables of the source's
+  newest snapshot (``custody.handover``), recorded in the catalog;
+- ``retention_rules`` (post-closing): ``deal/<deal>/<milestone_id>/retention_rules.json``, one rule
+  per handed-over source scope, expiring the transferor's copies
+  ``transferor_copies_expire_after_days`` after the milestone.
+
+Paths are under ``CUSTODY_HOME``. Each action appends ``milestone.action`` with the SHA-256 of what
+it wrote, and is idempotent (same inputs, same file; the handover package is found, not rebuilt).
+The retention rules are the purge's input: the purge DAG reads ``custody-deal-retention`` documents
+and crypto-shreds each rule's scope once it has expired and a person approved the purge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from custody.canonical import canonical_json
+from custody.deal.config import DealConfig
+from custody.deal.record import MilestoneRecord
+from custody.fsio import atomic_write_bytes
+from custody.settings import Settings
+
+RETENTION_FORMAT = "custody-deal-retention"
+SUMMARY_FORMAT = "custody-deal-inventory-summary"
+
+
+class ActionError(Exception):
+    """An action cannot run (missing configuration, no snapshot); the message names what is missing."""
+
+
+def output_dir(settings: Settings, record: MilestoneRecord) -> Path:
+    """``<home>/deal/<deal>/<milestone_id>``: where a milestone's documents go."""
+    return settings.home / "deal" / record.deal / record.milestone_id
+
+
+def run_milestone_actions(settings: Settings, deal: DealConfig, record: MilestoneRecord, *,
+                          store: Any = None, keyring: Any = None) -> dict[str, dict[str, Any]]:
+    """Run every action configured for ``record``'s milestone; return ``{action: result}``.
+
+    ``store`` / ``keyring``: the snapshot store and Custody's keyring for ``handover_package``
+    (default: the local store under ``CUSTODY_HOME`` and ``CUSTODY_KEYRING``). Results hold paths,
+    ids, counts and hashes. Raises ``ActionError`` and the errors of the action's own module.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    for action in deal.actions(record.milestone):
+        if action == "inventory_summary":
+            results[action] = inventory_summary(settings, deal, record)
+        elif action == "handover_package":
+            results[action] = handover_package(settings, deal, record, store=store, keyring=keyring)
+        elif action == "retention_rules":
+            results[action] = retention_rules(settings, deal, record)
+        _audit(settings, record, action, results[action])
+    return results
+
+
+def _audit(settings: Settings, record: MilestoneRecord, action: str, result: dict[str, Any]) -> None:
+    from custody.audit.log import AuditLog
+
+    with AuditLog(settings.catalog_url) as log:
+        log.append("milestone.action", subject={"deal": record.deal, "milestone_id": record.milestone_id},
+                   hashes={"output_sha256": result["sha256"]}, counts=result.get("counts", {}),
+                   details={"action": action, "milestone": record.milestone})
+
+
+def _write(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    data = canonical_json(doc)
+    atomic_write_bytes(path, data)
+    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def inventory_summary(settings: Settings, deal: DealConfig, record: MilestoneRecord) -> dict[str, Any]:
+    """The value-free data-room summary of the catalog's inventory (PIPL Art 51, 55; GDPR Art 30)."""
+    from custody.catalog.schema import inventory_column
+    from custody.config import ConfigError, load_sources
+
+    try:
+        bases = {s.name: s.lawful_basis for s in load_sources(settings=settings).sources}
+    except ConfigError:
+        bases = {}
+    engine = sa.create_engine(settings.catalog_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(inventory_column.c.source, inventory_column.c.table_name,
+                                          inventory_column.c.pi_type, inventory_column.c.level)).all()
+    finally:
+        engine.dispose()
+    by = {"source": Counter(), "pi_type": Counter(), "level": Counter(), "lawful_basis": Counter()}
+    for r in rows:
+        by["source"][r.source] += 1
+        by["pi_type"][r.pi_type or "none"] += 1
+        by["level"][r.level] += 1
+        by["lawful_basis"][str(bases.get(r.source, "unknown"))] += 1
+    doc = {"format": SUMMARY_FORMAT, "version": 1, "deal": deal.id, "milestone_id": record.milestone_id,
+           "columns": len(rows), "tables": len({(r.source, r.table_name) for r in rows}),
+           "columns_by": {k: dict(sorted(v.items())) for k, v in by.items()},
+           "rule": "PIPL Art 51, 55-56 (inventory for the impact assessment); GDPR Art 30"}
+    out = _write(output_dir(settings, record) / "inventory_summary.json", doc)
+    return {**out, "counts": {"columns": len(rows), "tables": doc["tables"]}}
+
+
+def handover_package(settings: Settings, deal: DealConfig, record: MilestoneRecord, *, store: Any = None,
+                     keyring: Any = None) -> dict[str, Any]:
+    """Build (or find) the closing's handover package and record it (``custody.handover``)."""
+    from custody.crypto.open import open_keyring
+    from custody.handover.ledger import record_package
+    from custody.handover.package import build_package
+    from custody.store import LocalStore, latest_snapshot
+
+    cfg = deal.milestone(record.milestone).handover
+    if cfg is None:
+        raise ActionError(f"deal {deal.id}: milestones.{record.milestone}.handover is not configured")
+    recipient = deal.transferee.recipient_public()
+    keyring = keyring or open_keyring(settings.keyring, key_store=settings.catalog_url)
+    store = store or LocalStore(settings.backup_dir)
+    snapshot = latest_snapshot(store, keyring, cfg.source)
+    folder, manifest = build_package(store, snapshot, keyring, tables=list(cfg.tables), recipient_public=recipient,
+                                     out_dir=settings.home / "handover", deal=deal.id,
+                                     transferor=deal.transferor.name, transferee=deal.transferee.name)
+    rec = record_package(settings.catalog_url, folder, manifest)
+    return {"path": str(folder), "sha256": rec["manifest_sha256"], "package_id": rec["package_id"],
+            "snapshot": snapshot, "counts": {"tables": len(rec["tables"]), "rows": rec["rows"]}}
+
+
+def retention_rules(settings: Settings, deal: DealConfig, record: MilestoneRecord) -> dict[str, Any]:
+    """The rules that make the transferor's copies expire after closing (PIPL Art 22, 47(1); GDPR Art 5(1)(e)).
+
+    One rule per source handed over (or listed in ``retention.sources``), on its key scope
+    ``<source>/<retention_class>``: expires ``transferor_copies_expire_after_days`` after the
+    milestone's date; the purge crypto-shreds the scope after approval.
+    """
+    from custody.config import ConfigError, load_sources
+
+    cfg = deal.milestone(record.milestone).retention
+    days = cfg.transferor_copies_expire_after_days if cfg else 30
+    sources = list(cfg.sources) if cfg and cfg.sources else []
+    if not sources:
+        handover = deal.milestone("closing").handover
+        sources = [handover.source] if handover else []
+    if not sources:
+        raise ActionError(f"deal {deal.id}: no source to expire (retention.sources or closing.handover)")
+    try:
+        classes = {s.name: s.retention_class for s in load_sources(settings=settings).sources}
+    except ConfigError:
+        classes = {}
+    start = dt.date.fromisoformat(record.date)
+    rules = [{"source": s, "scope": f"{s}/{classes.get(s, 'customer_contract')}",
+              "expires_on": (start + dt.timedelta(days=days)).isoformat(), "action": "crypto_shred",
+              "approval": "required"} for s in sources]
+    doc = {"format": RETENTION_FORMAT, "version": 1, "deal": deal.id, "milestone_id": record.milestone_id,
+           "milestone_date": record.date, "after_days": days, "rules": rules,
+           "rule": "PIPL Art 22, 47(1): the transferor deletes what it no longer needs; GDPR Art 5(1)(e), 17"}
+    out = _write(output_dir(settings, record) / "retention_rules.json", doc)
+    return {**out, "counts": {"rules": len(rules)}}
+
+
+def act_on_milestone(settings: Settings, milestone: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``custody_milestone_<milestone>`` runs: find the milestone the run is for, record it if it
+    came straight from the REST API (an Asset event nobody recorded), run its actions.
+
+    ``events``: the ``extra`` of the run's triggering Asset events (newest last); empty for a manual
+    run, which acts on the newest recorded ``milestone``. Returns ``{"milestone": record, "actions":
+    {action: result}}`` (ids, paths, counts, hashes). Raises ``ActionError`` when there is nothing to
+    act on, ``ConfigError``, ``MilestoneError``.
+    """
+    from custody.deal.config import load_deals
+    from custody.deal.record import latest_milestone, record_milestone
+
+    deals = load_deals(settings=settings)
+    extra = next((e for e in reversed(events) if e.get("deal") and e.get("date")), None)
+    if extra is not None:
+        deal = deals.deal(str(extra["deal"]))
+        via = "asset" if extra.get("from_rest_api") else str(extra.get("via") or "form")
+        record = record_milestone(settings.catalog_url, deal, milestone, extra["date"],
+                                  via=via if via in ("form", "api", "asset", "cli") else "asset")
+    else:
+        record = latest_milestone(settings.catalog_url, milestone)
+        if record is None:
+            raise ActionError(f"no {milestone} milestone has been recorded: record it first")
+        deal = deals.deal(record.deal)
+    return {"milestone": record.as_dict(), "actions": run_milestone_actions(settings, deal, record)}
