@@ -38,7 +38,7 @@ def milestone_dag(milestone: str):
     )
     def actions():
         @task
-        def act(triggering_asset_events=None) -> dict:
+        def act(triggering_asset_events=None) -> list:
             from custody.deal.actions import act_on_milestone
             from custody.settings import Settings
 

@@ -3,10 +3,11 @@
 ``AirflowServices(home, pg_server_url, dags=..., plugins=..., env=..., pools=...)`` creates a
 PostgreSQL metadata database (``custody_scheduler_<pid>``), migrates it, creates the pools, and
 starts the three processes with the LocalExecutor on a temporary ``AIRFLOW_HOME``, each in its
-own process group with its output in ``home``. Only the main-job DAG file is in its DAGs folder
-(the daily restore drill would otherwise start on its own). ``run(dag_ids, timeout)`` waits for
-the DAGs to be parsed, triggers one run of each and waits until every run has finished;
-leaving the ``with`` block stops the process groups it started and drops the database.
+own process group with its output in ``home``. Only the DAG files named by ``dag_files`` (default
+the main job's) are in its DAGs folder (the daily restore drill would otherwise start on its
+own). ``run(dag_ids, timeout)`` waits for the DAGs to be parsed, triggers one run of each and
+waits until every run has finished; leaving the ``with`` block stops the process groups it
+started and drops the database.
 Everything is bounded in time: a step that does not finish raises ``TimeoutError`` with the
 tail of the processes' output.
 """
@@ -36,7 +37,7 @@ class AirflowServices:
     """Scheduler, DAG processor and API server of a throw-away Airflow (see the module docstring)."""
 
     def __init__(self, home: Path, pg_server_url: str, *, dags: Path, plugins: Path, env: dict[str, str],
-                 pools: list[str]) -> None:
+                 pools: list[str], dag_files: tuple[str, ...] = ("custody_pipeline.py",)) -> None:
         self.home = Path(home)
         self.server_url = pg_server_url
         self.db_name = f"custody_scheduler_{os.getpid()}"
@@ -46,7 +47,8 @@ class AirflowServices:
         self.port = _free_port()
         dag_folder = self.home / "dags"
         dag_folder.mkdir(parents=True, exist_ok=True)
-        (dag_folder / "custody_pipeline.py").symlink_to(Path(dags) / "custody_pipeline.py")
+        for name in dag_files:
+            (dag_folder / name).symlink_to(Path(dags) / name)
         bin_dir = str(Path(sys.executable).parent)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CUSTODY_"))}
         self.env = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import audit, catalog, handover, keys, milestone, snapshots  # noqa: F401 - registers the commands
+from custody.cli import audit, catalog, handover, incident, keys, milestone, snapshots  # noqa: F401 - registers
 from custody.cli.app import app
 from custody.cli.common import console
 

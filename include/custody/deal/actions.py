@@ -163,28 +163,33 @@ def retention_rules(settings: Settings, deal: DealConfig, record: MilestoneRecor
     return {**out, "counts": {"rules": len(rules)}}
 
 
-def act_on_milestone(settings: Settings, milestone: str, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """What ``custody_milestone_<milestone>`` runs: find the milestone the run is for, record it if it
-    came straight from the REST API (an Asset event nobody recorded), run its actions.
+def act_on_milestone(settings: Settings, milestone: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What ``custody_milestone_<milestone>`` runs: find the milestone(s) the run is for, record any
+    that came straight from the REST API (an Asset event nobody recorded), run their actions.
 
-    ``events``: the ``extra`` of the run's triggering Asset events (newest last); empty for a manual
-    run, which acts on the newest recorded ``milestone``. Returns ``{"milestone": record, "actions":
-    {action: result}}`` (ids, paths, counts, hashes). Raises ``ActionError`` when there is nothing to
-    act on, ``ConfigError``, ``MilestoneError``.
+    ``events``: the ``extra`` of the run's triggering Asset events (the scheduler may fold several
+    into one run; each distinct deal and date is acted on once, oldest first); empty for a manual
+    run, which acts on the newest recorded ``milestone``. Returns one ``{"milestone": record,
+    "actions": {action: result}}`` per milestone (ids, paths, counts, hashes). Raises
+    ``ActionError`` when there is nothing to act on, ``ConfigError``, ``MilestoneError``.
     """
     from custody.deal.config import load_deals
     from custody.deal.record import latest_milestone, record_milestone
 
     deals = load_deals(settings=settings)
-    extra = next((e for e in reversed(events) if e.get("deal") and e.get("date")), None)
-    if extra is not None:
+    todo: list[tuple[DealConfig, MilestoneRecord]] = []
+    seen: set[tuple[str, str]] = set()
+    for extra in events:
+        if not extra.get("deal") or not extra.get("date") or (str(extra["deal"]), str(extra["date"])) in seen:
+            continue
+        seen.add((str(extra["deal"]), str(extra["date"])))
         deal = deals.deal(str(extra["deal"]))
         via = "asset" if extra.get("from_rest_api") else str(extra.get("via") or "form")
-        record = record_milestone(settings.catalog_url, deal, milestone, extra["date"],
-                                  via=via if via in ("form", "api", "asset", "cli") else "asset")
-    else:
+        todo.append((deal, record_milestone(settings.catalog_url, deal, milestone, extra["date"],
+                                            via=via if via in ("form", "api", "asset", "cli") else "asset")))
+    if not todo:
         record = latest_milestone(settings.catalog_url, milestone)
         if record is None:
             raise ActionError(f"no {milestone} milestone has been recorded: record it first")
-        deal = deals.deal(record.deal)
-    return {"milestone": record.as_dict(), "actions": run_milestone_actions(settings, deal, record)}
+        todo.append((deals.deal(record.deal), record))
+    return [{"milestone": rec.as_dict(), "actions": run_milestone_actions(settings, deal, rec)} for deal, rec in todo]
