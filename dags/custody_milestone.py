@@ -23,19 +23,17 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset, Param, dag, task
 
-from custody.deal.config import MILESTONES, asset_name, asset_uri
+
+def _deal():
+    """Deal ids for the form's enum, read from deal.yaml (a file, no connection; an invalid file is
+    an import error in the UI), the milestones and their Assets."""
+    from custody.deal.config import MILESTONES, asset_name, asset_uri, load_deals
+
+    assets = {m: Asset(name=asset_name(m), uri=asset_uri(m), group="custody_deal") for m in MILESTONES}
+    return [d.id for d in load_deals().deals], MILESTONES, assets
 
 
-def _deal_ids() -> list[str]:
-    """Deal ids for the form's enum, read from deal.yaml (a file, no connection); an invalid file is
-    an import error in the UI."""
-    from custody.deal.config import load_deals
-
-    return [d.id for d in load_deals().deals]
-
-
-DEALS = _deal_ids()
-ASSETS = {m: Asset(name=asset_name(m), uri=asset_uri(m), group="custody_deal") for m in MILESTONES}
+DEALS, MILESTONES, ASSETS = _deal()
 
 
 @dag(

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset, dag, task
 
-from custody.deal.config import MILESTONES, asset_name, asset_uri
-
 
 def milestone_dag(milestone: str):
+    from custody.deal.config import asset_name, asset_uri
+
     asset = Asset(name=asset_name(milestone), uri=asset_uri(milestone), group="custody_deal")
 
     @dag(
@@ -52,5 +52,11 @@ def milestone_dag(milestone: str):
     return actions()
 
 
-for _m in MILESTONES:
+def _milestones() -> tuple[str, ...]:
+    from custody.deal.config import MILESTONES
+
+    return MILESTONES
+
+
+for _m in _milestones():
     milestone_dag(_m)

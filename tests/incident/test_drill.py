@@ -160,3 +160,34 @@ def test_rotate_way_back_and_the_command_line(world):
     with AuditLog(world["url"]) as log:
         actions = [decode(r.data).action for r in log.rows()]
     assert actions.count("key.rotate") == 1 and actions.count("incident.close") == 1
+
+
+def test_incident_dag_contains_and_drafts_then_waits_for_a_person(world, airflow_env):
+    """The DAG's steps up to the human decision, with ``dag.test``; the way back is a person's answer
+    (human-in-the-loop, no default), so the drill restores through the same core function."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / "custody_incident.py"))
+    assert bag.import_errors == {}
+    dag = bag.get_dag("custody_incident")
+    choose = dag.get_task("choose_way_back")
+    assert not choose.defaults and set(choose.options_mapping.values()) == {"reenable", "rotate", "keep_revoked"}
+    assert {t.task_id for t in choose.downstream_list} == {"reenable", "rotate", "keep_revoked"}
+    first = dag.partial_subset(task_ids=["draft_notifications"], include_upstream=True, include_downstream=False)
+    run = first.test(run_conf={"scopes": ["crm/customer_contract"], "kind": "drill",
+                               "detected_at": "2026-12-03T08:00:00+00:00"})
+    assert str(run.state).endswith("success"), run.state
+    engine = sa.create_engine(world["url"])
+    with engine.connect() as conn:
+        [row] = conn.execute(sa.select(incident_table)).all()
+    engine.dispose()
+    assert row.state == "contained" and json.loads(row.scopes) == ["crm/customer_contract"]
+    with pytest.raises(ScopeRevokedError):
+        _readable(world, "crm", "contacts")
+    assert _readable(world, "shop", "orders") == 25
+    folder = world["home"] / "incidents" / row.incident_id
+    assert sorted(p.name for p in folder.iterdir()) == ["affected.json", "gdpr_art33.en.md", "gdpr_art33.zh-CN.md",
+                                                         "pipl_art57.en.md", "pipl_art57.zh-CN.md"]
+    assert "2026-12-06T08:00:00+00:00" in (folder / "pipl_art57.zh-CN.md").read_text(encoding="utf-8")
+    way_back(world["url"], row.incident_id, world["keyring"], how="reenable")
+    assert _readable(world, "crm", "contacts") == 30
