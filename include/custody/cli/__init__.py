@@ -4,7 +4,10 @@
 - ``catalog``: ``catalog migrate``, ``catalog status``;
 - ``keys``: ``keys init`` (the one command that creates a key-encryption key);
 - ``audit``: ``audit verify``, ``audit proof``, ``audit check-proof``, ``audit show``,
-  ``audit checkpoint``, ``audit key``.
+  ``audit checkpoint``, ``audit key``;
+- ``milestone``: ``milestone record``, ``milestone list`` (the deal's milestones);
+- ``handover``: ``handover keygen``, ``handover build``, ``handover verify``, ``handover acknowledge``;
+- ``incident``: ``incident open``, ``incident restore``, ``incident close``, ``incident show``.
 
 Exit codes: 0 success, 1 verification or restore failure (a snapshot or the audit log), or a
 catalog not at head, 2 usage error. Custody's own errors print one line, never a value; any other
