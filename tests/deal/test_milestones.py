@@ -18,6 +18,7 @@ from custody.catalog.schema import deal_milestone, handover_package
 from custody.deal.config import MILESTONES, load_deals
 from custody.deal.record import MilestoneError, milestone_id, record_milestone
 from custody.handover import verify_package
+from deal.conftest import CHANNELS, IDS
 
 ROOT = Path(__file__).resolve().parents[2]
 DATES = {"due_diligence": "2026-11-02", "signing": "2026-12-01", "closing": "2027-01-15",
@@ -43,16 +44,49 @@ def _check_actions(world, milestone: str, results: dict) -> None:
     if milestone == "due_diligence":
         doc = json.loads(Path(results["inventory_summary"]["path"]).read_text())
         assert doc["format"] == "custody-deal-inventory-summary" and doc["deal"] == "test-deal"
+        assert doc["totals"]["pi_types"] == {"email": 1, "mobile_phone": 1, "resident_id": 1}
+        assert doc["totals"]["sensitive_columns"] == 1 and doc["sources"][0]["lawful_basis"] == "contract"
+        folder = Path(results["inventory_summary"]["path"]).parent
+        zh = (folder / "pipia.zh-CN.md").read_text(encoding="utf-8")
+        en = (folder / "pipia.en.md").read_text(encoding="utf-8")
+        assert "第五十六条" in zh and "居民身份证号（resident_id）：1 个字段" in zh and "初步风险等级：高" in zh
+        assert "Preliminary risk level: high" in en and "Transferee: Buyer" in en
     elif milestone == "signing":
-        assert results == {}
+        folder = Path(results["notification_list"]["path"]).parent
+        doc = json.loads((folder / "notification_list.json").read_text())
+        assert doc["subjects"] == 7 and doc["by_channel"] == CHANNELS
+        assert doc["tables_without_identifier"] == ["enterprise_customers", "contacts"]
+        _check_notification_list(world, folder, doc)
     elif milestone == "closing":
         receipt = verify_package(Path(results["handover_package"]["path"]), world.transferee)
         by = {t["table"]: (t["rows"], t["content_hash"]) for t in receipt["tables"]}
+        assert len(by) == 3
         assert by == {t.table: (t.extracted_rows, t.content_hash) for t in world.manifest.tables}
     else:
         doc = json.loads(Path(results["retention_rules"]["path"]).read_text())
         assert doc["rules"] == [{"source": "crm", "scope": "crm/customer_contract", "expires_on": "2027-03-17",
                                  "action": "crypto_shred", "approval": "required"}]
+
+
+def _check_notification_list(world, folder: Path, doc: dict) -> None:
+    """The list opens with Custody's key only, holds one pseudonym per person and its channel, and
+    neither it nor anything beside it holds an identifier in clear."""
+    from custody.crypto import decrypt_bytes, open_keyring
+    from custody.crypto.pseudonym import Pseudonymizer
+    from custody.staging import parquet_to_table
+
+    blob = (folder / "notification_list.cdy").read_bytes()
+    keyring = open_keyring(f"local:{world.home / 'keys' / 'kek.json'}", key_store=world.catalog_url)
+    table = parquet_to_table(decrypt_bytes(blob, keyring=keyring, object_id=doc["object"]["object_id"]))
+    pseudo = Pseudonymizer.for_deal(keyring, "test-deal")
+    channel = dict(zip(table.column("subject").to_pylist(), table.column("channel").to_pylist()))
+    assert channel[pseudo.token("resident_id", IDS[0])] == "email"
+    assert channel[pseudo.token("resident_id", IDS[2])] == "sms"
+    assert channel[pseudo.token("resident_id", IDS[6])] == "announcement"
+    written = b"".join(p.read_bytes() for p in folder.iterdir())
+    assert not any(i.encode() in written for i in IDS) and b"13800138000" not in written
+    assert "告知" in (folder / "notice.zh-CN.md").read_text(encoding="utf-8")
+    assert "Recipient: Buyer" in (folder / "notice.en.md").read_text(encoding="utf-8")
 
 
 def test_record_is_idempotent_and_refuses_unknown_milestones(deal_world):
@@ -113,11 +147,12 @@ def _check_world_after_all(world, via: str) -> None:
     recorded = _entries(world.catalog_url, "milestone.record")
     assert sorted(e.details["milestone"] for e in recorded) == sorted(MILESTONES)
     acted = _entries(world.catalog_url, "milestone.action")
-    assert sorted(e.details["action"] for e in acted) == ["handover_package", "inventory_summary", "retention_rules"]
+    assert sorted(e.details["action"] for e in acted) == ["handover_package", "inventory_summary",
+                                                          "notification_list", "pipia_draft", "retention_rules"]
     [package] = _rows(world.catalog_url, handover_package)
-    assert package.rows == 39 and package.deal_id == "test-deal"
+    assert package.rows == 47 and package.deal_id == "test-deal"
     [built] = _entries(world.catalog_url, "handover.build")
-    assert built.counts == {"tables": 2, "rows": 39, "objects": 3}
+    assert built.counts == {"tables": 3, "rows": 47, "objects": 4}
 
 
 def test_each_milestone_from_the_command_line_starts_its_actions(deal_world):
@@ -141,6 +176,8 @@ def test_each_milestone_from_the_command_line_starts_its_actions(deal_world):
         out = Settings.from_env().home / "deal" / "test-deal" / rec.milestone_id
         if rec.milestone == "due_diligence":
             _check_actions(deal_world, rec.milestone, {"inventory_summary": {"path": out / "inventory_summary.json"}})
+        if rec.milestone == "signing":
+            _check_actions(deal_world, rec.milestone, {"notification_list": {"path": out / "notification_list.json"}})
         if rec.milestone == "post_closing":
             _check_actions(deal_world, rec.milestone, {"retention_rules": {"path": out / "retention_rules.json"}})
     [folder] = (deal_world.home / "handover").iterdir()

@@ -1,7 +1,11 @@
 """The actions a recorded milestone starts (``deal.yaml``: ``milestones.<name>.actions``).
 
 - ``inventory_summary`` (due diligence): ``deal/<deal>/<milestone_id>/inventory_summary.json``,
-  columns by source, PI type, level and lawful basis from the catalog's inventory (names, counts);
+  columns by source, PI type, level and lawful basis from the catalog's inventory, minors (names,
+  counts);
+- ``pipia_draft`` (due diligence): ``pipia.zh-CN.md``, ``pipia.en.md`` (PIPL Art 55-56, GB/T 39335);
+- ``notification_list`` (signing): the PIPL Art 22 list of subjects to tell, encrypted with
+  pseudonymous ids, counts by channel, and the notices in Chinese and English;
 - ``handover_package`` (closing): the handover package of the configured tables of the source's
   newest snapshot (``custody.handover``), recorded in the catalog;
 - ``retention_rules`` (post-closing): ``deal/<deal>/<milestone_id>/retention_rules.json``, one rule
@@ -18,11 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 
 from custody.canonical import canonical_json
 from custody.deal.config import DealConfig
@@ -31,7 +33,6 @@ from custody.fsio import atomic_write_bytes
 from custody.settings import Settings
 
 RETENTION_FORMAT = "custody-deal-retention"
-SUMMARY_FORMAT = "custody-deal-inventory-summary"
 
 
 class ActionError(Exception):
@@ -55,6 +56,10 @@ def run_milestone_actions(settings: Settings, deal: DealConfig, record: Mileston
     for action in deal.actions(record.milestone):
         if action == "inventory_summary":
             results[action] = inventory_summary(settings, deal, record)
+        elif action == "pipia_draft":
+            results[action] = pipia_draft(settings, deal, record)
+        elif action == "notification_list":
+            results[action] = notification_list(settings, deal, record, store=store, keyring=keyring)
         elif action == "handover_package":
             results[action] = handover_package(settings, deal, record, store=store, keyring=keyring)
         elif action == "retention_rules":
@@ -79,33 +84,42 @@ def _write(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def inventory_summary(settings: Settings, deal: DealConfig, record: MilestoneRecord) -> dict[str, Any]:
-    """The value-free data-room summary of the catalog's inventory (PIPL Art 51, 55; GDPR Art 30)."""
-    from custody.catalog.schema import inventory_column
-    from custody.config import ConfigError, load_sources
+    """The value-free data-room summary (``custody.deal.due_diligence``; PIPL Art 51, 55; GDPR Art 30)."""
+    from custody.deal.due_diligence import inventory_summary_doc
 
-    try:
-        bases = {s.name: s.lawful_basis for s in load_sources(settings=settings).sources}
-    except ConfigError:
-        bases = {}
-    engine = sa.create_engine(settings.catalog_url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.select(inventory_column.c.source, inventory_column.c.table_name,
-                                          inventory_column.c.pi_type, inventory_column.c.level)).all()
-    finally:
-        engine.dispose()
-    by = {"source": Counter(), "pi_type": Counter(), "level": Counter(), "lawful_basis": Counter()}
-    for r in rows:
-        by["source"][r.source] += 1
-        by["pi_type"][r.pi_type or "none"] += 1
-        by["level"][r.level] += 1
-        by["lawful_basis"][str(bases.get(r.source, "unknown"))] += 1
-    doc = {"format": SUMMARY_FORMAT, "version": 1, "deal": deal.id, "milestone_id": record.milestone_id,
-           "columns": len(rows), "tables": len({(r.source, r.table_name) for r in rows}),
-           "columns_by": {k: dict(sorted(v.items())) for k, v in by.items()},
-           "rule": "PIPL Art 51, 55-56 (inventory for the impact assessment); GDPR Art 30"}
+    doc = inventory_summary_doc(settings, deal.id, record.milestone_id)
     out = _write(output_dir(settings, record) / "inventory_summary.json", doc)
-    return {**out, "counts": {"columns": len(rows), "tables": doc["tables"]}}
+    return {**out, "counts": {"columns": doc["totals"]["columns"], "tables": doc["totals"]["tables"],
+                              "minors_under_14": doc["totals"]["minors_under_14"]}}
+
+
+def pipia_draft(settings: Settings, deal: DealConfig, record: MilestoneRecord) -> dict[str, Any]:
+    """The PIPIA draft in Chinese and English (``pipia.zh-CN.md``, ``pipia.en.md``; PIPL Art 55-56)."""
+    from custody.deal.due_diligence import inventory_summary_doc, render_pipia, risk_level
+
+    summary = inventory_summary_doc(settings, deal.id, record.milestone_id)
+    hashes = {}
+    for language in ("zh-CN", "en"):
+        text = render_pipia(summary, deal, language).encode("utf-8")
+        atomic_write_bytes(output_dir(settings, record) / f"pipia.{language}.md", text, mode=0o640)
+        hashes[language] = hashlib.sha256(text).hexdigest()
+    return {"path": str(output_dir(settings, record) / "pipia.zh-CN.md"),
+            "sha256": hashlib.sha256((hashes["zh-CN"] + hashes["en"]).encode()).hexdigest(),
+            "files": hashes, "risk": risk_level(summary), "counts": {"languages": 2}}
+
+
+def notification_list(settings: Settings, deal: DealConfig, record: MilestoneRecord, *, store: Any = None,
+                      keyring: Any = None) -> dict[str, Any]:
+    """The PIPL Art 22 notification list (encrypted, pseudonymous) and notices (``custody.deal.signing``)."""
+    from custody.crypto.open import open_keyring
+    from custody.deal.signing import notification_list as build
+    from custody.store import LocalStore
+
+    if deal.milestone("closing").handover is None:
+        raise ActionError(f"deal {deal.id}: milestones.closing.handover names no tables to notify about")
+    keyring = keyring or open_keyring(settings.keyring, key_store=settings.catalog_url)
+    store = store or LocalStore(settings.backup_dir)
+    return build(settings, deal, record.milestone_id, output_dir(settings, record), store=store, keyring=keyring)
 
 
 def handover_package(settings: Settings, deal: DealConfig, record: MilestoneRecord, *, store: Any = None,

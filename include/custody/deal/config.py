@@ -10,8 +10,8 @@ Example::
           name: "Buyer Co."
           public_key_env: CUSTODY_TRANSFEREE_PUBLIC_KEY   # or public_key: "x25519:<base64>"
         milestones:
-          due_diligence: {date: 2026-11-02, actions: [inventory_summary]}
-          signing: {date: 2026-12-01, actions: []}
+          due_diligence: {date: 2026-11-02, actions: [inventory_summary, pipia_draft]}
+          signing: {date: 2026-12-01, actions: [notification_list]}
           closing:
             date: 2027-01-15
             actions: [handover_package]
@@ -40,10 +40,10 @@ from custody.settings import Settings
 MILESTONES = ("due_diligence", "signing", "closing", "post_closing")
 Milestone = Literal["due_diligence", "signing", "closing", "post_closing"]
 #: What a milestone can start (``custody.deal.actions``).
-Action = Literal["inventory_summary", "handover_package", "retention_rules"]
+Action = Literal["inventory_summary", "pipia_draft", "notification_list", "handover_package", "retention_rules"]
 DEFAULT_ACTIONS: dict[str, list[str]] = {
-    "due_diligence": ["inventory_summary"],
-    "signing": [],
+    "due_diligence": ["inventory_summary", "pipia_draft"],
+    "signing": ["notification_list"],
     "closing": ["handover_package"],
     "post_closing": ["retention_rules"],
 }
