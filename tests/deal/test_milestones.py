@@ -46,11 +46,14 @@ def _check_actions(world, milestone: str, results: dict) -> None:
         assert doc["format"] == "custody-deal-inventory-summary" and doc["deal"] == "test-deal"
         assert doc["totals"]["pi_types"] == {"email": 1, "mobile_phone": 1, "resident_id": 1}
         assert doc["totals"]["sensitive_columns"] == 1 and doc["sources"][0]["lawful_basis"] == "contract"
+        assert doc["totals"]["subjects_by_province"] == {"北京市": 7}
+        assert not any(i in json.dumps(doc, ensure_ascii=False) for i in IDS)
         folder = Path(results["inventory_summary"]["path"]).parent
         zh = (folder / "pipia.zh-CN.md").read_text(encoding="utf-8")
         en = (folder / "pipia.en.md").read_text(encoding="utf-8")
         assert "第五十六条" in zh and "居民身份证号（resident_id）：1 个字段" in zh and "初步风险等级：高" in zh
         assert "Preliminary risk level: high" in en and "Transferee: Buyer" in en
+        assert "北京市 7 人" in zh and "北京市 7" in en
     elif milestone == "signing":
         folder = Path(results["notification_list"]["path"]).parent
         doc = json.loads((folder / "notification_list.json").read_text())

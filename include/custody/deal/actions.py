@@ -55,9 +55,9 @@ def run_milestone_actions(settings: Settings, deal: DealConfig, record: Mileston
     results: dict[str, dict[str, Any]] = {}
     for action in deal.actions(record.milestone):
         if action == "inventory_summary":
-            results[action] = inventory_summary(settings, deal, record)
+            results[action] = inventory_summary(settings, deal, record, store=store, keyring=keyring)
         elif action == "pipia_draft":
-            results[action] = pipia_draft(settings, deal, record)
+            results[action] = pipia_draft(settings, deal, record, store=store, keyring=keyring)
         elif action == "notification_list":
             results[action] = notification_list(settings, deal, record, store=store, keyring=keyring)
         elif action == "handover_package":
@@ -83,21 +83,31 @@ def _write(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
     return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def inventory_summary(settings: Settings, deal: DealConfig, record: MilestoneRecord) -> dict[str, Any]:
+def inventory_summary(settings: Settings, deal: DealConfig, record: MilestoneRecord, *, store: Any = None,
+                      keyring: Any = None) -> dict[str, Any]:
     """The value-free data-room summary (``custody.deal.due_diligence``; PIPL Art 51, 55; GDPR Art 30)."""
+    from custody.crypto.open import open_keyring
     from custody.deal.due_diligence import inventory_summary_doc
+    from custody.store import LocalStore
 
-    doc = inventory_summary_doc(settings, deal.id, record.milestone_id)
+    keyring = keyring or open_keyring(settings.keyring, key_store=settings.catalog_url)
+    store = store or LocalStore(settings.backup_dir)
+    doc = inventory_summary_doc(settings, deal.id, record.milestone_id, store=store, keyring=keyring)
     out = _write(output_dir(settings, record) / "inventory_summary.json", doc)
     return {**out, "counts": {"columns": doc["totals"]["columns"], "tables": doc["totals"]["tables"],
                               "minors_under_14": doc["totals"]["minors_under_14"]}}
 
 
-def pipia_draft(settings: Settings, deal: DealConfig, record: MilestoneRecord) -> dict[str, Any]:
+def pipia_draft(settings: Settings, deal: DealConfig, record: MilestoneRecord, *, store: Any = None,
+                keyring: Any = None) -> dict[str, Any]:
     """The PIPIA draft in Chinese and English (``pipia.zh-CN.md``, ``pipia.en.md``; PIPL Art 55-56)."""
+    from custody.crypto.open import open_keyring
     from custody.deal.due_diligence import inventory_summary_doc, render_pipia, risk_level
+    from custody.store import LocalStore
 
-    summary = inventory_summary_doc(settings, deal.id, record.milestone_id)
+    keyring = keyring or open_keyring(settings.keyring, key_store=settings.catalog_url)
+    store = store or LocalStore(settings.backup_dir)
+    summary = inventory_summary_doc(settings, deal.id, record.milestone_id, store=store, keyring=keyring)
     hashes = {}
     for language in ("zh-CN", "en"):
         text = render_pipia(summary, deal, language).encode("utf-8")

@@ -1,7 +1,8 @@
 """Due diligence: the value-free data-room summary and the PIPIA draft (PIPL Art 55-56, GB/T 39335).
 
 ``inventory_summary`` counts the catalog's inventory (every source's columns by PI type, level and
-lawful basis, sensitive columns) and the minors found by the newest classification of each source
+lawful basis, sensitive columns), data subjects by province (resident-ID address code, from the
+newest snapshot) and the minors found by the newest classification of each source
 (records of individuals under 14, PIPL Art 28, 31), per source and in total. Names and counts only.
 
 ``pipia_draft`` writes the personal information protection impact assessment draft in Chinese
@@ -47,8 +48,28 @@ def _minors(settings: Settings, source: str, run_key: str | None) -> dict[str, A
     return {"rows": sum(m.rows for m in counted), "tables_counted": len(counted), "counted": bool(counted)}
 
 
-def inventory_summary_doc(settings: Settings, deal_id: str, milestone_id: str) -> dict[str, Any]:
-    """The summary document (format ``custody-deal-inventory-summary``, version 2)."""
+def _regions(settings: Settings, source: str, id_columns: set[tuple[str, str]], store: Any,
+             keyring: Any) -> dict[str, Any]:
+    """Data subjects by province (resident-ID address code) in the newest snapshot of ``source``."""
+    from custody.incident.affected import subjects_by_region
+    from custody.store import SnapshotError, latest_snapshot, load_snapshot
+
+    if not id_columns or store is None:
+        return {"subjects": None, "by_province": {}}
+    try:
+        key = latest_snapshot(store, keyring, source)
+    except SnapshotError:
+        return {"subjects": None, "by_province": {}}
+    subjects, regions = subjects_by_region(store, load_snapshot(store, key, keyring).manifest, keyring, id_columns)
+    return {"subjects": subjects, "by_province": regions}
+
+
+def inventory_summary_doc(settings: Settings, deal_id: str, milestone_id: str, *, store: Any = None,
+                          keyring: Any = None) -> dict[str, Any]:
+    """The summary document (format ``custody-deal-inventory-summary``, version 2).
+
+    With ``store`` and ``keyring``, data subjects are also counted by province (``regions``) from
+    the resident-ID columns of each source's newest snapshot (counts only)."""
     from custody.catalog.schema import inventory_column, inventory_run
     from custody.config import ConfigError, load_sources
 
@@ -60,7 +81,8 @@ def inventory_summary_doc(settings: Settings, deal_id: str, milestone_id: str) -
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(inventory_column.c.source, inventory_column.c.table_name,
-                                          inventory_column.c.pi_type, inventory_column.c.level)).all()
+                                          inventory_column.c.column_name, inventory_column.c.pi_type,
+                                          inventory_column.c.level)).all()
             runs = conn.execute(sa.select(inventory_run.c.source, inventory_run.c.run_key)
                                 .order_by(inventory_run.c.recorded_at)).all()
     finally:
@@ -76,6 +98,8 @@ def inventory_summary_doc(settings: Settings, deal_id: str, milestone_id: str) -
             "levels": dict(sorted(Counter(r.level for r in cols).items())),
             "sensitive_columns": sum(1 for r in cols if r.level in SENSITIVE),
             "minors_under_14": _minors(settings, name, latest.get(name)),
+            "regions": _regions(settings, name, {(r.table_name.lower(), r.column_name) for r in cols
+                                                 if r.pi_type == "resident_id"}, store, keyring),
         })
     total = {"columns": len(rows), "tables": len({(r.source, r.table_name) for r in rows}),
              "pi_types": dict(sorted(Counter(r.pi_type for r in rows if r.pi_type).items())),
@@ -83,7 +107,9 @@ def inventory_summary_doc(settings: Settings, deal_id: str, milestone_id: str) -
              "lawful_basis": dict(sorted(Counter(s["lawful_basis"] for s in sources for _ in range(s["columns"]))
                                          .items())),
              "sensitive_columns": sum(s["sensitive_columns"] for s in sources),
-             "minors_under_14": sum(s["minors_under_14"]["rows"] for s in sources)}
+             "minors_under_14": sum(s["minors_under_14"]["rows"] for s in sources),
+             "subjects_by_province": dict(sorted(sum((Counter(s["regions"]["by_province"]) for s in sources),
+                                                     Counter()).items()))}
     return {"format": SUMMARY_FORMAT, "version": 2, "deal": deal_id, "milestone_id": milestone_id,
             "sources": sources, "totals": total,
             "rule": "PIPL Art 51, 55-56 (inventory for the impact assessment); GDPR Art 30"}

@@ -35,6 +35,35 @@ def _province(number: str, cache: dict[str, str]) -> str:
     return cache[code]
 
 
+def subjects_by_region(store: Any, manifest: Any, keyring: Any,
+                       id_columns: set[tuple[str, str]]) -> tuple[int, dict[str, int]]:
+    """Distinct resident ID numbers in ``id_columns`` (``(table lower case, column)``) of a snapshot's
+    manifest, and their count by province of the address code: ``(subjects, {province: n})``.
+
+    Reads the tables in memory, chunk by chunk (every chunk checked); only counts leave.
+    """
+    from custody.crypto.pseudonym import normalize
+    from custody.restore.reading import iter_table
+
+    ids: set[str] = set()
+    for tm in manifest.tables:
+        names = [c for t, c in id_columns if t == tm.table.lower()]
+        if not names:
+            continue
+        for chunk in iter_table(store, tm, keyring):
+            for name in names:
+                for v in pc.drop_null(chunk.column(name)).to_pylist():
+                    n = normalize(RESIDENT_ID, v)
+                    if n:
+                        ids.add(n)
+            del chunk
+    cache: dict[str, str] = {}
+    regions = Counter(_province(n, cache) for n in ids)
+    count = len(ids)
+    ids.clear()
+    return count, dict(sorted(regions.items()))
+
+
 def affected_inventory(catalog_url: str, scopes: list[str], *, store: Any, keyring: Any,
                        incident_id: str) -> dict[str, Any]:
     """The affected inventory (format ``custody-incident-affected``): counts, names, no value.
@@ -42,8 +71,6 @@ def affected_inventory(catalog_url: str, scopes: list[str], *, store: Any, keyri
     ``store`` / ``keyring``: the snapshot store and Custody's keyring. A scope whose source has no
     snapshot is listed with zero tables. Raises the store's and keyring's errors.
     """
-    from custody.crypto.pseudonym import normalize
-    from custody.restore.reading import iter_table
     from custody.store import SnapshotError, latest_snapshot, load_snapshot
 
     engine = sa.create_engine(catalog_url, poolclass=sa.pool.NullPool)
@@ -74,25 +101,9 @@ def affected_inventory(catalog_url: str, scopes: list[str], *, store: Any, keyri
         entry["snapshot"] = key
         entry["tables"] = [{"table": t.table, "rows": t.extracted_rows} for t in manifest.tables]
         entry["rows"] = sum(t.extracted_rows for t in manifest.tables)
-        ids: set[str] = set()
         id_columns = {(r.table_name.lower(), r.column_name) for r in cols if r.pi_type == RESIDENT_ID}
-        for tm in manifest.tables:
-            names = [c for t, c in id_columns if t == tm.table.lower()]
-            if not names:
-                continue
-            for chunk in iter_table(store, tm, keyring):
-                for name in names:
-                    for v in pc.drop_null(chunk.column(name)).to_pylist():
-                        n = normalize(RESIDENT_ID, v)
-                        if n:
-                            ids.add(n)
-                del chunk
         if id_columns:
-            cache: dict[str, str] = {}
-            regions = Counter(_province(n, cache) for n in ids)
-            entry["subjects"] = len(ids)
-            entry["subjects_by_region"] = dict(sorted(regions.items()))
-        ids.clear()
+            entry["subjects"], entry["subjects_by_region"] = subjects_by_region(store, manifest, keyring, id_columns)
         out.append(entry)
     return {"format": FORMAT, "version": 1, "incident_id": incident_id, "scopes": out,
             "totals": {"scopes": len(out), "rows": sum(e["rows"] for e in out),
