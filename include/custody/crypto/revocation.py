@@ -64,13 +64,19 @@ def _kms_base(keyring: Any) -> Any:
     return base if getattr(base, "kind", None) == "aws-kms" else None
 
 
+def _key_id(arn: str) -> str:
+    # DisableKey / EnableKey act on keys of the caller's own account, named by key id (the ARN's
+    # last part); every KMS implementation accepts that form.
+    return arn.rsplit("/", 1)[-1]
+
+
 def disable_kms_key(keyring: Any) -> str | None:
     """KMS ``DisableKey`` on the active KEK when the keyring's KEK layer is KMS; returns its ARN, else None."""
     base = _kms_base(keyring)
     if base is None:
         return None
     arn = base.active_kek_id()
-    base.client.disable_key(KeyId=arn)
+    base.client.disable_key(KeyId=_key_id(arn))
     return arn
 
 
@@ -80,5 +86,5 @@ def enable_kms_key(keyring: Any) -> str | None:
     if base is None:
         return None
     arn = base.active_kek_id()
-    base.client.enable_key(KeyId=arn)
+    base.client.enable_key(KeyId=_key_id(arn))
     return arn
