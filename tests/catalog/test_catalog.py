@@ -49,7 +49,14 @@ def test_catalog_tables_are_imported_from_the_schema_module():
     assert scopes.crypto_key is schema.crypto_key
     assert ledger.restore_drill is schema.restore_drill
     assert watermarks.watermark_table is schema.extract_watermark
-    assert len(metadata.tables) == 17
+    from custody.deal import record
+    from custody.handover import ledger
+    from custody.incident import response
+
+    assert record.deal_milestone is schema.deal_milestone
+    assert ledger.handover_package is schema.handover_package
+    assert response.incident_table is schema.incident
+    assert len(metadata.tables) == 20
 
 
 def test_readers_refuse_an_unmigrated_catalog_and_create_nothing(tmp_path):

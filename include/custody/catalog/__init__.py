@@ -11,7 +11,7 @@ one linear history::
 
     0001_inventory -> 0002_inventory_drift -> 0002_key_registry -> 0002_snapshots
                    -> 0002_watermarks -> 0003_linear_history
-                   -> 0004_audit_log -> 0006_dsr (head, ``SCHEMA_REVISION``)
+                   -> 0004_audit_log -> 0006_dsr -> 0007_deal (head, ``SCHEMA_REVISION``)
 
 Migrating is an explicit step, run once per deployment before any task: ``custody catalog
 migrate`` (``migrate``). Readers (``Catalog``, ``custody.extract.watermarks.WatermarkStore``,
@@ -50,7 +50,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The head of the migration history; a test checks it against Alembic's script directory, so
 # readers compare with a constant instead of parsing the migration files in every task.
-SCHEMA_REVISION = "0006_dsr"
+SCHEMA_REVISION = "0007_deal"
 
 # Revisions that were sibling heads before the history was linear (see the module docstring).
 _BRANCHED = frozenset({"0002_inventory_drift", "0002_key_registry", "0002_snapshots", "0002_watermarks"})

@@ -29,6 +29,9 @@ table                           what                                            
 ``audit_checkpoint``            signed checkpoints (signed notes) of the log    ``custody.audit.checkpoints``
 ``dsr_request``                 data-subject requests: state, due date          ``custody.dsr.requests``
 ``dsr_ledger``                  deletion ledger: erased subjects' pseudonyms    ``custody.dsr.ledger``
+``deal_milestone``              recorded deal milestones                        ``custody.deal.record``
+``handover_package``            handover packages and their receipts            ``custody.handover.ledger``
+``incident``                    incidents, 72-hour clock, revoked scopes        ``custody.incident.response``
 ==============================  ==============================================  ====================
 
 Times are ``DateTime(timezone=True)``: PostgreSQL keeps the zone, SQLite returns naive values
@@ -308,4 +311,55 @@ dsr_ledger = sa.Table(
     sa.Column("request_id", sa.String(32), primary_key=True),
     sa.Column("source", sa.String(64), nullable=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+# -- the deal: milestones, handover packages, incidents (custody.deal, custody.handover, custody.incident)
+
+deal_milestone = sa.Table(
+    "deal_milestone",
+    metadata,
+    # One row per recorded milestone; milestone_id is a function of (deal, milestone, date), so a
+    # second record of the same milestone (a retried task, the form and the CLI) finds the first.
+    sa.Column("milestone_id", sa.String(32), primary_key=True),
+    sa.Column("deal_id", sa.String(64), nullable=False),
+    sa.Column("milestone", sa.String(32), nullable=False),
+    sa.Column("occurred_on", sa.Date, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_by", sa.String(255), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    # SHA-256 of the note: the note's text stays with whoever wrote it (it may name people).
+    sa.Column("note_sha256", sa.String(64), nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=True),
+    sa.Index("ix_deal_milestone_deal", "deal_id", "milestone"),
+)
+
+handover_package = sa.Table(
+    "handover_package",
+    metadata,
+    sa.Column("package_id", sa.String(32), primary_key=True),
+    sa.Column("deal_id", sa.String(64), nullable=False),
+    sa.Column("snapshot", sa.String(255), nullable=False),
+    sa.Column("recipient_key_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("manifest_sha256", sa.String(64), nullable=False),
+    sa.Column("receipt_commitment", sa.String(64), nullable=False),
+    # JSON list of {"table", "rows", "content_hash"}: what the receipt must confirm.
+    sa.Column("tables", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("acknowledged_by", sa.String(255), nullable=True),
+)
+
+incident = sa.Table(
+    "incident",
+    metadata,
+    sa.Column("incident_id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    # GDPR Art 33(1): the supervisory authority within 72 hours of becoming aware.
+    sa.Column("notify_by", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    # JSON list of the scopes revoked for this incident.
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("resolution", sa.String(16), nullable=True),
 )

@@ -61,6 +61,11 @@ KEY_STORE_FORMAT = "custody-key-store"
 
 PURPOSES = {"scope": "sk", "seal": "mk", "deal": "dk", "signing": "ak"}
 
+class ScopeRevokedError(UnknownKeyError):
+    """The object's scope key is revoked (incident response, ``custody.crypto.revocation``): reversible,
+    unlike destruction; the message names the scope and key."""
+
+
 class ScopeDestroyedError(UnknownKeyError):
     """The object's scope key was destroyed (crypto-shredded): its data can no longer be decrypted.
 
@@ -284,7 +289,8 @@ class ScopedKeyring:
         with self._lock:
             self._cache[key_id] = material
 
-    def _material(self, key_id: str, *, purpose: str, scope: str, object_id: str | None = None) -> bytes:
+    def _material(self, key_id: str, *, purpose: str, scope: str, object_id: str | None = None,
+                  allow_revoked: bool = False) -> bytes:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(crypto_key).where(crypto_key.c.key_id == key_id)).first()
             wraps = [] if row is None or key_id in self._cache else conn.execute(
@@ -302,6 +308,10 @@ class ScopedKeyring:
                 f"scope {row.scope!r} was crypto-shredded: key {key_id} destroyed at {_iso(row.destroyed_at)}; "
                 f"{what} cannot be decrypted"
             )
+        if row.state == "revoked" and not allow_revoked:
+            self._forget(key_id)
+            raise ScopeRevokedError(f"scope {row.scope!r} is revoked (incident response): key {key_id}; {what} "
+                                    "cannot be decrypted until the scope is enabled again")
         if row.purpose != purpose or row.scope != scope:
             raise WrongKeyError(f"key {key_id} belongs to {row.purpose} {row.scope!r}, not to {purpose} {scope!r}")
         with self._lock:
@@ -345,7 +355,7 @@ class ScopedKeyring:
         """
         active = self.base.active_kek_id()
         with self.engine.connect() as conn:
-            keys = conn.execute(sa.select(crypto_key).where(crypto_key.c.state == "active")).all()
+            keys = conn.execute(sa.select(crypto_key).where(crypto_key.c.state != "destroyed")).all()
             wraps = conn.execute(sa.select(crypto_key_wrap)).all()
         by_key: dict[str, list[Any]] = {}
         for w in wraps:
@@ -354,7 +364,7 @@ class ScopedKeyring:
         for k in keys:
             if any(w.kek_id == active for w in by_key.get(k.key_id, [])):
                 continue
-            material = self._material(k.key_id, purpose=k.purpose, scope=k.scope)
+            material = self._material(k.key_id, purpose=k.purpose, scope=k.scope, allow_revoked=True)
             kek_id, wrapped = self.base.wrap(material, key_context(k.key_id, k.purpose, k.scope))
             with self.engine.begin() as conn:
                 conn.execute(
@@ -505,7 +515,8 @@ class ScopedKeyring:
                 {"key_id": r.key_id, "purpose": r.purpose, "scope": r.scope, "generation": r.generation,
                  "state": r.state, "created_at": _iso(r.created_at), "data_keys": int(r.data_keys),
                  "destroyed_at": _iso(r.destroyed_at), "destroyed_by": r.destroyed_by,
-                 "destroy_reason": r.destroy_reason, "wraps": by_key.get(r.key_id, []) if r.state == "active" else []}
+                 "destroy_reason": r.destroy_reason,
+                 "wraps": by_key.get(r.key_id, []) if r.state != "destroyed" else []}
                 for r in rows
             ],
         }
@@ -550,10 +561,10 @@ class ScopedKeyring:
                     gen += 1
                 gens.add((k["purpose"], k["scope"], gen))
                 cert = shredded.get(k["key_id"])
-                dead = cert is not None or k["state"] != "active"
+                dead = cert is not None or k["state"] == "destroyed"
                 row = {
                     "key_id": k["key_id"], "purpose": k["purpose"], "scope": k["scope"], "generation": gen,
-                    "state": "destroyed" if dead else "active", "created_at": _parse_time(k["created_at"]),
+                    "state": "destroyed" if dead else k["state"], "created_at": _parse_time(k["created_at"]),
                     "data_keys": int(k.get("data_keys", 0)),
                     "destroyed_at": _parse_time(cert["destroyed_at"] if cert else k.get("destroyed_at")),
                     "destroyed_by": cert["destroyed_by"] if cert else k.get("destroyed_by"),

@@ -180,7 +180,7 @@ class PurgeExecutionDocument(Document):
 
 class DestructionCertificate(Document):
     """``purge/<plan_id>/certificate.json``: a destruction certificate in the manner of NIST SP 800-88
-    Rev. 1 Appendix G, adapted to data (``docs/format.md`` section 9.4).
+    Rev. 1 Appendix G, adapted to data (``docs/format.md`` 4.15).
 
     ``what``: sources, scopes, tables, rows, objects, versions, bytes, content hashes; ``method``
     (cryptographic erase + deletion), ``tool`` / ``tool_version``; ``keys`` (ids, destruction
