@@ -4,7 +4,8 @@
 - ``catalog``: ``catalog migrate``, ``catalog status``;
 - ``keys``: ``keys init`` (the one command that creates a key-encryption key);
 - ``audit``: ``audit verify``, ``audit proof``, ``audit check-proof``, ``audit show``,
-  ``audit checkpoint``, ``audit key``.
+  ``audit checkpoint``, ``audit key``;
+- ``report``: ``report compliance`` (the periodic compliance report).
 
 Exit codes: 0 success, 1 verification or restore failure (a snapshot or the audit log), or a
 catalog not at head, 2 usage error. Custody's own errors print one line, never a value; any other
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import audit, catalog, keys, snapshots  # noqa: F401 - registers the commands
+from custody.cli import audit, catalog, keys, report, snapshots  # noqa: F401 - registers the commands
 from custody.cli.app import app
 from custody.cli.common import console
 
