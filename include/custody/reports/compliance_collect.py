@@ -82,6 +82,17 @@ def period_for(label: str | None = None, *, today: date | None = None) -> Period
                   previous_end=start.isoformat())
 
 
+def run_period(scheduled: bool, at: datetime, param: str | None = None) -> str:
+    """The month a report run covers (``YYYY-MM``): ``param`` when given; for a scheduled (monthly)
+    run, the month before ``at``; for a run triggered by a milestone or by hand, the month of ``at``."""
+    if param:
+        return period_for(param).label
+    day = at.astimezone(UTC).date()
+    if scheduled:
+        day = day.replace(day=1) - timedelta(days=1)
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 def _dt(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
