@@ -129,6 +129,8 @@ def built(tmp_path_factory, new_catalog):
 
 def test_inventory_by_level_and_type_with_the_previous_period(built):
     r = built[0]
+    assert [t.key for t in r.inventory.by_level] == ["internal", "sensitive"]  # policy order, each once
+    assert len({t.key for t in r.inventory.by_pi_type}) == len(r.inventory.by_pi_type) == 5
     levels = {t.key: (t.current, t.previous, t.change) for t in r.inventory.by_level}
     # before: name, email, legacy phone internal; resident_id sensitive.
     # now: email became sensitive, account_number is new and sensitive.

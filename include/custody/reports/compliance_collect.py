@@ -147,7 +147,7 @@ def _inventory_at(conn: sa.Connection, until: datetime) -> dict[tuple[str, str, 
 
 
 def _trends(now: dict[str, int], before: dict[str, int], order: list[str]) -> list[Trend]:
-    keys = [k for k in order if k in now or k in before] + sorted(set(now) | set(before) - set(order))
+    keys = [k for k in order if k in now or k in before] + sorted((set(now) | set(before)) - set(order))
     return [Trend(key=k, current=now.get(k, 0), previous=before.get(k, 0), change=now.get(k, 0) - before.get(k, 0))
             for k in keys]
 
