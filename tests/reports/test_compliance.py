@@ -3,6 +3,8 @@ the JSON against its schema, the HTML charts and the PDF's Chinese text and embe
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import sqlalchemy as sa
+from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
 from custody.audit.log import AuditLog
@@ -214,6 +217,11 @@ def test_html_has_inline_svg_charts_translated_and_no_script(built):
                  "履行与客户的合同", "定期"):
         assert word in zh, word
     assert "bank account number" in en and "PIPL Art 13 (lawful bases)" in en
+    # The CJK glyphs the page uses travel with it, so Chinese renders without a system CJK font.
+    font = re.search(r"url\(data:font/ttf;base64,([A-Za-z0-9+/=]+)\)", zh)
+    assert font, "no embedded font"
+    cmap = TTFont(io.BytesIO(base64.b64decode(font.group(1)))).getBestCmap()
+    assert all(ord(ch) in cmap for ch in "个人信息清单银行账号审计日志完整性0123456789")
 
 
 def _pdf_text(path: Path) -> str:
@@ -243,3 +251,5 @@ def test_without_the_cjk_font_the_json_and_html_still_come_out(built, tmp_path, 
     out = write_compliance_report(built[0], tmp_path / "out")
     assert "missing.otf" in out["pdf_missing"]
     assert sorted(out["files"]) == ["compliance.en.html", "compliance.json", "compliance.zh-CN.html"]
+    html = out["files"]["compliance.zh-CN.html"].read_text(encoding="utf-8")
+    assert "个人信息清单" in html and "@font-face" not in html  # the reader's own fonts then

@@ -43,15 +43,15 @@ def report_compliance(
     from custody.stages.compliance import stage_compliance_report
     from custody.stages.runtime import Runtime
 
+    rt = Runtime.from_env()
     client = None
     if s3:
         from custody.store.backends import S3StoreOptions, make_s3_client
 
-        rt = Runtime.from_env()
         client = make_s3_client(S3StoreOptions(bucket=rt.settings.s3_bucket, prefix=rt.settings.s3_prefix,
                                                endpoint_url=endpoint_url))
     try:
-        result = stage_compliance_report(Runtime.from_env(), period, client, verify=verify)
+        result = stage_compliance_report(rt, period, client, verify=verify)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -16,7 +16,9 @@ from custody.reports.compliance import ALERT_SHARE, ComplianceReport
 from custody.reports.compliance_labels import translator
 
 FONT_FAMILY = "Noto Sans SC"
-HTML_FONTS = "Noto Sans SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
+# vl-convert lays text out with Noto Sans SC (registered from the font package); in the page, the
+# same glyphs come from the embedded CustodyCJK (``compliance_output``) when the reader lacks it.
+HTML_FONTS = "Noto Sans SC, CustodyCJK, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
 WIDTH = 460
 
 
@@ -94,23 +96,33 @@ def _with_font(spec: dict[str, Any], font: str) -> dict[str, Any]:
     return {**spec, "config": {**spec.get("config", {}), "font": font}}
 
 
-def svg(spec: dict[str, Any]) -> str:
-    """The chart as an SVG document (``<svg ...>...</svg>``) for inlining; no script, no link."""
+_REGISTERED: set[str] = set()
+
+
+def _register(font_file: Path | None) -> None:
+    """Make the folder of ``font_file`` known to vl-convert (once per process), so it measures and
+    draws Chinese labels with that font."""
     import vl_convert as vlc
 
+    folder = None if font_file is None else str(Path(font_file).parent)
+    if folder and folder not in _REGISTERED:
+        vlc.register_font_directory(folder)
+        _REGISTERED.add(folder)
+
+
+def svg(spec: dict[str, Any], font_file: Path | None = None) -> str:
+    """The chart as an SVG document (``<svg ...>...</svg>``) for inlining; no script, no link.
+    ``font_file``: the CJK font the labels are measured with (None: vl-convert's own fonts)."""
+    import vl_convert as vlc
+
+    _register(font_file)
     out = vlc.vegalite_to_svg(_with_font(spec, HTML_FONTS))
     return out[out.index("<svg"):]
 
 
-_REGISTERED: set[str] = set()
-
-
 def png(spec: dict[str, Any], font_file: Path, scale: float = 2.0) -> bytes:
-    """The chart as PNG bytes, its text set in ``font_file`` (registered with vl-convert once)."""
+    """The chart as PNG bytes, its text set in ``font_file``."""
     import vl_convert as vlc
 
-    folder = str(Path(font_file).parent)
-    if folder not in _REGISTERED:
-        vlc.register_font_directory(folder)
-        _REGISTERED.add(folder)
+    _register(font_file)
     return vlc.vegalite_to_png(_with_font(spec, FONT_FAMILY), scale=scale)

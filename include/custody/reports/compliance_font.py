@@ -1,4 +1,6 @@
-"""The CJK font embedded in the PDF: the glyphs a report uses, as a small TrueType font.
+"""The CJK font embedded in the PDF and the HTML: the glyphs a report uses, as a small TrueType font.
+
+``cjk_font`` finds the font file; ``truetype_subset`` cuts it down.
 
 Noto Sans SC (SIL Open Font License, PyPI package ``pylopdf-fonts-zh-cn``) has PostScript (CFF)
 outlines. fpdf2 embeds such a font under a custom CMap, which some PDF text extractors (pypdf
@@ -11,7 +13,37 @@ most 1 font unit off): about a second for a report, and the embedded font is ten
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
+
+FONT_PACKAGE = "pylopdf-fonts-zh-cn"
+
+
+class PdfUnavailable(Exception):
+    """The CJK font (or fpdf2) is missing, so no PDF can be written; the message names what to install."""
+
+
+def cjk_font() -> Path:
+    """Path of the CJK font to embed: ``CUSTODY_CJK_FONT`` or Noto Sans SC from ``pylopdf-fonts-zh-cn``.
+
+    Raises ``PdfUnavailable`` naming the package or file that is missing.
+    """
+    override = os.environ.get("CUSTODY_CJK_FONT")
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise PdfUnavailable(f"CUSTODY_CJK_FONT names {path}, which is not a file")
+        return path
+    try:
+        import pylopdf_fonts_zh_cn
+    except ImportError:
+        raise PdfUnavailable(f"the CJK font package {FONT_PACKAGE} is not installed: run `make install` "
+                             f"(or pip install -r requirements.txt -c constraints.txt)") from None
+    path = Path(pylopdf_fonts_zh_cn.sans_path())
+    if not path.is_file():
+        raise PdfUnavailable(f"the font file {path.name} of {FONT_PACKAGE} is missing: reinstall the package")
+    return path
+
 
 _MAXP_ZERO = ("maxZones", "maxTwilightPoints", "maxStorage", "maxFunctionDefs", "maxInstructionDefs",
               "maxStackElements", "maxSizeOfInstructions", "maxComponentElements", "maxComponentDepth")

@@ -9,6 +9,9 @@ are still written and the result names what is missing.
 
 from __future__ import annotations
 
+import base64
+import json
+import string
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +28,32 @@ FILES = ("compliance.json", *(f"compliance.{lang}.html" for lang in LANGS),
          *(f"compliance.{lang}.pdf" for lang in LANGS))
 
 
+def _font_file() -> Path | None:
+    """The CJK font file, or None when it is missing (the page then uses the reader's own fonts)."""
+    from custody.reports.compliance_font import PdfUnavailable, cjk_font
+
+    try:
+        return cjk_font()
+    except PdfUnavailable:
+        return None
+
+
 def render_html(report: ComplianceReport, lang: str) -> str:
-    """The report in ``lang`` as one self-contained HTML page: inline CSS and SVG, no script, no link."""
+    """The report in ``lang`` as one self-contained HTML page: inline CSS, SVG charts and the CJK
+    font's glyphs it needs (a ``data:`` font, so Chinese renders on a machine without CJK fonts);
+    no script, nothing loaded from elsewhere."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-    drawn = [(title, svg(spec)) for title, spec in charts(report, lang)]
-    return env.get_template("compliance_report.html.j2").render(v=layout(report, lang), charts=drawn)
+    from custody.reports.compliance_font import truetype_subset
+
+    specs = charts(report, lang)
+    view = layout(report, lang)
+    font_file = _font_file()
+    font = None
+    if font_file is not None:
+        text = json.dumps([view, specs], ensure_ascii=False) + string.printable
+        font = base64.b64encode(truetype_subset(font_file, text)).decode("ascii")
+    drawn = [(title, svg(spec, font_file)) for title, spec in specs]
+    return env.get_template("compliance_report.html.j2").render(v=view, charts=drawn, font=font)
 
 
 def compliance_dir(report_dir: Path, period_label: str) -> Path:

@@ -6,7 +6,7 @@ time. The glyphs the report uses are embedded as a TrueType subset (``compliance
 images are drawn with the same font. ``CUSTODY_CJK_FONT`` may name another OpenType/TrueType
 file with Simplified Chinese glyphs.
 
-``write_pdf`` raises ``PdfUnavailable`` naming exactly what is missing (the package or the font
+``render_pdf`` raises ``PdfUnavailable`` naming exactly what is missing (the package or the font
 file) so the caller can still write the HTML and JSON.
 """
 
@@ -14,42 +14,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from custody.reports.compliance import ComplianceReport
 from custody.reports.compliance_charts import charts, png
+from custody.reports.compliance_font import PdfUnavailable, cjk_font
 from custody.reports.compliance_view import layout
 
 FONT = "cjk"
-FONT_PACKAGE = "pylopdf-fonts-zh-cn"
-
-
-class PdfUnavailable(Exception):
-    """The PDF cannot be written on this machine; the message names what to install."""
-
-
-def cjk_font() -> Path:
-    """Path of the CJK font to embed: ``CUSTODY_CJK_FONT`` or Noto Sans SC from ``pylopdf-fonts-zh-cn``.
-
-    Raises ``PdfUnavailable`` naming the package or file that is missing.
-    """
-    override = os.environ.get("CUSTODY_CJK_FONT")
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise PdfUnavailable(f"CUSTODY_CJK_FONT names {path}, which is not a file")
-        return path
-    try:
-        import pylopdf_fonts_zh_cn
-    except ImportError:
-        raise PdfUnavailable(f"the CJK font package {FONT_PACKAGE} is not installed: run `make install` "
-                             f"(or pip install -r requirements.txt -c constraints.txt)") from None
-    path = Path(pylopdf_fonts_zh_cn.sans_path())
-    if not path.is_file():
-        raise PdfUnavailable(f"the font file {path.name} of {FONT_PACKAGE} is missing: reinstall the package")
-    return path
 
 
 def _require_fpdf():
