@@ -142,6 +142,10 @@ def test_inventory_by_level_and_type_with_the_previous_period(built):
     assert types["bank_account"] == (1, 0) and types["email"] == (1, 1) and types["phone"] == (1, 1)
     assert r.inventory.columns == 5
     assert {s.source: s.sensitive_columns for s in r.inventory.sources} == {"crm": 3, "legacy": 0}
+    # the headline figures of both periods, side by side
+    assert (r.summary.columns, r.summary.sensitive_columns, r.summary.requests_overdue) == (5, 3, 1)
+    assert (r.previous_summary.columns, r.previous_summary.sensitive_columns) == (4, 1)
+    assert (r.previous_summary.sensitive_records, r.previous_summary.audit_entries) == (0, 0)
 
 
 def test_sensitive_records_minors_and_encryption_coverage(built):

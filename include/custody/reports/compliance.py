@@ -272,6 +272,26 @@ class RecordOfProcessing(_M):
     security_measures: list[str]
 
 
+class Summary(_M):
+    """The headline figures of one period, kept for the next report to compare against."""
+
+    columns: int = Field(ge=0)
+    sensitive_columns: int = Field(ge=0)
+    sensitive_records: int = Field(ge=0)
+    minor_records: int = Field(ge=0)
+    encryption_coverage: float = Field(ge=0, le=1)
+    lawful_basis_coverage: float = Field(ge=0, le=1)
+    overdue_snapshots: int = Field(ge=0)
+    backups: int = Field(ge=0)
+    drills_passed: int = Field(ge=0)
+    certificates: int = Field(ge=0)
+    requests_open: int = Field(ge=0)
+    requests_overdue: int = Field(ge=0)
+    transfer_individuals: int = Field(ge=0)
+    incidents_open: int = Field(ge=0)
+    audit_entries: int = Field(ge=0)
+
+
 class ComplianceReport(_M):
     """The whole report (``docs/compliance-report.schema.json``)."""
 
@@ -280,6 +300,8 @@ class ComplianceReport(_M):
     generated_at: str
     period: Period
     references: dict[str, list[str]]
+    summary: Summary
+    previous_summary: Summary = Field(description="the same figures at the end of the previous period")
     inventory: Inventory
     sensitive: Sensitive
     lawful_basis: LawfulBasis

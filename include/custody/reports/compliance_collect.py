@@ -50,6 +50,7 @@ from custody.reports.compliance import (
     Requests,
     Retention,
     Sensitive,
+    Summary,
     SensitiveTable,
     SourceInventory,
     Threshold,
@@ -363,21 +364,40 @@ def build_compliance_report(
     Art 30 record. Raises ``ValueError`` for a malformed period, SQLAlchemy errors for the database.
     """
     per = period if isinstance(period, Period) else period_for(period)
-    start, end = _dt(per.start), _dt(per.end)
     engine = sa.create_engine(catalog) if isinstance(catalog, str) else catalog
     try:
-        with engine.connect() as conn:
-            entries = _Entries(conn, end)
-            now, before = _inventory_at(conn, end), _inventory_at(conn, start)
-            retention = _retention(conn, start, end, entries)
-            backups = _backups(conn, start, end, entries)
-            size = conn.execute(sa.select(sa.func.count()).select_from(audit_entry)
-                                .where(audit_entry.c.recorded_at < end)).scalar_one()
-            in_period = conn.execute(sa.select(sa.func.count()).select_from(audit_entry).where(
-                audit_entry.c.recorded_at >= start, audit_entry.c.recorded_at < end)).scalar_one()
+        report = _build(engine, per, sources, integrity, controller, summary_only=False)
     finally:
         if isinstance(catalog, str):
             engine.dispose()
+    return report
+
+
+def summarize(r: ComplianceReport) -> Summary:
+    """The headline figures of a report (``Summary``)."""
+    return Summary(
+        columns=r.inventory.columns, sensitive_columns=r.sensitive.sensitive_columns,
+        sensitive_records=r.sensitive.sensitive_records, minor_records=r.sensitive.minor_records,
+        encryption_coverage=r.sensitive.encryption_coverage, lawful_basis_coverage=r.lawful_basis.coverage,
+        overdue_snapshots=r.retention.overdue_snapshots, backups=r.backups.backups,
+        drills_passed=r.backups.drills_passed, certificates=r.purges.certificates, requests_open=r.requests.open,
+        requests_overdue=r.requests.overdue, transfer_individuals=r.cross_border.individuals,
+        incidents_open=r.incidents.open_now, audit_entries=r.audit_log.entries)
+
+
+def _build(engine: sa.Engine, per: Period, sources: Any, integrity: dict[str, Any] | None, controller: str, *,
+           summary_only: bool) -> Any:
+    """The report of ``per`` (with the previous period's summary), or only its ``Summary``."""
+    start, end = _dt(per.start), _dt(per.end)
+    with engine.connect() as conn:
+        entries = _Entries(conn, end)
+        now, before = _inventory_at(conn, end), _inventory_at(conn, start)
+        retention = _retention(conn, start, end, entries)
+        backups = _backups(conn, start, end, entries)
+        size = conn.execute(sa.select(sa.func.count()).select_from(audit_entry)
+                            .where(audit_entry.c.recorded_at < end)).scalar_one()
+        in_period = conn.execute(sa.select(sa.func.count()).select_from(audit_entry).where(
+            audit_entry.c.recorded_at >= start, audit_entry.c.recorded_at < end)).scalar_one()
     parts = _latest_parts(entries)
     individuals = _individuals(now, parts)
     cross = _cross_border(end, entries)
@@ -385,7 +405,7 @@ def build_compliance_report(
     pipia = entries.of("pipia")
     at = min(end, datetime.now(UTC))
     latest_cp = (integrity or {}).get("latest_checkpoint") or {}
-    return ComplianceReport(
+    fields = dict(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         period=per,
         references=REFERENCES,
@@ -418,3 +438,8 @@ def build_compliance_report(
             findings=len((integrity or {}).get("findings", []))),
         record_of_processing=_record_of_processing(now, sources, backups, cross, entries, controller),
     )
+    summary = summarize(ComplianceReport.model_construct(**fields))
+    if summary_only:
+        return summary
+    previous = _build(engine, period_for(per.previous_start[:7]), sources, None, controller, summary_only=True)
+    return ComplianceReport(**fields, summary=summary, previous_summary=previous)

@@ -92,7 +92,7 @@ def _render(fpdf_cls, report: ComplianceReport, v: dict, drawn: list, font: Path
     table(None, [[v["period_label"], v["period"]], [v["previous_label"], v["previous"]],
                  [v["generated_label"], v["generated"]]], (1, 2))
     heading(v["summary_title"])
-    table(None, [list(x) for x in v["summary"]], (2, 1))
+    table(v["summary"]["headers"], v["summary"]["rows"], (3, 1, 1))
     heading(v["charts_title"])
     for title, spec in drawn:
         para(title, size=10, gap=1)

@@ -2,7 +2,8 @@
 every word translated and every number formatted, shared by the HTML and the PDF renderings so
 both show the same figures as the JSON.
 
-``layout(report, lang)`` returns ``{"title", "period", "generated", "note", "sections": [Section]}``;
+``layout(report, lang)`` returns ``{"title", "period", "generated", "note", "summary": {"headers",
+"rows": [[figure, this period, previous period]]}, "sections": [Section]}``;
 a ``Section`` is ``{"id", "title", "refs" (translated citations), "facts": [(label, value)],
 "tables": [{"headers": [...], "rows": [[...]]}]}``. Integers are written with a thousands
 separator (``12,345``), shares as percentages with one decimal (``98.5%``).
@@ -136,15 +137,27 @@ def layout(r: ComplianceReport, lang: str) -> dict[str, Any]:
         (f("erasure_time_limits"), terms(rop.erasure_time_limits)),
         (f("security_measures"), terms(rop.security_measures)),
     ])
-    summary = [
-        (f("columns"), num(inv.columns)), (f("sensitive_records"), num(sen.sensitive_records)),
-        (f("minor_records"), num(sen.minor_records)), (f("encryption_coverage"), pct(sen.encryption_coverage)),
-        (f("coverage") + " (" + f("basis") + ")", pct(lb.coverage)),
-        (f("overdue_snapshots"), num(ret.overdue_snapshots)),
-        (f("open") + " (" + t("section", "requests") + ")", num(q.open)),
-        (f("verified") + " (" + t("section", "audit_log") + ")",
-         f("not_verified") if al.verified is None else yn(al.verified)),
-    ]
+    def both(key: str, fmt=num) -> list[str]:
+        return [fmt(getattr(r.summary, key)), fmt(getattr(r.previous_summary, key))]
+
+    in_section = lambda field, sid: f"{f(field)} ({t('section', sid)})"  # noqa: E731
+    summary = {
+        "headers": [f("figure"), f("current"), f("prev")],
+        "rows": [
+            [f("columns"), *both("columns")], [f("sensitive_columns"), *both("sensitive_columns")],
+            [f("sensitive_records"), *both("sensitive_records")], [f("minor_records"), *both("minor_records")],
+            [f("encryption_coverage"), *both("encryption_coverage", pct)],
+            [in_section("coverage", "lawful_basis"), *both("lawful_basis_coverage", pct)],
+            [f("overdue_snapshots"), *both("overdue_snapshots")], [f("backups"), *both("backups")],
+            [f("drills_passed"), *both("drills_passed")], [f("certificates"), *both("certificates")],
+            [in_section("open", "requests"), *both("requests_open")],
+            [in_section("overdue", "requests"), *both("requests_overdue")],
+            [in_section("individuals", "cross_border"), *both("transfer_individuals")],
+            [in_section("open_now", "incidents"), *both("incidents_open")],
+            [f("entries"), *both("audit_entries")],
+            [in_section("verified", "audit_log"), f("not_verified") if al.verified is None else yn(al.verified), "—"],
+        ],
+    }
     return {
         "lang": lang, "title": f("title"), "period_label": f("period"), "period": f"{r.period.label} "
         f"({r.period.start} – {r.period.end})", "previous_label": f("previous"),
