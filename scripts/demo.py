@@ -11,9 +11,11 @@
 2. Starts a local S3 endpoint (moto server on 127.0.0.1) for the backups.
 3. Prepares Airflow on a SQLite metadata database in ``$AIRFLOW_HOME`` and runs the
    ``custody_pipeline_<source>`` DAG of each source with ``dag.test()``.
-4. Signs a final checkpoint of the audit log (every stage and task of every run is in it) into
+4. Runs the ``custody_compliance_report`` DAG for the current month: the periodic compliance
+   report (JSON, HTML with charts, PDF with an embedded Chinese font; zh-CN and en).
+5. Signs a final checkpoint of the audit log (every stage and task of every run is in it) into
    the catalog, the local store and S3, and verifies the log against them.
-5. Prints where the reports and backups are.
+6. Prints where the reports and backups are.
 
 ``--prepare-only`` stops after steps 1 and 3's database set-up (used by ``make up``).
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -209,11 +212,44 @@ def _run_dag(urls: dict[str, str]) -> int:
             print(f"  report: {report}")
             print(f"          {report.with_name('report.zh-CN.html')}")
             print(f"          {report.with_name('report.json')}")
+    ok &= _compliance(bag, settings, log_dir)
+    # dag.test() leaves Airflow's logging set up: keep the local S3 endpoint's request lines quiet.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     ok &= _audit(settings)
     print(f"local backups: {settings.backup_dir}")
     print(f"S3 backups:    s3://{settings.s3_bucket}/{settings.s3_prefix} (moto server, stopped at exit)")
     print("restore:       .venv/bin/custody restore --source crm --out var/restored")
     return 0 if ok else 1
+
+
+def _compliance(bag, settings, log_dir: Path) -> bool:
+    """Run the compliance-report DAG for this month and print its files; a PDF that cannot be
+    written is named with the reason (the JSON and HTML are still there). True when it succeeded."""
+    from datetime import UTC, datetime
+
+    from custody.reports.compliance_output import FILES, compliance_dir
+
+    period = datetime.now(UTC).strftime("%Y-%m")
+    log_path = log_dir / "compliance.log"
+    print(f"running custody_compliance_report for {period} (Airflow log: {log_path}) ...", flush=True)
+    with _stdout_to(log_path):
+        run = bag.get_dag("custody_compliance_report").test(run_conf={"period": period})
+    state = str(getattr(run, "state", "unknown"))
+    folder = compliance_dir(settings.report_dir, period)
+    print(f"compliance report {period}: run {state}")
+    for name in FILES:
+        if (folder / name).exists():
+            print(f"  {folder / name}")
+    if not (folder / "compliance.zh-CN.pdf").exists():
+        from custody.reports.compliance_pdf import PdfUnavailable, cjk_font
+
+        try:
+            cjk_font()
+            reason = f"see {log_path}"
+        except PdfUnavailable as exc:
+            reason = str(exc)
+        print(f"  PDF not written: {reason}")
+    return state.endswith("success")
 
 
 def _audit(settings) -> bool:

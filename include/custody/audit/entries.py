@@ -74,6 +74,8 @@ ACTIONS: dict[str, str] = {
     "handover.acknowledge": "the transferee's receipt of a handover package checked and accepted",
     "incident.open": "an incident opened",
     "incident.close": "an incident closed",
+    "transfer.record": "a cross-border transfer recorded: individuals, sensitive individuals, mechanism",
+    "pipia.record": "a personal information impact assessment recorded",
     "task.success": "an Airflow task instance succeeded",
     "task.failed": "an Airflow task instance failed (or is up for retry)",
     "task.skipped": "an Airflow task instance skipped itself",

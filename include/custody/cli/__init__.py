@@ -11,6 +11,7 @@
 - ``milestone``: ``milestone record``, ``milestone list`` (the deal's milestones);
 - ``handover``: ``handover keygen``, ``handover build``, ``handover verify``, ``handover acknowledge``;
 - ``incident``: ``incident open``, ``incident restore``, ``incident close``, ``incident show``.
+- ``report``: ``report compliance`` (the periodic compliance report).
 
 Exit codes: 0 success, 1 verification or restore failure (a snapshot or the audit log), or a
 catalog not at head, 2 usage error. Custody's own errors print one line, never a value; any other
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import audit, catalog, dsr, handover, incident, keys, milestone, purge, snapshots  # noqa: F401 - registers the commands
+from custody.cli import audit, catalog, dsr, handover, incident, keys, milestone, purge, report, snapshots  # noqa: F401 - registers the commands
 from custody.cli.app import app
 from custody.cli.common import console
 
