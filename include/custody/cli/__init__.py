@@ -3,6 +3,7 @@
 - ``snapshots``: ``snapshots``, ``verify``, ``restore``, ``backup``, ``forget``, ``cleanup-uploads``;
 - ``catalog``: ``catalog migrate``, ``catalog status``;
 - ``keys``: ``keys init`` (the one command that creates a key-encryption key);
+- ``status``: ``status`` (what needs attention: failed runs, overdue checks, drift, audit log);
 - ``audit``: ``audit verify``, ``audit proof``, ``audit check-proof``, ``audit show``,
   ``audit checkpoint``, ``audit key``.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custody.cli import audit, catalog, keys, snapshots  # noqa: F401 - registers the commands
+from custody.cli import audit, catalog, keys, snapshots, status  # noqa: F401 - registers the commands
 from custody.cli.app import app
 from custody.cli.common import console
 
