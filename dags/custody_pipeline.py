@@ -34,6 +34,10 @@ schema drift, reconciliation mismatch, validation threshold, missing key) fails 
 stage appends to Custody's audit log (`custody audit show`), and the `custody_listener` plugin
 records each task instance's outcome there too.
 
+Alerts (`plugins/custody_alerts.py`): a task that fails for good and a run that ends failed send
+a value-free e-mail (or webhook) through the Airflow connection `custody_alerts`, and a run still
+unfinished `CUSTODY_RUN_DEADLINE_MINUTES` (default 360) after it was queued raises a deadline alert.
+
 Tasks exchange document keys and counts through XCom, never data. Triggered manually (or by a
 deal milestone). The DAG file only wires; the work is in `include/custody/stages/`.
 """
@@ -48,6 +52,14 @@ STAGED = Asset(name="custody_staging", uri="custody://staging/")
 INSPECTED = Asset(name="custody_inventory", uri="custody://inventory/")
 SNAPSHOTS = Asset(name="custody_snapshots", uri="custody://snapshots/")
 REPORTS = Asset(name="custody_reports", uri="custody://reports/")
+
+
+def _alerts():
+    """``plugins/custody_alerts.py``: failure e-mails or webhooks and the run deadline (reads the
+    environment only, no connection, while the file is parsed)."""
+    import custody_alerts
+
+    return custody_alerts
 
 
 def _configured_sources() -> list:
@@ -182,7 +194,9 @@ def build_pipeline(source):
         catchup=False,
         max_active_runs=4,
         tags=["custody", "pipl", "main-job", f"source:{name}"],
-        default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "custody"},
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "custody",
+                      **_alerts().failure_callbacks()},
+        **_alerts().dag_alerts(),
     )
     def pipeline():
         @task
@@ -264,7 +278,8 @@ def build_pipeline(source):
             except Exception as exc:
                 raise _stage_failed("report", exc, context) from None
 
-        @task(trigger_rule="all_done", retries=0)
+        # The run's own alert (dag_alerts) says what this task would: no second message.
+        @task(trigger_rule="all_done", retries=0, on_failure_callback=None)
         def run_outcome(**context) -> None:
             """The run's last task: fail the run when a custody stage failed (or could not run).
 
