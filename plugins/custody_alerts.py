@@ -102,7 +102,9 @@ def deadline_missed(context: Any = None, **kwargs: Any) -> None:
     context = context or {}
     run = context.get("dag_run") or {}
     deadline = (context.get("deadline") or {}).get("deadline_time")
-    send(Alert("deadline_missed", str(run.get("dag_id", kwargs.get("dag_id", "?"))), str(run.get("run_id", "?")),
+    # The scheduler's DAGRunResponse names the run ``dag_run_id``.
+    run_id = run.get("dag_run_id") or run.get("run_id") or "?"
+    send(Alert("deadline_missed", str(run.get("dag_id", kwargs.get("dag_id", "?"))), str(run_id),
                state=str(run.get("state") or ""), deadline=str(deadline) if deadline else None,
                ui_url=_settings().ui_url), context)
 

@@ -62,7 +62,7 @@ def test_a_task_alert_reaches_the_smtp_server_without_values(alerts, smtp_server
 def test_a_deadline_alert_is_sent_from_the_schedulers_context(alerts, smtp_server, monkeypatch):
     port, inbox = smtp_server
     monkeypatch.setenv("AIRFLOW_CONN_CUSTODY_ALERTS", smtp_connection(port))
-    alerts.deadline_missed(context={"dag_run": {"dag_id": "custody_pipeline_crm", "run_id": "manual__late",
+    alerts.deadline_missed(context={"dag_run": {"dag_id": "custody_pipeline_crm", "dag_run_id": "manual__late",
                                                 "state": "running"},
                                     "deadline": {"id": "x", "deadline_time": "2026-12-03T10:15:00+00:00"}})
     (message,) = inbox.messages
