@@ -89,6 +89,16 @@ def _report_dir():
     return Settings.from_env().report_dir
 
 
+def may_read_dag(user: Any, dag_id: str) -> bool:
+    """Whether Airflow's auth manager lets ``user`` read the DAG ``dag_id`` (with its team)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+    from airflow.models.dag import DagModel
+
+    details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id))
+    return get_auth_manager().is_authorized_dag(method="GET", details=details, user=user)
+
+
 def may_read_source(user: Any, source: str) -> bool:
     """Whether Airflow's auth manager lets ``user`` read the DAG of ``source`` (GET on the DAG,
     with the DAG's team, as Airflow's own ``requires_access_dag`` asks)."""
@@ -196,6 +206,18 @@ def _open_approvals(dag_ids: list[str]) -> list[dict[str, Any]]:
     return [{"dag_id": d, "run_id": r, "task_id": t, "map_index": m, "created_at": c} for d, r, t, m, c in rows]
 
 
+def _custody_dags(user: Any) -> list[str]:
+    """Custody's DAGs (``custody_*``: pipelines, drill, purge, requests, ...) ``user`` may read."""
+    from sqlalchemy import select
+
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ids = session.scalars(select(DagModel.dag_id).where(DagModel.dag_id.like("custody\\_%", escape="\\"))).all()
+    return sorted(d for d in ids if may_read_dag(user, d))
+
+
 def _approval_link(a: dict[str, Any]) -> str:
     """The Airflow UI page where a human answers the request (``.../required_actions``)."""
     path = f"dags/{quote(a['dag_id'], safe='')}/runs/{quote(a['run_id'], safe='')}/tasks/{quote(a['task_id'], safe='')}"
@@ -231,8 +253,9 @@ def overview(user: User) -> str:
     dag_of = {s: pipeline_dag_id(s) for s in sources}
     runs = _dag_runs(list(dag_of.values()))
     reports = {(r.source, r.run_key): r for rs in last_runs(_report_dir(), per_source=50).values() for r in rs}
-    approvals = [dict(a, link=_approval_link(a), source=_source_of(a["dag_id"]))
-                 for a in _open_approvals(list(dag_of.values()))]
+    # Approvals of any custody DAG the user may read (purge, requests, ...), by source where the
+    # DAG names one (custody_<kind>_<source>).
+    approvals = [dict(a, link=_approval_link(a)) for a in _open_approvals(_custody_dags(user))]
     settings, engine = _settings(), _catalog()
     milestones, _ = _catalog_read(lambda: read_section(engine, section("milestones"), sources=set(sources)), None)
     requests, _ = _catalog_read(lambda: read_section(engine, section("requests"), sources=set(sources)), None)
@@ -248,9 +271,10 @@ def overview(user: User) -> str:
             rep = reports.get((s, run_key_for(r["run_id"])))
             last.append(dict(r, run_key=run_key_for(r["run_id"]), report=rep))
         rows.append({"source": s, "dag_id": dag_of[s], "runs": last,
-                     "milestone": _next(milestones, s), "approvals": [a for a in approvals if a["source"] == s],
+                     "milestone": _next(milestones, s),
+                     "approvals": [a for a in approvals if a["dag_id"].endswith(f"_{s}")],
                      "overdue": _overdue(requests, s)})
-    return _page("overview.html.j2", user, rows=rows, attention=attention, integrity=integrity,
+    return _page("overview.html.j2", user, rows=rows, attention=attention, integrity=integrity, approvals=approvals,
                  catalog_error=catalog_error, milestones_available=bool(milestones and milestones.available),
                  requests_available=bool(requests and requests.available))
 

@@ -36,7 +36,7 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("purge", "Purge queue", "purge_plan",
             ("plan_id", "source", "state", "created_at", "approved_at", "executed_at", "rows", "keys",
-             "certificate_id", "dag_run_id"), order_by="created_at", approval="dag_run_id"),
+             "certificate_id", "dag_id", "dag_run_id"), order_by="created_at", approval="dag_run_id"),
     Section("requests", "Data-subject requests", "subject_request",
             ("request_id", "source", "kind", "state", "received_at", "due_at", "closed_at"),
             order_by="received_at", due="due_at"),
