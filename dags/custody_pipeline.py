@@ -1,7 +1,8 @@
 """
 ### Custody main job for one source: extract → classify and validate → back up → report
 
-One DAG per source configured in `include/config/sources.yaml` (`custody_pipeline_<source>`), so
+One DAG per source configured in `include/config/sources.yaml` (`custody_pipeline_<source>`; only
+those named in `CUSTODY_SOURCES` when it is set, as `make up` does), so
 a run touches only its own source and the run list shows which source it was for. A
 `sources.yaml` that does not validate makes this file fail to import: the UI shows the error
 instead of quietly offering fewer sources.
@@ -65,9 +66,10 @@ def _alerts():
 def _configured_sources() -> list:
     # A local YAML read and pydantic validation: no database, connection or network at parse time.
     # An invalid file raises here, which Airflow shows as this file's import error.
-    from custody.config import load_sources
+    # CUSTODY_SOURCES (make up) limits the DAGs to the sources this deployment can reach.
+    from custody.config import load_sources, offered_sources
 
-    return load_sources().sources
+    return offered_sources(load_sources())
 
 
 def _runtime():

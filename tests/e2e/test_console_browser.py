@@ -31,7 +31,7 @@ from airflow.sdk import dag
 @dag(dag_id="custody_approval_crm", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
      catchup=False, tags=["custody"])
 def custody_approval_crm():
-    ApprovalOperator(task_id="approve_purge", subject="Approve the purge plan", options=["Approve", "Reject"])
+    ApprovalOperator(task_id="approve_purge", subject="Approve the purge plan")
 
 
 custody_approval_crm()
@@ -64,7 +64,7 @@ def _world(tmp_path: Path, new_catalog, new_keyring) -> tuple[dict[str, str], ob
     from custody.settings import DEFAULT_CONFIG_DIR, Settings
 
     config, home = tmp_path / "config", tmp_path / "custody"
-    config.mkdir()
+    config.mkdir(parents=True)
     shutil.copy(DEFAULT_CONFIG_DIR / "policy.yaml", config / "policy.yaml")
     crm = generate_crm(contacts=200)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
