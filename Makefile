@@ -16,13 +16,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 install: $(STAMP)
 
 # Reinstalls only when a dependency file changes, so a second `make demo` starts at once.
+# pip prints one line per package and a progress bar per download: a first install takes minutes.
 $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml
+	@echo "== installing Custody and its dependencies into $(VENV) (first time: several minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	@$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+	@echo "== installed"
 
 demo: install
 	$(BIN)/python scripts/demo.py
@@ -31,8 +34,11 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # The UI on the demo's sources, with a local S3 endpoint (moto) on port 5055 for the backups.
+# Only the sources prepared here are offered (CUSTODY_SOURCES in connections.env); the restore
+# drill gets its scratch PostgreSQL connection there too when one answers on 127.0.0.1:5432.
 up: install
 	$(BIN)/python scripts/demo.py --prepare-only --s3-port 5055
+	@echo "== starting Airflow (standalone): the UI answers on http://localhost:8080 in about a minute"
 	set -a; . $(AIRFLOW_HOME)/connections.env; set +a; \
 	$(BIN)/moto_server -H 127.0.0.1 -p 5055 >$(AIRFLOW_HOME)/moto.log 2>&1 & moto=$$!; \
 	trap "kill $$moto" EXIT; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone

@@ -1,7 +1,8 @@
 """
 ### Custody main job for one source: extract → classify and validate → back up → report
 
-One DAG per source configured in `include/config/sources.yaml` (`custody_pipeline_<source>`), so
+One DAG per source configured in `include/config/sources.yaml` (`custody_pipeline_<source>`; only
+those named in `CUSTODY_SOURCES` when it is set, as `make up` does), so
 a run touches only its own source and the run list shows which source it was for. A
 `sources.yaml` that does not validate makes this file fail to import: the UI shows the error
 instead of quietly offering fewer sources.
@@ -34,6 +35,10 @@ schema drift, reconciliation mismatch, validation threshold, missing key) fails 
 stage appends to Custody's audit log (`custody audit show`), and the `custody_listener` plugin
 records each task instance's outcome there too.
 
+Alerts (`plugins/custody_alerts.py`): a task that fails for good and a run that ends failed send
+a value-free e-mail (or webhook) through the Airflow connection `custody_alerts`, and a run still
+unfinished `CUSTODY_RUN_DEADLINE_MINUTES` (default 360) after it was queued raises a deadline alert.
+
 Tasks exchange document keys and counts through XCom, never data. Triggered manually (or by a
 deal milestone). The DAG file only wires; the work is in `include/custody/stages/`.
 """
@@ -50,12 +55,21 @@ SNAPSHOTS = Asset(name="custody_snapshots", uri="custody://snapshots/")
 REPORTS = Asset(name="custody_reports", uri="custody://reports/")
 
 
+def _alerts():
+    """``plugins/custody_alerts.py``: failure e-mails or webhooks and the run deadline (reads the
+    environment only, no connection, while the file is parsed)."""
+    import custody_alerts
+
+    return custody_alerts
+
+
 def _configured_sources() -> list:
     # A local YAML read and pydantic validation: no database, connection or network at parse time.
     # An invalid file raises here, which Airflow shows as this file's import error.
-    from custody.config import load_sources
+    # CUSTODY_SOURCES (make up) limits the DAGs to the sources this deployment can reach.
+    from custody.config import load_sources, offered_sources
 
-    return load_sources().sources
+    return offered_sources(load_sources())
 
 
 def _runtime():
@@ -182,7 +196,9 @@ def build_pipeline(source):
         catchup=False,
         max_active_runs=4,
         tags=["custody", "pipl", "main-job", f"source:{name}"],
-        default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "custody"},
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "custody",
+                      **_alerts().failure_callbacks()},
+        **_alerts().dag_alerts(),
     )
     def pipeline():
         @task
@@ -264,7 +280,8 @@ def build_pipeline(source):
             except Exception as exc:
                 raise _stage_failed("report", exc, context) from None
 
-        @task(trigger_rule="all_done", retries=0)
+        # The run's own alert (dag_alerts) says what this task would: no second message.
+        @task(trigger_rule="all_done", retries=0, on_failure_callback=None)
         def run_outcome(**context) -> None:
             """The run's last task: fail the run when a custody stage failed (or could not run).
 

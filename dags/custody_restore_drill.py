@@ -52,6 +52,14 @@ def _store(rt, kind: str):
     return LocalStore(rt.settings.backup_dir)
 
 
+def _alerts():
+    """``plugins/custody_alerts.py``: failure e-mails or webhooks and the run deadline (reads the
+    environment only, no connection, while the file is parsed)."""
+    import custody_alerts
+
+    return custody_alerts
+
+
 def _seed(run_id: str) -> int:
     import hashlib
 
@@ -66,7 +74,9 @@ def _seed(run_id: str) -> int:
     catchup=False,
     max_active_runs=1,
     tags=["custody", "restore-drill", "gdpr-art32"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "custody"},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "custody",
+                  **_alerts().failure_callbacks()},
+    **_alerts().dag_alerts(),
     params={
         "store": Param("s3", type="string", enum=["s3", "local"], description="Snapshot store to drill"),
         "source": Param(

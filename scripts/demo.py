@@ -109,6 +109,36 @@ def prepare_sources(contacts: int) -> dict[str, str]:
     return urls
 
 
+def _drill_connection() -> str | None:
+    """The restore drill's scratch PostgreSQL (``custody_drill`` connection): ``CUSTODY_DRILL_URL``,
+    else database ``custody_drill`` on a PostgreSQL at 127.0.0.1:5432 when one answers; None (with
+    a message) when there is none: the drill DAG then fails until the connection is set."""
+    import socket
+
+    import sqlalchemy as sa
+
+    url = os.environ.get("CUSTODY_DRILL_URL")
+    if not url:
+        try:
+            socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+        except OSError:
+            print("restore drill: no PostgreSQL at 127.0.0.1:5432; set CUSTODY_DRILL_URL to a scratch "
+                  "PostgreSQL database for custody_restore_drill", flush=True)
+            return None
+        from custody.demo.loaders import ensure_database
+
+        try:
+            url = ensure_database("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", "custody_drill")
+        except Exception as exc:  # a server that refuses us: say so, keep going
+            print(f"restore drill: cannot create database custody_drill ({type(exc).__name__}); "
+                  "set CUSTODY_DRILL_URL", flush=True)
+            return None
+    u = sa.make_url(url)
+    print(f"restore drill: scratch database {u.render_as_string(hide_password=True)}", flush=True)
+    return json.dumps({"conn_type": "postgres", "host": u.host, "port": u.port or 5432, "login": u.username,
+                       "password": u.password, "schema": u.database})
+
+
 def _conn_json(url: str) -> str:
     path = url.removeprefix("sqlite:///")
     return json.dumps({"conn_type": "sqlite", "host": path})
@@ -124,9 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     from custody.catalog import migrate
     from custody.settings import Settings
 
+    print("[1/4] catalog: migrating to head", flush=True)
     migrate(Settings.from_env().catalog_url)
     _first_run_key(Settings.from_env())
 
+    print(f"[2/4] sources: preparing the generated CRM ({args.contacts:,} contacts) and Chinook if present", flush=True)
     urls = prepare_sources(args.contacts)
     for name, url in urls.items():
         os.environ[f"AIRFLOW_CONN_CUSTODY_{name.upper()}"] = _conn_json(url)
@@ -137,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
          "extra": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}}
     )
     airflow = str(Path(sys.executable).with_name("airflow"))
+    print("[3/4] Airflow: migrating its metadata database (about a minute the first time)", flush=True)
     subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
     # One pool per source bounds its parallel extraction (the scheduler needs them; dag.test ignores them).
     from custody.config import load_sources
@@ -147,14 +180,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare_only:
         env_file = Path(os.environ["AIRFLOW_HOME"]) / "connections.env"
         names = [f"AIRFLOW_CONN_CUSTODY_{n.upper()}" for n in [*urls, "s3"]]
+        # Only the sources prepared here get a DAG (Chinook only when its file was found).
+        os.environ["CUSTODY_SOURCES"] = ",".join(urls)
+        names.append("CUSTODY_SOURCES")
+        drill = _drill_connection()
+        if drill:
+            os.environ["AIRFLOW_CONN_CUSTODY_DRILL"] = drill
+            names.append("AIRFLOW_CONN_CUSTODY_DRILL")
         env_file.write_text("".join(f"{n}='{os.environ[n]}'\n" for n in names))
-        print(f"sources and Airflow database ready; connections in {env_file}")
+        print(f"sources offered in the UI: {', '.join(urls)}", flush=True)
+        print(f"sources and Airflow database ready; connections in {env_file}", flush=True)
         return 0
 
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
+    print(f"[4/4] running the pipeline of each source: {', '.join(urls)}", flush=True)
     try:
         return _run_dag(urls)
     finally:

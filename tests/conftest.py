@@ -161,3 +161,47 @@ def s3_client(moto_s3_endpoint):
         "s3", endpoint_url=moto_s3_endpoint, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test-secret",
     )
+
+
+class _Inbox:
+    """Messages an SMTP server received: ``messages`` (``email.message.EmailMessage``)."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def subjects(self) -> list[str]:
+        return [str(m["Subject"]) for m in self.messages]
+
+    def body(self, message) -> str:
+        part = message.get_body(preferencelist=("html", "plain"))
+        return part.get_content() if part is not None else ""
+
+
+@pytest.fixture
+def smtp_server():
+    """A local SMTP server (aiosmtpd) on 127.0.0.1 started by the test; yields ``(port, inbox)``."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+def smtp_connection(port: int) -> str:
+    """``AIRFLOW_CONN_*`` JSON of an SMTP connection to the local test server (no TLS, no login)."""
+    import json
+
+    return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                       "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "custody@example.test",
+                                 "timeout": 10, "retry_limit": 1}})

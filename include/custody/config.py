@@ -242,6 +242,21 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}:{where} is not valid YAML") from None
 
 
+def offered_sources(sources: SourcesFile, env: Any = None) -> list[SourceConfig]:
+    """The sources to build DAGs for: all configured ones, or only those named in
+    ``CUSTODY_SOURCES`` (comma-separated) when it is set, so a deployment (``make up``) offers
+    only the sources it can reach. Raises ``ConfigError`` for a name that is not configured."""
+    import os
+
+    env = os.environ if env is None else env
+    wanted = [n.strip() for n in env.get("CUSTODY_SOURCES", "").split(",") if n.strip()]
+    if not wanted:
+        return list(sources.sources)
+    for name in wanted:
+        sources.source(name)  # raises ConfigError naming the configured sources
+    return [s for s in sources.sources if s.name in wanted]
+
+
 def load_sources(path: Path | None = None, settings: Settings | None = None) -> SourcesFile:
     """Load and validate ``sources.yaml`` (default: ``<config_dir>/sources.yaml``).
 

@@ -11,39 +11,9 @@ from typer.testing import CliRunner
 
 from custody import hashing
 from custody.cli import app
-from custody.stages import Runtime, stage_backup, stage_classify_and_validate, stage_extract
-from custody.demo import generate_crm
-from custody.demo.loaders import load_tables
 from custody.store.snapshots import object_key
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, new_catalog, new_keyring):
-    home = tmp_path_factory.mktemp("custody")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CUSTODY_HOME", str(home))
-    mp.delenv("CUSTODY_KEYRING", raising=False)
-    mp.delenv("CUSTODY_CATALOG_URL", raising=False)
-    new_catalog(home / "catalog.db")
-    new_keyring(f"local:{home / 'keys' / 'kek.json'}")
-    engine = sa.create_engine(f"sqlite:///{home / 'crm.sqlite'}")
-    crm = generate_crm(contacts=800)
-    load_tables(engine, crm)
-    rt = Runtime.from_env()
-    extracted = stage_extract(rt, engine, "crm", "manual__cli")
-    stage_classify_and_validate(rt, "crm", extracted["run_key"])
-    stage_backup(rt, "crm", extracted["run_key"])
-    yield home, engine, crm, rt.manifest("crm", extracted["run_key"])
-    mp.undo()
-
-
-@pytest.fixture
-def env(run, monkeypatch):
-    monkeypatch.setenv("CUSTODY_HOME", str(run[0]))
-    monkeypatch.delenv("CUSTODY_KEYRING", raising=False)
-    return run
 
 
 def test_restore_latest_returns_exactly_the_source_rows(env, tmp_path):
@@ -182,7 +152,7 @@ def test_file_restore_is_all_or_nothing_private_and_never_overwrites_silently(en
     contacts = out / "crm" / "contacts.parquet"
     rows = pq.read_table(contacts).num_rows
     again = runner.invoke(app, ["restore", "--key", "contacts=42", "--out", str(out)])
-    assert again.exit_code == 1 and "already exist" in again.output
+    assert again.exit_code == 1 and "is not empty" in again.output and "--replace" in again.output
     assert pq.read_table(contacts).num_rows == rows
     forced = runner.invoke(app, ["restore", "--key", "contacts=42", "--out", str(out), "--replace"])
     assert forced.exit_code == 0, forced.output
@@ -221,7 +191,7 @@ def test_restore_refuses_unkeyed_tables_with_keys_a_busy_folder_and_a_folder_in_
     lock = os.open(out / "crm", os.O_RDONLY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        busy = runner.invoke(app, ["restore", "--key", "contacts=1", "--out", str(out)])
+        busy = runner.invoke(app, ["restore", "--key", "contacts=1", "--out", str(out), "--replace"])
     finally:
         os.close(lock)
     assert busy.exit_code == 1 and "another restore" in busy.output
@@ -229,7 +199,8 @@ def test_restore_refuses_unkeyed_tables_with_keys_a_busy_folder_and_a_folder_in_
     blocked = runner.invoke(app, ["restore", "--out", str(out), "--replace"])
     assert blocked.exit_code == 1 and "is a folder" in blocked.output
     assert not stale.exists() and sorted(p.name for p in (out / "crm").iterdir()) == ["contracts.parquet"]
-    keyed = runner.invoke(app, ["restore", "--key", "contacts=1", "--key", "contacts=99999999", "--out", str(out)])
+    keyed = runner.invoke(app, ["restore", "--key", "contacts=1", "--key", "contacts=99999999", "--out", str(out),
+                                "--replace"])
     assert keyed.exit_code == 0 and "1 of 2 requested keys found" in keyed.output
 
 
@@ -262,6 +233,6 @@ def test_a_source_name_never_walks_outside_the_store(env, tmp_path, command):
     (home / "outside.json").write_text("{}")  # a JSON file outside the store that a walk would find
     res = runner.invoke(app, [*command, "--source", "../.."] + (["--out", str(tmp_path)] if "restore" in command
                                                                    else []))
-    assert res.exit_code == 1, res.output
-    assert "not a source name" in res.output and "outside.json" not in res.output
+    assert res.exit_code == 2, res.output
+    assert "unknown source '../..'" in res.output and "outside.json" not in res.output
     assert list(tmp_path.iterdir()) == []

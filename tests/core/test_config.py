@@ -24,3 +24,15 @@ def test_config_rules_for_extraction():
     from custody.config import load_sources
 
     assert load_sources().pools() == {"custody_crm": 2, "custody_chinook": 2}
+
+
+def test_custody_sources_limits_the_offered_sources():
+    import pytest
+
+    from custody.config import ConfigError, load_sources, offered_sources
+
+    configured = load_sources()
+    assert [s.name for s in offered_sources(configured, {})] == [s.name for s in configured.sources]
+    assert [s.name for s in offered_sources(configured, {"CUSTODY_SOURCES": " crm "})] == ["crm"]
+    with pytest.raises(ConfigError, match="unknown source 'nope'; configured: crm, chinook"):
+        offered_sources(configured, {"CUSTODY_SOURCES": "crm,nope"})

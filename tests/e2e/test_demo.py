@@ -127,3 +127,23 @@ def test_demo_writes_the_compliance_report_in_both_languages_with_charts_and_no_
     haystack += "\n".join(page.extract_text() for p in folder.glob("*.pdf") for page in PdfReader(p).pages)
     found = [n for n in _needles(home) if len(str(n)) >= 2 and str(n) in haystack]
     assert found == [], f"{len(found)} personal values found in the compliance report"
+def test_make_up_offers_only_the_prepared_sources_and_defines_the_drill_connection(tmp_path):
+    # `make up` runs this, then sources connections.env into `airflow standalone`.
+    home = tmp_path / "var"
+    no_chinook = tmp_path / "no-chinook"
+    no_chinook.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CUSTODY_"))}
+    env.update(CUSTODY_HOME=str(home), AIRFLOW_HOME=str(home / "airflow"), CUSTODY_CHINOOK_DIR=str(no_chinook),
+               CUSTODY_DRILL_URL="postgresql+psycopg2://drill:drill-secret-9@127.0.0.1:5432/custody_console_drill",
+               PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--contacts", "50", "--prepare-only",
+                          "--s3-port", "5999"], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[1/4] catalog" in res.stdout and "[3/4] Airflow" in res.stdout
+    assert "sources offered in the UI: crm" in res.stdout and "Chinook not found" in res.stdout
+    lines = dict(line.split("=", 1) for line in (home / "airflow" / "connections.env").read_text().splitlines())
+    assert lines["CUSTODY_SOURCES"] == "'crm'" and "AIRFLOW_CONN_CUSTODY_CHINOOK" not in lines
+    drill = json.loads(lines["AIRFLOW_CONN_CUSTODY_DRILL"].strip("'"))
+    assert drill == {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "drill",
+                     "password": "drill-secret-9", "schema": "custody_console_drill"}
+    assert "drill-secret-9" not in res.stdout  # the URL is printed without its password

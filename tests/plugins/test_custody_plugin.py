@@ -99,6 +99,8 @@ def test_plugin_registers_app_and_menu(plugin):
     p = plugin.CustodyPlugin
     assert p.fastapi_apps[0]["url_prefix"] == "/custody"
     assert p.external_views[0]["destination"] == "nav" and not p.external_views[0]["href"].startswith("/")
+    run_view = p.external_views[1]
+    assert run_view["destination"] == "dag_run" and run_view["href"] == "custody/runs/{DAG_ID}/{RUN_ID}"
 
 
 def test_login_required(plugin):
@@ -110,7 +112,7 @@ def test_login_required(plugin):
 
 def test_every_response_carries_a_policy_that_allows_no_script(plugin):
     client = _client(plugin, _token("admin"))
-    for path in ("/", "/reports/crm/run-1/report.en.html", "/reports/crm/run-1/datadocs/index.html",
+    for path in ("/reports", "/reports/crm/run-1/report.en.html", "/reports/crm/run-1/datadocs/index.html",
                  "/reports/crm/run-1/manifest.json", "/reports/crm/nope/report.json"):
         res = client.get(path)
         csp = res.headers["content-security-policy"]
@@ -126,7 +128,7 @@ def test_index_is_a_template_with_quoted_links_and_escaped_text(plugin, tmp_path
     (run / "report.json").write_text(json.dumps(doc))
     (tmp_path / "reports" / "crm" / "run x").mkdir()  # a folder that is no run key: never listed
     (tmp_path / "reports" / "crm" / "run x" / "report.json").write_text(json.dumps(doc))
-    page = _client(plugin, _token("admin")).get("/").text
+    page = _client(plugin, _token("admin")).get("/reports").text
     assert page.startswith("<!doctype html>")
     # Links and names come from the folders (what is served and authorized), text is HTML-escaped.
     assert 'href="reports/crm/run-a.b_c/report.en.html"' in page and "run a&amp;b" not in page
@@ -138,7 +140,7 @@ def test_index_is_a_template_with_quoted_links_and_escaped_text(plugin, tmp_path
 
 def test_lists_reports_and_serves_files(plugin):
     client = _client(plugin, _token("admin"))
-    page = client.get("/")
+    page = client.get("/reports")
     assert page.status_code == 200 and "run-1" in page.text and "OK" in page.text
     assert client.get("/reports/crm/run-1/report.en.html").text == "<html>report crm</html>"
     assert client.get("/reports/crm/run-1/..%2F..%2Fkeys").status_code == 404
@@ -180,9 +182,9 @@ def test_reports_are_shown_only_to_who_may_read_the_sources_dag(plugin, teams):
     sales = _client(plugin, _token("viewer", ["sales"]))
     music = _client(plugin, _token("viewer", ["music"]))
     admin = _client(plugin, _token("admin"))
-    page = admin.get("/").text
+    page = admin.get("/reports").text
     assert SALES in page and MUSIC in page and "run-1" in page
-    page = sales.get("/").text
+    page = sales.get("/reports").text
     assert SALES in page and MUSIC not in page
     assert "run-1" in page  # crm's DAG belongs to no team: every viewer may read it
     assert sales.get(f"/reports/{SALES}/run-2/report.en.html").status_code == 200
@@ -192,13 +194,13 @@ def test_reports_are_shown_only_to_who_may_read_the_sources_dag(plugin, teams):
         assert res.status_code == 403 and MUSIC not in res.text, path
     assert music.get(f"/reports/{MUSIC}/run-3/report.en.html").text == f"<html>report {MUSIC}</html>"
     assert music.get(f"/reports/{SALES}/run-2/report.en.html").status_code == 403
-    assert SALES not in music.get("/").text
+    assert SALES not in music.get("/reports").text
 
 
 def test_a_user_without_a_role_reads_no_report(plugin):
     nobody = _client(plugin, _token(None))
     assert nobody.get("/reports/crm/run-1/report.en.html").status_code == 403
-    assert "run-1" not in nobody.get("/").text
+    assert "run-1" not in nobody.get("/reports").text
 
 
 
@@ -208,5 +210,5 @@ def test_the_index_names_the_stage_that_failed(plugin, tmp_path):
     doc = json.loads((run / "report.json").read_text())
     doc["outcome"] = {"state": "failed", "failed_stages": ["plan_extract"]}
     (run / "report.json").write_text(json.dumps(doc))
-    page = _client(plugin, _token("admin")).get("/").text
+    page = _client(plugin, _token("admin")).get("/reports").text
     assert '<td class="failed">FAILED: plan_extract</td>' in page  # reconciled rows, but a stage failed

@@ -1,8 +1,9 @@
 """The ``custody`` command line, one module per group of commands.
 
-- ``snapshots``: ``snapshots``, ``verify``, ``restore``, ``forget``, ``cleanup-uploads``;
+- ``snapshots``: ``snapshots``, ``verify``, ``restore``, ``backup``, ``forget``, ``cleanup-uploads``;
 - ``catalog``: ``catalog migrate``, ``catalog status``;
 - ``keys``: ``keys init`` (the one command that creates a key-encryption key);
+- ``status``: ``status`` (what needs attention: failed runs, overdue checks, drift, audit log);
 - ``audit``: ``audit verify``, ``audit proof``, ``audit check-proof``, ``audit show``,
   ``audit checkpoint``, ``audit key``;
 - ``purge``: ``purge plan`` (a dry run), ``purge execute`` (an approved plan), ``purge certificate``.
@@ -14,7 +15,9 @@
 - ``report``: ``report compliance`` (the periodic compliance report).
 
 Exit codes: 0 success, 1 verification or restore failure (a snapshot or the audit log), or a
-catalog not at head, 2 usage error. Custody's own errors print one line, never a value; any other
+catalog not at head, 2 usage error (an unknown source, an invalid option). Long commands show a
+rich progress bar on stderr (``custody.cli.common.progress_bar``); tables keep ids and numbers
+whole at any width (``custody.cli.render``). Custody's own errors print one line, never a value; any other
 error prints its traceback without its message (``main``).
 """
 
@@ -22,7 +25,11 @@ from __future__ import annotations
 
 from typing import Any
 
+<<<<<<< HEAD
 from custody.cli import audit, catalog, dsr, handover, incident, keys, milestone, purge, report, snapshots  # noqa: F401 - registers the commands
+=======
+from custody.cli import audit, catalog, keys, snapshots, status  # noqa: F401 - registers the commands
+>>>>>>> console
 from custody.cli.app import app
 from custody.cli.common import console
 
@@ -50,8 +57,15 @@ def main() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminate)
+    from pydantic import ValidationError
+
+    from custody.cli.common import validation_message
+
     try:
         app()
+    except ValidationError as exc:  # its own text ends with the library's help URL: never shown
+        console.print(f"[red]failed[/red]: invalid settings: {validation_message(exc)}", soft_wrap=True)
+        raise SystemExit(1) from None
     except Exception as exc:
         if not _user_error(exc):
             _print_withheld(exc)

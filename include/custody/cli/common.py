@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 console = Console(stderr=True)
 out = Console()
@@ -67,3 +70,70 @@ def _audit(settings, action: str, **fields) -> None:
 
     with AuditLog(settings.catalog_url) as log:
         log.append(action, **fields)
+
+
+def validation_message(exc) -> str:
+    """A pydantic ``ValidationError`` as ``field: reason`` lines, without the library's help URL
+    (``errors.pydantic.dev``) or the input value (it can be a secret or a customer's datum)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "options"
+        lines.append(f"{where.replace('_', '-')}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
+def known_sources(settings, store_obj) -> list[str]:
+    """Sources a command may name: the configured ones (``sources.yaml``) and every source that
+    has snapshots in ``store_obj`` (a source removed from the configuration stays restorable)."""
+    from custody.config import ConfigError, load_sources
+
+    names: set[str] = set()
+    try:
+        names.update(s.name for s in load_sources(settings=settings).sources)
+    except ConfigError:
+        pass
+    for key in store_obj.list_keys("snapshots/"):
+        parts = key.split("/")
+        if len(parts) == 3 and key.endswith(".json"):
+            names.add(parts[1])
+    return sorted(names)
+
+
+def check_source(settings, store_obj, source: str | None) -> None:
+    """Exit 2 (a usage error) when ``source`` is neither configured nor backed up in ``store_obj``:
+    a mistyped name must not read as "no snapshots"."""
+    if source is None:
+        return
+    known = known_sources(settings, store_obj)
+    if source not in known:
+        console.print(f"[red]error[/red]: unknown source {source!r}; known sources: "
+                      f"{', '.join(known) or 'none'}", soft_wrap=True, markup=True, highlight=False)
+        raise typer.Exit(2)
+
+
+class Bar:
+    """Handle of a progress bar: ``advance(n)`` for callbacks that count (restore's ``on_chunk``),
+    ``bar(done, total)`` for callbacks that report a position (verify's and backup's ``on_object``)."""
+
+    def __init__(self, progress: Progress, task) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    def __call__(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, unit: str = "objects") -> Iterator[Bar]:
+    """A rich progress bar on stderr for a long command; yields a ``Bar``.
+
+    The one progress hook every long command uses (verify, restore, backup, and purge when it
+    lands): pass ``bar`` or ``bar.advance`` as the core function's progress callback. It writes
+    to stderr, so the command's own output (stdout) stays clean for a pipe.
+    """
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn(unit), TimeElapsedColumn()]
+    with Progress(*columns, console=console) as progress:
+        yield Bar(progress, progress.add_task(description, total=total))

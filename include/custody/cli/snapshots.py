@@ -13,8 +13,6 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
 
 from custody.cli.app import app
 from custody.cli.common import (
@@ -26,9 +24,13 @@ from custody.cli.common import (
     _recorded,
     _resolve,
     _store,
+    check_source,
     console,
     out,
+    progress_bar,
+    validation_message,
 )
+from custody.cli.render import number, print_rows
 
 
 class Format(str, Enum):
@@ -38,23 +40,36 @@ class Format(str, Enum):
 
 @app.command()
 def snapshots(store: StoreOpt = StoreKind.local, source: str | None = None, endpoint_url: EndpointOpt = None) -> None:
-    """List snapshots with their creation time, tables and rows."""
+    """List snapshots with their creation time, tables, rows, objects and size."""
     from custody.store import SnapshotError, StoreError, list_snapshots, load_snapshot
 
-    _, keyring, st = _open(store, endpoint_url)
+    settings, keyring, st = _open(store, endpoint_url)
+    check_source(settings, st, source)
     try:
         docs = [load_snapshot(st, key, keyring) for key in list_snapshots(st, source)]
     except (SnapshotError, StoreError) as exc:
         console.print(f"[red]FAILED[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
-    # Snapshot ids are arguments of verify/restore: never cut or folded, whatever the width.
-    widest = max((len(d.snapshot_id) for d in docs), default=8)
-    table = Table(Column("snapshot", no_wrap=True, min_width=widest), "created (UTC)", "tables", "rows", "objects")
-    for doc in docs:
-        tables = doc.manifest.tables
-        table.add_row(doc.snapshot_id, doc.created_at[:19].replace("T", " "), str(len(tables)),
-                      str(sum(t.extracted_rows for t in tables)), str(len(doc.objects)))
-    out.print(table)
+    # Snapshot ids are arguments of verify/restore and counts are figures: neither is ever cut;
+    # on a narrow terminal each snapshot becomes a block (custody.cli.render).
+    rows = [[doc.snapshot_id, doc.created_at[:16].replace("T", " "), number(len(doc.manifest.tables)),
+             number(sum(t.extracted_rows for t in doc.manifest.tables)), number(len(doc.objects)),
+             _size(sum(o.bytes for o in doc.objects))] for doc in docs]
+    if not rows:
+        out.print(f"no snapshots in {st.location}" + (f" for {source}" if source else ""), soft_wrap=True)
+        return
+    print_rows(out, ["snapshot", "created (UTC)", "tables", "rows", "objects", "size"], rows,
+               numeric=("tables", "rows", "objects", "size"), title=f"{len(rows)} snapshot(s) in {st.location}")
+
+
+def _size(n: int) -> str:
+    """Bytes in binary units, one decimal (``1.5 MiB``)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
 
 
 @app.command()
@@ -79,21 +94,27 @@ def verify(
     from custody.store.snapshots import verify_store
 
     settings, keyring, st = _open(store, endpoint_url)
+    check_source(settings, st, source)
     recorded = _recorded(settings, st, source)
     subject = {"store": st.location, "source": source}
     try:
         if all_snapshots:
-            rep = verify_store(st, keyring, source=source, sample=sample, seed=seed, deep=not shallow,
-                               recorded=recorded)
+            with progress_bar(f"verifying {st.location}") as bar:
+                rep = verify_store(st, keyring, source=source, sample=sample, seed=seed, deep=not shallow,
+                                   recorded=recorded, on_object=bar)
             _audit(settings, "verify", subject={**subject, "snapshot": "*"},
                    counts={"snapshots": rep.snapshots, "objects": rep.checked, "bytes": rep.bytes_read})
-            out.print(f"[green]OK[/green] {st.location}: {rep.checked} objects, {rep.bytes_read} bytes verified")
+            out.print(f"[green]OK[/green] {st.location}: {rep.checked} objects, {rep.bytes_read} bytes verified",
+                      soft_wrap=True)
             return
         key = _resolve(st, keyring, snapshot, source, recorded)
-        rep = verify_snapshot(st, key, keyring, deep=not shallow, sample=sample, seed=seed, recorded=recorded)
+        with progress_bar(f"verifying {key.removeprefix('snapshots/').removesuffix('.json')}") as bar:
+            rep = verify_snapshot(st, key, keyring, deep=not shallow, sample=sample, seed=seed, recorded=recorded,
+                                  on_object=bar)
         _audit(settings, "verify", subject={**subject, "snapshot": key},
                counts={"objects": rep.checked, "bytes": rep.bytes_read})
-        out.print(f"[green]OK[/green] {st.location}/{key}: {rep.checked} objects, {rep.bytes_read} bytes verified")
+        out.print(f"[green]OK[/green] {st.location}/{key}: {rep.checked} objects, {rep.bytes_read} bytes verified",
+                  soft_wrap=True)
     except SnapshotError as exc:
         _audit(settings, "verify", subject={**subject, "snapshot": snapshot or "*"}, outcome="failure",
                reason="SnapshotError", counts={"failures": len(exc.failures)},
@@ -120,7 +141,8 @@ def restore(
         "--to-db", help="Restore into this SQL database (SQLAlchemy URL) instead of files.",
         envvar="CUSTODY_RESTORE_DB")] = None,
     db_schema: Annotated[str | None, typer.Option("--schema", help="Target schema for --to-db.")] = None,
-    replace: Annotated[bool, typer.Option(help="Replace tables (--to-db) or files that exist.")] = False,
+    replace: Annotated[bool, typer.Option(
+        help="Write into a folder that is not empty, replacing files (or, with --to-db, tables) that exist.")] = False,
     store: StoreOpt = StoreKind.local,
     endpoint_url: EndpointOpt = None,
 ) -> None:
@@ -128,6 +150,7 @@ def restore(
 
     Restored data holds personal information in clear: write it only where that is allowed.
     Rows of data subjects in the deletion ledger (``custody dsr``) are left out and counted.
+    A file restore refuses an --out folder that already holds files unless --replace is given.
     """
     from custody.crypto.envelope import IntegrityError
     from custody.crypto.keyring import KeyringError
@@ -135,9 +158,14 @@ def restore(
     from custody.store import SnapshotError, StoreError, check_recorded, load_snapshot
 
     settings, keyring, st = _open(store, endpoint_url)
+    check_source(settings, st, source)
     action = "restore.database" if to_db else "restore.files"
     snap = snapshot or "latest"
+    folder = out_dir or settings.restore_dir
     try:
+        if not to_db and not replace and _holds_files(folder):
+            raise RestoreError(f"{folder} is not empty; pass --replace to restore into it (files of the same "
+                               "tables are replaced) or choose an empty folder")
         keys = parse_keys(key) if key else None
         recorded = _recorded(settings, st, source)
         snap = _resolve(st, keyring, snapshot, source, recorded)
@@ -146,13 +174,8 @@ def restore(
             raise SnapshotError(f"{st.location}: snapshot {snap} is {replaced[0][1]}", replaced)
         doc = load_snapshot(st, snap, keyring)
         total = sum(t.extracted_rows for t in doc.manifest.tables if not table or t.table in table)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
-            bar = progress.add_task(f"restoring {doc.snapshot_id}", total=total)
-
-            def advance(n: int) -> None:
-                progress.advance(bar, n)
-
+        with progress_bar(f"restoring {doc.snapshot_id}", total, unit="rows") as bar:
+            advance = bar.advance
             if to_db:
                 engine = sa.create_engine(to_db, hide_parameters=True)
                 try:
@@ -161,7 +184,7 @@ def restore(
                 finally:
                     engine.dispose()
             else:
-                result = restore_snapshot(st, snap, keyring, out_dir or settings.restore_dir, fmt=fmt.value,
+                result = restore_snapshot(st, snap, keyring, folder, fmt=fmt.value,
                                           tables=table, keys=keys, on_chunk=advance, replace=replace)
     except (SnapshotError, StoreError, IntegrityError, KeyringError, RestoreError) as exc:
         _audit(settings, action, subject={"store": st.location, "snapshot": snap}, outcome="failure",
@@ -178,14 +201,20 @@ def restore(
            details={"format": None if to_db else fmt.value, "replace": replace})
     for name, info in result.items():
         where = info.get("path") or info.get("table") or to_db
-        line = f"{name}: {info['rows']} rows -> {where}"
+        line = f"{name}: {number(info['rows'])} rows -> {where}"
         if "content_hash" in info:
             line += f" (content hash {info['content_hash'][:16]}…)"
         if "keys_requested" in info:
             line += f"; {info['keys_found']} of {info['keys_requested']} requested keys found"
         if info.get("erased_rows"):
             line += f"; {info['erased_rows']} rows of erased data subjects left out (deletion ledger)"
-        out.print(line)
+        out.print(line, soft_wrap=True)
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` (absent is empty) holds a file or link at any depth; empty sub-folders
+    (left by a failed restore) do not count."""
+    return folder.exists() and any(not p.is_dir() or p.is_symlink() for p in Path(folder).rglob("*"))
 
 
 @app.command()
@@ -212,11 +241,12 @@ def forget(
     from custody.store.retention import RetentionError, RetentionPolicy, apply_retention
 
     settings, keyring, st = _open(store, endpoint_url)
+    check_source(settings, st, source)
     planned = []
 
     def on_plan(plan) -> None:
         planned.append(plan)
-        out.print(plan.render())
+        _print_plan(plan, dry_run)
 
     try:
         policy = RetentionPolicy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly,
@@ -229,7 +259,10 @@ def forget(
             _audit(settings, "forget", subject={"store": st.location, "source": source,
                                                 "plan_id": planned[0].plan_id},
                    outcome="failure", reason=type(exc).__name__, refs=[d.snapshot_key for d in planned[0].forget])
-        console.print(f"[red]forget failed[/red]: {exc}")
+        if isinstance(exc, ValidationError):
+            console.print(f"[red]error[/red]: {validation_message(exc)}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        console.print(f"[red]forget failed[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     if not dry_run:
         summary = result.summary()
@@ -237,7 +270,58 @@ def forget(
                refs=[d.snapshot_key for d in result.plan.forget], policy_version=None,
                counts={"kept": summary["kept"], "forgotten": summary["forgotten"],
                        **{k: v for k, v in summary.items() if k.startswith("objects_") and isinstance(v, int)}})
-    out.print(result.summary())
+    summary = result.summary()
+    if dry_run:
+        out.print(f"dry run: would forget {len(result.plan.forget)} of {len(result.plan.decisions)} snapshot(s) "
+                  f"and delete {number(summary['objects_unreferenced'])} unreferenced object(s); nothing was "
+                  "recorded or deleted", soft_wrap=True)
+    else:
+        out.print(f"forgot {number(summary['forgotten'])} snapshot(s), kept {number(summary['kept'])}, deleted "
+                  f"{number(summary['objects_deleted'])} unreferenced object(s); plan recorded as "
+                  f"{summary['plan_key']}", soft_wrap=True)
+
+
+def _print_plan(plan, dry_run: bool) -> None:
+    """The retention plan as a table: what is kept (and by which rule) and what is forgotten."""
+    head = "retention plan" + (" (dry run)" if dry_run else f" {plan.plan_id}")
+    out.print(f"{head} for {plan.location}: keep {len(plan.keep)}, forget {len(plan.forget)}", soft_wrap=True)
+    rows = [[d.snapshot_id, d.action, d.created_at[:16].replace("T", " "), ", ".join(d.reasons) or "-"]
+            for d in plan.decisions]
+    if rows:
+        print_rows(out, ["snapshot", "action", "created (UTC)", "kept by"], rows, wrap=("kept by",))
+
+
+@app.command()
+def backup(
+    source: Annotated[str, typer.Argument(help="Source of the staged run.")],
+    run_key: Annotated[str, typer.Argument(help="Run key of the staged run (see CUSTODY_HOME/staging/<source>).")],
+    s3: Annotated[bool, typer.Option("--s3", help="Also back up to the S3 store (CUSTODY_S3_BUCKET).")] = False,
+    endpoint_url: EndpointOpt = None,
+) -> None:
+    """Back up a staged run (the pipeline's back_up stage): copy its encrypted objects and documents
+    to the local store (and S3), read each copy back, then seal the snapshot.
+
+    For a run whose back_up task failed, or a store added later; idempotent (objects already
+    stored are reused once they read back to their hash).
+    """
+    from custody.documents import DocumentError
+    from custody.stages import Runtime, stage_backup
+    from custody.store import StoreError
+    from custody.store.backends import S3StoreOptions, make_s3_client
+
+    rt = Runtime.from_env()
+    check_source(rt.settings, _store(rt.settings, StoreKind.local, None), source)
+    client = None
+    if s3:
+        client = make_s3_client(S3StoreOptions(bucket=rt.settings.s3_bucket, prefix=rt.settings.s3_prefix,
+                                               endpoint_url=endpoint_url))
+    try:
+        with progress_bar(f"backing up {source}/{run_key}") as bar:
+            result = stage_backup(rt, source, run_key, client, on_object=bar)
+    except (StoreError, DocumentError, FileNotFoundError) as exc:
+        console.print(f"[red]backup failed[/red]: {type(exc).__name__}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    out.print(f"[green]OK[/green] {result['snapshot_key']} in {', '.join(result['stores'])}", soft_wrap=True)
 
 
 @app.command("cleanup-uploads")

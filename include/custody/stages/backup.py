@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from custody.documents import (
@@ -16,10 +17,12 @@ from custody.documents import (
 from custody.stages.runtime import Runtime
 
 
-def stage_backup(rt: Runtime, source: str, run_key: str, s3_client: Any | None = None) -> dict[str, Any]:
+def stage_backup(rt: Runtime, source: str, run_key: str, s3_client: Any | None = None,
+                 on_object: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Copy the run's encrypted objects and documents to the local store and to S3, verified.
 
-    ``s3_client`` is a boto3 S3 client (None: local store only). Writes ``backup.json``, appends
+    ``s3_client`` is a boto3 S3 client (None: local store only); ``on_object(done, total)`` is
+    called after each object stored (``custody backup``'s progress bar). Writes ``backup.json``, appends
     one ``backup`` audit entry per store (snapshot key and document SHA-256: the record of snapshots
     that must exist) and a ``key.backup`` entry, then signs an audit checkpoint into the stores.
     Returns ``{"backup_key", "snapshot_key", "stores": [location]}``.
@@ -40,7 +43,7 @@ def stage_backup(rt: Runtime, source: str, run_key: str, s3_client: Any | None =
         s3 = S3Store(s3_client, rt.settings.s3_bucket, rt.settings.s3_prefix)
         s3.ensure_bucket()
         stores.append(s3)
-    summary = create_snapshot(stores, rt.staging, manifest, docs, rt.keyring)
+    summary = create_snapshot(stores, rt.staging, manifest, docs, rt.keyring, on_object=on_object)
     # The key store travels with the data but expires sooner, so a destroyed scope key is gone
     # from every copy within the key-store retention (docs/format.md, key-store backups).
     key_store = backup_key_store(stores, rt.keyring)

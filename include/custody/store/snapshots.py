@@ -19,7 +19,7 @@ import io
 import json
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, NamedTuple
@@ -131,6 +131,7 @@ def create_snapshot(
     manifest: RunManifest,
     documents: SnapshotStageDocs | None,
     keyring: Keyring,
+    on_object: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Copy a run's objects and documents to every store, read each copy back, then seal the snapshot.
 
@@ -141,7 +142,8 @@ def create_snapshot(
     objects before the snapshot document references them.
     Returns ``{"snapshot_key", "objects", "stores": [{"location", "uploaded", "reused", "repaired",
     "bytes", "snapshot_sha256"}]}``. Raises ``StoreError`` (including ``StoreLockedError``) or
-    ``SnapshotError`` (read-back hash mismatch, naming the object). GDPR Art 32(1)(c): ability to
+    ``SnapshotError`` (read-back hash mismatch, naming the object). ``on_object(done, total)`` is
+    called after each object stored, counting over all stores (a progress bar). GDPR Art 32(1)(c): ability to
     restore; PIPL Art 51(3): backup of personal information.
     """
     snapshot = SnapshotDocument(
@@ -159,6 +161,7 @@ def create_snapshot(
     doc_bytes = json.dumps(snapshot.sealed(keyring), indent=1, ensure_ascii=False).encode()
     key = snapshot.key()
     summary: dict[str, Any] = {"snapshot_key": key, "objects": len(entries), "stores": []}
+    done = 0
     for store in stores:
         counts = {"uploaded": 0, "reused": 0, "repaired": 0}
         nbytes = 0
@@ -167,6 +170,9 @@ def create_snapshot(
                 action, n = _store_object(store, staging, entry, item.key)
                 counts[action] += 1
                 nbytes += n
+                done += 1
+                if on_object is not None:
+                    on_object(done, len(entries) * len(stores))
             store.put_bytes(key, doc_bytes)
             if store.get_bytes(key) != doc_bytes:
                 raise SnapshotError(f"{store.location}: snapshot document {key} read back differently")
@@ -342,8 +348,8 @@ def _entries_of(doc: SnapshotDocument) -> dict[str, ObjectEntry]:
     return {e.object_id: e for e in doc.entries()}
 
 
-def _check(store, items, entries, keyring, report: VerifyReport, deep: bool) -> None:
-    for item in items:
+def _check(store, items, entries, keyring, report: VerifyReport, deep: bool, on_object=None) -> None:
+    for done, item in enumerate(items, 1):
         oid = item.object_id
         report.checked += 1
         try:
@@ -352,6 +358,8 @@ def _check(store, items, entries, keyring, report: VerifyReport, deep: bool) -> 
             report.failures.append((oid, str(exc)))
         except Exception as exc:  # wrong key, malformed header: still a verification failure
             report.failures.append((oid, f"{type(exc).__name__}: {exc}"))
+        if on_object is not None:
+            on_object(done, len(items))
 
 
 def _raise(report: VerifyReport, what: str) -> None:
@@ -372,6 +380,7 @@ def verify_snapshot(
     sample: float = 1.0,
     seed: int | None = None,
     recorded: Iterable[RecordedSnapshot] | None = None,
+    on_object: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Read back the objects of one snapshot and check each SHA-256 (and, with ``deep``, decrypt it).
 
@@ -381,14 +390,15 @@ def verify_snapshot(
     ``sample`` in (0, 1] checks that share of the objects (at least one), chosen by ``seed``
     (``random.Random``; record it to repeat a run). ``deep`` authenticates every segment under
     the object's own key and binding, discarding the plaintext. Raises ``SnapshotError`` naming
-    the first failing object unless ``raise_on_failure`` is False. GDPR Art 32(1)(d): regular
-    testing of the measures.
+    the first failing object unless ``raise_on_failure`` is False. ``on_object(done, total)`` is
+    called after each object read back (a progress bar). GDPR Art 32(1)(d): regular testing of
+    the measures.
     """
     doc = load_snapshot(store, key, keyring)
     entries = _entries_of(doc)
     report = VerifyReport(snapshot_key=key, location=store.location, total=len(doc.objects), snapshots=1)
     report.failures.extend(check_recorded(store, [r for r in recorded or () if r.key == key]))
-    _check(store, _sample(doc.objects, sample, seed), entries, keyring, report, deep)
+    _check(store, _sample(doc.objects, sample, seed), entries, keyring, report, deep, on_object)
     if report.failures and raise_on_failure:
         _raise(report, f"{store.location}/{key}")
     return report
@@ -404,6 +414,7 @@ def verify_store(
     deep: bool = True,
     raise_on_failure: bool = True,
     recorded: Iterable[RecordedSnapshot] | None = None,
+    on_object: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Verify every snapshot document's seal and a ``sample`` share of the distinct objects they reference.
 
@@ -411,6 +422,7 @@ def verify_store(
     failure under its key; so does a snapshot of ``recorded`` (of ``source``) that is missing or
     whose document was replaced (``check_recorded``). Returns a ``VerifyReport`` with
     ``snapshot_key="*"``. Raises ``SnapshotError`` on any failure unless ``raise_on_failure`` is False.
+    ``on_object(done, total)``: called after each object read back.
     """
     report = VerifyReport(snapshot_key="*", location=store.location)
     report.failures.extend(check_recorded(store, [r for r in recorded or () if source is None or r.source == source]))
@@ -428,7 +440,7 @@ def verify_store(
             items.setdefault(item.key, item)
     ordered = [items[k] for k in sorted(items)]
     report.total = len(ordered)
-    _check(store, _sample(ordered, sample, seed), entries, keyring, report, deep)
+    _check(store, _sample(ordered, sample, seed), entries, keyring, report, deep, on_object)
     if report.failures and raise_on_failure:
         _raise(report, store.location)
     return report

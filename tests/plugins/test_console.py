@@ -1,0 +1,192 @@
+"""The custody console's pages on a real run: figures checked against the catalog, Airflow's run
+states (a failed run shows failed), sections of features not yet present render empty with a
+label, and appear with their rows once their table exists; the run view; per-source access."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = "crm"
+DAG_ID = f"custody_pipeline_{SOURCE}"
+OK_RUN, FAILED_RUN = "manual__2026-12-01T08:00:00+00:00", "manual__2026-12-02T08:00:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, new_catalog, new_keyring):
+    """A Custody home with one successful run (backed up, reported, verified, drilled) and one
+    failed run (its report names plan_extract)."""
+    from typer.testing import CliRunner
+
+    from custody.cli import app as cli
+    from custody.demo import generate_crm
+    from custody.demo.loaders import load_tables
+    from custody.documents import run_key_for
+    from custody.stages import (Runtime, stage_backup, stage_classify_and_validate, stage_extract,
+                                stage_report)
+    from custody.stages.failures import StageFailure, run_outcome
+    from custody.store.ledger import record_drill
+
+    home = tmp_path_factory.mktemp("console")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CUSTODY_HOME", str(home))
+    mp.delenv("CUSTODY_KEYRING", raising=False)
+    mp.delenv("CUSTODY_CATALOG_URL", raising=False)
+    url = new_catalog(home / "catalog.db")
+    new_keyring(f"local:{home / 'keys' / 'kek.json'}")
+    engine = sa.create_engine(f"sqlite:///{home / 'crm.sqlite'}")
+    load_tables(engine, generate_crm(contacts=300))
+    rt = Runtime.from_env()
+    ok_key = stage_extract(rt, engine, SOURCE, OK_RUN)["run_key"]
+    stage_classify_and_validate(rt, SOURCE, ok_key)
+    stage_backup(rt, SOURCE, ok_key)
+    stage_report(rt, SOURCE, ok_key)
+    failed = run_outcome({"plan_extract": "failed"}, [StageFailure(
+        stage="plan_extract", error="OperationalError", transient=True, message="the source could not be reached")])
+    stage_report(rt, SOURCE, run_key_for(FAILED_RUN), outcome=failed)
+    assert CliRunner().invoke(cli, ["verify", "latest", "--source", SOURCE]).exit_code == 0
+    catalog = sa.create_engine(url)
+    record_drill(catalog, {"drill_id": "drill-1", "started_at": datetime.now(UTC).isoformat(),
+                           "location": "local:backups", "snapshot_id": f"{SOURCE}/{ok_key}",
+                           "tables": {"contacts": {"rows": 300}}, "rto_s": 12.5, "rpo_s": 3600.0,
+                           "rto_limit_s": 900.0, "rpo_limit_s": 93600.0, "passed": True, "problems": []})
+    yield {"home": home, "catalog": catalog, "ok_key": ok_key}
+    catalog.dispose()
+    mp.undo()
+
+
+@pytest.fixture
+def console(airflow_env, world, monkeypatch):
+    """The plugin module with two runs of the crm DAG in Airflow's metadata database."""
+    from sqlalchemy import delete
+
+    from airflow.api_fastapi.app import create_auth_manager, purge_cached_app
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunType
+
+    monkeypatch.setenv("CUSTODY_HOME", str(world["home"]))
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-" + "k" * 64)
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER",
+                       "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager")
+    with create_session() as session:
+        session.add(DagBundleModel(name="console_bundle"))
+        session.flush()
+        session.add(DagModel(dag_id=DAG_ID, bundle_name="console_bundle", fileloc="/dags/custody_pipeline.py"))
+        session.flush()
+        for i, (run_id, state) in enumerate(((OK_RUN, DagRunState.SUCCESS), (FAILED_RUN, DagRunState.FAILED))):
+            session.add(DagRun(dag_id=DAG_ID, run_id=run_id, run_type=DagRunType.MANUAL, state=state,
+                               run_after=datetime(2026, 12, 1 + i, 8, tzinfo=UTC)))
+    purge_cached_app()
+    create_auth_manager()
+    spec = importlib.util.spec_from_file_location("custody_plugin", ROOT / "plugins" / "custody_plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    purge_cached_app()
+    with create_session() as session:
+        session.execute(delete(DagRun).where(DagRun.dag_id == DAG_ID))
+        session.execute(delete(DagModel).where(DagModel.dag_id == DAG_ID))
+        session.execute(delete(DagBundleModel).where(DagBundleModel.name == "console_bundle"))
+
+
+def _get(module, path: str, role: str | None = "admin"):
+    from fastapi.testclient import TestClient
+
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=f"u-{role}", role=role))
+    res = TestClient(module.app, headers={"Authorization": f"Bearer {token}"}).get(path)
+    assert "default-src 'none'" in res.headers["content-security-policy"], path
+    return res
+
+
+def test_overview_shows_real_run_states_the_failed_stage_and_the_audit_logs_integrity(console, world):
+    from custody.audit.log import AuditLog
+    from custody.settings import Settings
+
+    res = _get(console, "/")
+    assert res.status_code == 200
+    page = res.text
+    assert "<script" not in page
+    runs = re.findall(r'data-run-id="([^"]+)" data-state="([^"]+)"', page)
+    assert runs == [(FAILED_RUN, "failed"), (OK_RUN, "success")]  # newest first, Airflow's own states
+    assert "failed: plan_extract" in page
+    with AuditLog(Settings.from_env().catalog_url) as log:
+        entries = log.size()
+    assert f'id="audit-entries">{entries:,}<' in page
+    assert "milestones not available yet" in page and "requests not available yet" in page
+
+
+def test_inventory_counts_match_the_catalog(console, world):
+    from custody.catalog.schema import inventory_column as t
+
+    page = _get(console, "/inventory").text
+    with world["catalog"].connect() as conn:
+        rows = conn.execute(sa.select(t.c.level, t.c.pi_type, sa.func.count()).where(t.c.source == SOURCE)
+                            .group_by(t.c.level, t.c.pi_type)).all()
+    assert rows
+    for level, pi_type, n in rows:
+        assert f'data-level="{level}" data-pi-type="{pi_type or "-"}">{n:,}<' in page
+    assert f"<code>{world['ok_key']}</code> (baseline)" in page
+
+
+def test_backups_show_the_snapshot_the_last_verify_and_the_drill(console, world):
+    from custody.store import LocalStore, list_snapshots
+    from custody.settings import Settings
+
+    page = _get(console, "/backups").text
+    store = LocalStore(Settings.from_env().backup_dir)
+    (key,) = list_snapshots(store, SOURCE)
+    assert f"<code>{key}</code>" in page and store.location in page
+    assert re.search(r'class="ok last-verify">passed \d{4}-\d\d-\d\d \d\d:\d\d', page)
+    assert "drill-1" in page and "12.5 (900.0)" in page and "passed" in page
+
+
+def test_sections_are_labelled_until_their_table_exists_then_list_rows(console, world):
+    page = _get(console, "/requests").text
+    assert 'id="not-available"' in page and "does not exist in this deployment" in page
+    meta = sa.MetaData()
+    table = sa.Table("subject_request", meta, sa.Column("request_id", sa.String(40), primary_key=True),
+                     sa.Column("source", sa.String(64)), sa.Column("state", sa.String(16)),
+                     sa.Column("received_at", sa.DateTime(timezone=True)),
+                     sa.Column("due_at", sa.DateTime(timezone=True)))
+    meta.create_all(world["catalog"])
+    try:
+        now = datetime.now(UTC)
+        with world["catalog"].begin() as conn:
+            conn.execute(table.insert(), [
+                {"request_id": "dsr-late", "source": SOURCE, "state": "open", "received_at": now - timedelta(days=20),
+                 "due_at": now - timedelta(days=5, hours=1)},
+                {"request_id": "dsr-other", "source": "elsewhere", "state": "open", "received_at": now,
+                 "due_at": now + timedelta(days=15)}])
+        page = _get(console, "/requests").text
+        assert "dsr-late" in page and "dsr-other" not in page  # only sources the user may read
+        assert '<td class="failed">-6</td>' in page  # days left, overdue
+        overview = _get(console, "/").text
+        assert re.search(r'<td class="num">1</td>\s*</tr>', overview)  # one overdue request for crm
+    finally:
+        meta.drop_all(world["catalog"])
+
+
+def test_the_run_view_shows_the_run_and_refuses_other_dags(console, world):
+    page = _get(console, f"/runs/{DAG_ID}/{FAILED_RUN}").text
+    assert 'class="failed">failed</span>' in page and "FAILED</span>: plan_extract" in page
+    assert _get(console, "/runs/custody_restore_drill/x").status_code == 404
+    assert _get(console, f"/runs/{DAG_ID}/{OK_RUN}", role=None).status_code == 403
+
+
+def test_a_user_without_a_role_sees_no_source(console, world):
+    page = _get(console, "/", role=None).text
+    assert OK_RUN not in page and "No source you may read." in page
+    assert world["ok_key"] not in _get(console, "/backups", role=None).text
