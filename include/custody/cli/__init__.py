@@ -25,11 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-<<<<<<< HEAD
-from custody.cli import audit, catalog, dsr, handover, incident, keys, milestone, purge, report, snapshots  # noqa: F401 - registers the commands
-=======
-from custody.cli import audit, catalog, keys, snapshots, status  # noqa: F401 - registers the commands
->>>>>>> console
+from custody.cli import (  # noqa: F401 - registers the commands
+    audit, catalog, dsr, handover, incident, keys, milestone, purge, report, snapshots, status,
+)
 from custody.cli.app import app
 from custody.cli.common import console
 
