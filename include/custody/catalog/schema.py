@@ -311,6 +311,8 @@ dsr_ledger = sa.Table(
     sa.Column("request_id", sa.String(32), primary_key=True),
     sa.Column("source", sa.String(64), nullable=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # -- the deal: milestones, handover packages, incidents (custody.deal, custody.handover, custody.incident)
 
 deal_milestone = sa.Table(
