@@ -46,7 +46,7 @@ def test_history_is_linear_with_one_head_and_keeps_the_old_revision_ids():
     script = ScriptDirectory.from_config(_config(MIGRATIONS))
     assert script.get_heads() == [SCHEMA_REVISION]  # what `alembic heads` prints
     chain = [rev.revision for rev in script.walk_revisions()][::-1]
-    assert chain == ["0001_inventory", *OLD_HEADS, "0003_linear_history", "0004_audit_log", SCHEMA_REVISION]
+    assert chain == ["0001_inventory", *OLD_HEADS, "0003_linear_history", "0004_audit_log", "0006_dsr", SCHEMA_REVISION]
     for rev in script.walk_revisions():
         assert not rev.is_branch_point and not rev.is_merge_point, rev.revision
     # The fixture keeps the history as it was: four sibling heads on 0001_inventory.
