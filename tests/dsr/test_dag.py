@@ -4,6 +4,7 @@ requests are written value-free, and an overdue request fails the run."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from custody.dsr.requests import RequestBook
 from dsr._runs import subject_of
 
 CLERK = Actor(kind="cli", user="clerk", host="h")
+
+
+@pytest.fixture(autouse=True)
+def _forget_task_context():
+    """``dag.test()`` exports ``AIRFLOW_CTX_*`` for each task in this process: later tests would
+    otherwise see an Airflow task as the actor of their audit entries."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CTX_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_")]:
+        del os.environ[key]
+    os.environ.update(before)
 
 
 @pytest.mark.slow

@@ -1,5 +1,7 @@
 """Carrying out an approved request: deletion (staging + ledger) or access (encrypted export).
 
+Both hold rows while they work, so they run behind ``custody.stages.boundary.stage_boundary``:
+an error leaves them without a value in its message (Custody's own errors pass as they are).
 Both check that the request may move to ``executed`` before doing anything, do their work
 idempotently (the ledger ignores pseudonyms it holds, staging finds nothing left to drop, an
 export is written once) and then move the request, whose audit entry carries the counts.
@@ -12,6 +14,7 @@ from typing import Any
 
 from custody.dsr.ledger import DeletionLedger
 from custody.dsr.requests import RequestBook, TransitionError, _allowed
+from custody.stages.boundary import stage_boundary
 
 
 def _approved(book: RequestBook, request_id: str, kind: str) -> Any:
@@ -24,6 +27,7 @@ def _approved(book: RequestBook, request_id: str, kind: str) -> Any:
     return req
 
 
+@stage_boundary("dsr.execute_deletion")
 def execute_deletion(book: RequestBook, request_id: str, staging: Any, *, actor: Any = None) -> dict[str, Any]:
     """Add the subject to the deletion ledger, remove their rows from staging, mark the request executed.
 
@@ -43,6 +47,7 @@ def execute_deletion(book: RequestBook, request_id: str, staging: Any, *, actor:
     return {"ledger_rows": added, **got}
 
 
+@stage_boundary("dsr.execute_access")
 def execute_access(book: RequestBook, request_id: str, store: Any, snapshot_keys: list[str], out_dir: Path, *,
                    actor: Any = None) -> dict[str, Any]:
     """Export the subject's rows in ``snapshot_keys`` of ``store`` to ``out_dir/<request id>.cdyx``.

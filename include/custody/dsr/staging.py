@@ -46,6 +46,7 @@ from custody.documents import (
     document_key,
 )
 from custody.dsr.ledger import ErasureFilter
+from custody.stages.boundary import stage_boundary
 from custody.staging import StagingStore
 
 
@@ -220,6 +221,7 @@ def _erase_validation(staging, doc: ValidationDocument, erasure: ErasureFilter, 
     return doc.model_copy(update={"tables": tables}), old
 
 
+@stage_boundary("dsr.reapply_ledger")
 def reapply_ledger(staging: StagingStore, ledger: Any, keyring: Any) -> dict[str, Any]:
     """Apply the whole deletion ledger to every staged run (``erase_from_staging`` per source).
 
