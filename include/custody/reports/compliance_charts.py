@@ -22,6 +22,13 @@ HTML_FONTS = "Noto Sans SC, CustodyCJK, Source Han Sans SC, PingFang SC, Microso
 WIDTH = 460
 
 
+def _count_axis(top: int):
+    """An axis of whole counts: integer labels, no more ticks than there are units up to ``top``."""
+    import altair as alt
+
+    return alt.Axis(format=",d", tickCount=max(1, min(8, int(top))))
+
+
 def _chart(values: list[dict[str, Any]]):
     import altair as alt
 
@@ -38,7 +45,7 @@ def levels_chart(r: ComplianceReport, t) -> dict[str, Any]:
     return _chart(rows).mark_bar().encode(
         x=alt.X("level:N", title=t("field", "level"), sort=None, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("period:N", sort=order),
-        y=alt.Y("columns:Q", title=t("field", "columns"), axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("columns:Q", title=t("field", "columns"), axis=_count_axis(max([x["columns"] for x in rows] or [1]))),
         color=alt.Color("period:N", title=t("field", "period_when"), sort=order),
     ).properties(height=220).to_dict()
 
@@ -50,7 +57,7 @@ def types_chart(r: ComplianceReport, t) -> dict[str, Any]:
     rows = [{"type": t("pi_type", x.key), "columns": x.current} for x in r.inventory.by_pi_type]
     return _chart(rows).mark_bar().encode(
         y=alt.Y("type:N", title=t("field", "pi_type"), sort="-x"),
-        x=alt.X("columns:Q", title=t("field", "columns"), axis=alt.Axis(tickMinStep=1, format="d")),
+        x=alt.X("columns:Q", title=t("field", "columns"), axis=_count_axis(max([x["columns"] for x in rows] or [1]))),
     ).properties(height=max(60, 22 * len(rows))).to_dict()
 
 
@@ -79,7 +86,8 @@ def sensitive_chart(r: ComplianceReport, t) -> dict[str, Any]:
         rows.append({"table": name, "state": t("field", "not_encrypted"), "records": x.records - x.encrypted_records})
     return _chart(rows).mark_bar().encode(
         y=alt.Y("table:N", title=t("field", "table")),
-        x=alt.X("records:Q", title=t("field", "records"), stack="zero", axis=alt.Axis(tickMinStep=1, format=",d")),
+        x=alt.X("records:Q", title=t("field", "records"), stack="zero",
+                axis=_count_axis(max([x.records for x in r.sensitive.tables] or [1]))),
         color=alt.Color("state:N", title=t("field", "encryption_coverage"),
                         scale=alt.Scale(range=["#2e7d32", "#c62828"])),
     ).properties(height=max(60, 26 * len(r.sensitive.tables))).to_dict()

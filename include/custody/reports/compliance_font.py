@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+from functools import lru_cache
 from pathlib import Path
 
 FONT_PACKAGE = "pylopdf-fonts-zh-cn"
@@ -36,7 +37,9 @@ def cjk_font() -> Path:
         return path
     try:
         import pylopdf_fonts_zh_cn
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "pylopdf_fonts_zh_cn":
+            raise
         raise PdfUnavailable(f"the CJK font package {FONT_PACKAGE} is not installed: run `make install` "
                              f"(or pip install -r requirements.txt -c constraints.txt)") from None
     path = Path(pylopdf_fonts_zh_cn.sans_path())
@@ -49,11 +52,12 @@ _MAXP_ZERO = ("maxZones", "maxTwilightPoints", "maxStorage", "maxFunctionDefs", 
               "maxStackElements", "maxSizeOfInstructions", "maxComponentElements", "maxComponentDepth")
 
 
+@lru_cache(maxsize=4)
 def truetype_subset(font_file: Path, text: str) -> bytes:
     """A TrueType font (bytes) with the glyphs of ``text`` from the OpenType font ``font_file``.
 
-    A TrueType input is subset only. Raises ``fontTools.ttLib.TTLibError`` for a file that is
-    not a font.
+    A TrueType input is subset only. The last few results are kept (one report's renderings share
+    one subset). Raises ``fontTools.ttLib.TTLibError`` for a file that is not a font.
     """
     from fontTools import subset
     from fontTools.pens.cu2quPen import Cu2QuPen

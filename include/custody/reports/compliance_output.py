@@ -10,8 +10,6 @@ are still written and the result names what is missing.
 from __future__ import annotations
 
 import base64
-import json
-import string
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from custody.fsio import atomic_write_bytes
 from custody.reports.compliance import ComplianceReport
 from custody.reports.compliance_charts import charts, svg
 from custody.reports.compliance_labels import LANGS
-from custody.reports.compliance_view import layout
+from custody.reports.compliance_view import layout, report_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 FILES = ("compliance.json", *(f"compliance.{lang}.html" for lang in LANGS),
@@ -42,16 +40,15 @@ def render_html(report: ComplianceReport, lang: str) -> str:
     """The report in ``lang`` as one self-contained HTML page: inline CSS, SVG charts and the CJK
     font's glyphs it needs (a ``data:`` font, so Chinese renders on a machine without CJK fonts);
     no script, nothing loaded from elsewhere."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     from custody.reports.compliance_font import truetype_subset
 
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     specs = charts(report, lang)
     view = layout(report, lang)
     font_file = _font_file()
     font = None
     if font_file is not None:
-        text = json.dumps([view, specs], ensure_ascii=False) + string.printable
-        font = base64.b64encode(truetype_subset(font_file, text)).decode("ascii")
+        font = base64.b64encode(truetype_subset(font_file, report_text(report))).decode("ascii")
     drawn = [(title, svg(spec, font_file)) for title, spec in specs]
     return env.get_template("compliance_report.html.j2").render(v=view, charts=drawn, font=font)
 

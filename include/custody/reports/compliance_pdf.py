@@ -13,14 +13,13 @@ file) so the caller can still write the HTML and JSON.
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from pathlib import Path
 
 from custody.reports.compliance import ComplianceReport
 from custody.reports.compliance_charts import charts, png
 from custody.reports.compliance_font import PdfUnavailable, cjk_font
-from custody.reports.compliance_view import layout
+from custody.reports.compliance_view import layout, report_text
 
 FONT = "cjk"
 
@@ -28,7 +27,9 @@ FONT = "cjk"
 def _require_fpdf():
     try:
         from fpdf import FPDF
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "fpdf":  # fpdf2 is there but one of its imports failed: not ours to hide
+            raise
         raise PdfUnavailable("fpdf2 is not installed: run `make install` "
                              "(or pip install -r requirements.txt -c constraints.txt)") from None
     return FPDF
@@ -45,10 +46,9 @@ def render_pdf(report: ComplianceReport, lang: str) -> bytes:
     font = cjk_font()
     v = layout(report, lang)
     drawn = charts(report, lang)
-    text = json.dumps([v, [t for t, _ in drawn]], ensure_ascii=False) + "0123456789;:%()–—"
     with tempfile.TemporaryDirectory(prefix="custody-font-") as tmp:
         subset_file = Path(tmp) / "cjk.ttf"
-        subset_file.write_bytes(truetype_subset(font, text))
+        subset_file.write_bytes(truetype_subset(font, report_text(report)))
         return _render(fpdf_cls, report, v, drawn, font, subset_file)
 
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
+import string
+
 from custody.reports.compliance import ComplianceReport
-from custody.reports.compliance_labels import translator
+from custody.reports.compliance_labels import LANGS, translator
 
 
 def num(n: int | float | None) -> str:
@@ -166,3 +169,12 @@ def layout(r: ComplianceReport, lang: str) -> dict[str, Any]:
         "summary_title": t("section", "summary"),
         "summary": summary, "charts_title": t("section", "charts"), "sections": sections,
     }
+
+
+def report_text(report: ComplianceReport) -> str:
+    """Every character the report's renderings can show, in both languages (layout and chart
+    labels, plus printable ASCII): one font subset serves the HTML and PDF of both languages."""
+    from custody.reports.compliance_charts import charts
+
+    parts = [[layout(report, lang), charts(report, lang)] for lang in LANGS]
+    return json.dumps(parts, ensure_ascii=False) + string.printable + "–—"
