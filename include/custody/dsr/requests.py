@@ -17,7 +17,7 @@ and reasons are codes from a fixed list (``EXTENSION_REASONS``, ``REJECTION_REAS
 free text, so nothing a person wrote reaches the catalog or the log.
 
 Every transition, intake included, appends one ``dsr.transition`` audit entry (subject
-``request_id``, details ``kind``, ``regime``, ``from``, ``to``, reason code, ``data_subject`` the
+``request_id``, details ``kind``, ``regime``, ``from``, ``to``, ``due`` (the due date after the move), reason code, ``data_subject`` the
 audit pseudonym) in the same call; the state row is updated only if the entry was written first
 (the row update runs after the append, so a failed append leaves the state unchanged; the
 update is a compare-and-set on the state, and a move that loses a race with another process is
@@ -207,13 +207,14 @@ class RequestBook:
         now = _utc(received_at) or self.clock()
         request_id = "dsr-" + secrets.token_hex(8)
         actor = actor or _actor()
+        due_at = due_date(now, rule)
         self._append(request_id, kind, regime_name, subject.audit, "none", "received", actor, source=source,
-                     counts={"identifiers": len(subject.pseudonyms)})
+                     counts={"identifiers": len(subject.pseudonyms)}, due=due_at)
         with self.engine.begin() as conn:
             conn.execute(sa.insert(dsr_request).values(
                 request_id=request_id, kind=kind, regime=regime_name, state="received",
                 pseudonyms=json.dumps(subject.pseudonyms, sort_keys=True), audit_subject=subject.audit,
-                source=source, received_at=now, due_at=due_date(now, rule), received_by=_who(actor),
+                source=source, received_at=now, due_at=due_at, received_by=_who(actor),
                 updated_at=now,
             ))
         return self.get(request_id)
@@ -289,7 +290,8 @@ class RequestBook:
         elif action == "extend":
             values.update(extension_reason=reason, due_at=extended_due(req.due_at, self.config.regime(req.regime)))
         self._append(req.request_id, req.kind, req.regime, req.audit_subject, req.state, target, actor,
-                     source=req.source, reason=reason, counts=counts, hashes=hashes, approver=approver)
+                     source=req.source, reason=reason, counts=counts, hashes=hashes, approver=approver,
+                     due=values.get("due_at", req.due_at))
         with self.engine.begin() as conn:
             # Compare-and-set on the state: a concurrent move of the same request loses, not both.
             done = conn.execute(sa.update(dsr_request).where(
@@ -303,8 +305,11 @@ class RequestBook:
 
     def _append(self, request_id: str, kind: str, regime: str, audit_subject: str, old: str, new: str, actor: Any,
                 *, source: str | None, reason: str | None = None, counts: dict[str, int] | None = None,
-                hashes: dict[str, str] | None = None, approver: str | None = None, outcome: str = "success") -> None:
+                hashes: dict[str, str] | None = None, approver: str | None = None, outcome: str = "success",
+                due: datetime | None = None) -> None:
         details: dict[str, Any] = {"kind": kind, "regime": regime, "from": old, "to": new}
+        if due is not None:
+            details["due"] = _utc(due).date().isoformat()
         if approver:
             details["approver"] = approver[:128]
         self.audit.append("dsr.transition", actor=actor, outcome=outcome,

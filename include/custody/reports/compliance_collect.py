@@ -291,8 +291,12 @@ def _requests(start: datetime, end: datetime, entries: _Entries) -> Requests:
         if not rid:
             continue
         first.setdefault(rid, e["_at"])
+        if e.get("outcome", "success") != "success":
+            continue  # a refused move (e.g. lost to a concurrent one) changed nothing
         merged = dict(latest.get(rid, {}))
         merged.update({k: v for k, v in e["details"].items() if v is not None})
+        if "to" in e["details"]:  # custody.dsr.requests names the state a transition reached ``to``
+            merged["state"] = e["details"]["to"]
         latest[rid] = merged
     today = min(end, datetime.now(UTC)).date().isoformat()
     items = []
