@@ -42,8 +42,13 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
 
     from e2e._scheduler import AirflowServices
 
+    from typer.testing import CliRunner
+
+    from custody.cli import app
+    from custody.crypto import decrypt_bytes
+    from custody.crypto.scopes import ScopeDestroyedError
     from custody.documents import PurgePlanDocument, document_key
-    from custody.store import LocalStore, list_snapshots
+    from custody.store import LocalStore, list_snapshots, load_snapshot
 
     rt, client, bucket, runs = purge_home
     endpoint = client.meta.endpoint_url
@@ -112,6 +117,11 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
             return state, dict(services._query("SELECT task_id, state FROM task_instance WHERE run_id = :r",
                                                r=run_id))
 
+        # A copy of one crm object, to show afterwards that no copy can be decrypted.
+        local = LocalStore(rt.settings.backup_dir)
+        snapshot = load_snapshot(local, document_key("snapshot", source="crm", run_key=runs["crm"]), rt.keyring)
+        blob = local.get_bytes(next(o.key for o in snapshot.objects if o.kind == "chunk"))
+        assert decrypt_bytes(blob, keyring=rt.keyring)
         # A rejection purges nothing: everything after the approval is skipped.
         before = client.list_object_versions(Bucket=bucket, Prefix="custody/objects/")
         rejected = trigger()
@@ -148,3 +158,11 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
     assert list_snapshots(LocalStore(rt.settings.backup_dir), "crm") == []
     cert = json.loads((rt.settings.report_dir / "purge" / plan_id / "certificate.json").read_text("utf-8"))
     assert cert["approvers"] == ["dpo"] and cert["requester"] == "ops" and cert["verification"]["result"] == "pass"
+    with pytest.raises(ScopeDestroyedError, match="crypto-shredded"):
+        decrypt_bytes(blob, keyring=rt.keyring)
+    verified = CliRunner().invoke(app, ["audit", "verify", "--store", "all", "--endpoint-url", endpoint])
+    assert verified.exit_code == 0, verified.output
+    # The listener recorded the two human answers, and the guard the one it let through.
+    answers = [json.loads(e.data) for e in rt.audit.find(actions=["approval.answer"])]
+    assert [(a["actor"].get("user"), a["details"].get("approved")) for a in answers
+            if a["subject"].get("task_id") == "approve"] == [("dpo", False), ("dpo", True)]
