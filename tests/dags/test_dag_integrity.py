@@ -155,3 +155,5 @@ def test_purge_asks_the_configured_approvers_with_no_default_answer(dagbag_and_c
     assert approve.response_timeout.total_seconds() == policy.approvals.timeout_hours * 3600
     assert "plan_sha256" in approve.body and "summary" in approve.body
     assert set(dag.get_task("guard").upstream_task_ids) == {"plan", "approve"}
+    # A timed-out approval fails its task (no default to fall back on): the guard then never runs.
+    assert all(dag.get_task(t).trigger_rule == "all_success" for t in ("guard", "execute", "verify", "certify"))

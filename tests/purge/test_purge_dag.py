@@ -42,8 +42,13 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
 
     from e2e._scheduler import AirflowServices
 
+    from typer.testing import CliRunner
+
+    from custody.cli import app
+    from custody.crypto import decrypt_bytes
+    from custody.crypto.scopes import ScopeDestroyedError
     from custody.documents import PurgePlanDocument, document_key
-    from custody.store import LocalStore, list_snapshots
+    from custody.store import LocalStore, list_snapshots, load_snapshot
 
     rt, client, bucket, runs = purge_home
     endpoint = client.meta.endpoint_url
@@ -79,20 +84,58 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
         resp = httpx.patch(f"{base}/api/v2/dags/custody_purge", json={"is_paused": False}, headers=ops, timeout=120)
         assert resp.status_code == 200, resp.text
         as_of = (datetime.now(UTC) + timedelta(days=70)).isoformat()
-        resp = httpx.post(f"{base}/api/v2/dags/custody_purge/dagRuns", headers=ops, timeout=120,
-                          json={"logical_date": None, "conf": {"as_of": as_of}})
-        assert resp.status_code == 200, resp.text
-        run_id = resp.json()["dag_run_id"]
-        hitl = f"{base}/api/v2/dags/custody_purge/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
 
-        def asked():
-            try:
-                r = httpx.get(hitl, headers=ops, timeout=120)
-            except httpx.TimeoutException:  # a loaded machine: ask again
-                return None
-            return r.json() if r.status_code == 200 else None
+        def trigger() -> str:
+            resp = httpx.post(f"{base}/api/v2/dags/custody_purge/dagRuns", headers=ops, timeout=120,
+                              json={"logical_date": None, "conf": {"as_of": as_of}})
+            assert resp.status_code == 200, resp.text
+            return resp.json()["dag_run_id"]
 
-        detail = _wait("the approval request", asked, services, 300)
+        def hitl(run_id: str) -> str:
+            return f"{base}/api/v2/dags/custody_purge/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
+
+        def asked(run_id: str) -> dict:
+            def check():
+                try:
+                    r = httpx.get(hitl(run_id), headers=ops, timeout=120)
+                except httpx.TimeoutException:  # a loaded machine: ask again
+                    return None
+                return r.json() if r.status_code == 200 else None
+
+            return _wait("the approval request", check, services, 300)
+
+        def answer(run_id: str, user: str, option: str) -> httpx.Response:
+            return httpx.patch(hitl(run_id), json={"chosen_options": [option]}, timeout=120,
+                               headers={"Authorization": f"Bearer {_token(base, user)}"})
+
+        def finished(run_id: str) -> tuple[str, dict]:
+            def check():
+                rows = services._query("SELECT state FROM dag_run WHERE run_id = :r", r=run_id)
+                return rows[0][0] if rows and rows[0][0] in ("success", "failed") else None
+
+            state = _wait("the purge run", check, services, 600)
+            return state, dict(services._query("SELECT task_id, state FROM task_instance WHERE run_id = :r",
+                                               r=run_id))
+
+        # A copy of one crm object, to show afterwards that no copy can be decrypted.
+        local = LocalStore(rt.settings.backup_dir)
+        snapshot = load_snapshot(local, document_key("snapshot", source="crm", run_key=runs["crm"]), rt.keyring)
+        blob = local.get_bytes(next(o.key for o in snapshot.objects if o.kind == "chunk"))
+        assert decrypt_bytes(blob, keyring=rt.keyring)
+        # A rejection purges nothing: everything after the approval is skipped.
+        before = client.list_object_versions(Bucket=bucket, Prefix="custody/objects/")
+        rejected = trigger()
+        asked(rejected)
+        assert answer(rejected, "dpo", "Reject").status_code == 200
+        state, tasks = finished(rejected)
+        assert state == "success" and tasks["approve"] == "success", tasks
+        assert {tasks[t] for t in ("guard", "execute", "verify", "certify")} == {"skipped"}, tasks
+        after = client.list_object_versions(Bucket=bucket, Prefix="custody/objects/")
+        assert [v["VersionId"] for v in after.get("Versions", [])] == [v["VersionId"] for v in before["Versions"]]
+        assert (rt.settings.staging_dir / "crm" / runs["crm"]).is_dir()
+
+        run_id = trigger()
+        detail = asked(run_id)
         plan_id = detail["subject"].rsplit(" ", 1)[-1]
         plan = rt.staging.get(document_key("purge-plan", plan_id=plan_id), PurgePlanDocument)
         assert plan.plan_hash() in detail["body"] and plan.requester == "ops"
@@ -100,20 +143,12 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
                                                                                               "security_officer"]
         # Neither the requester nor a user who is not assigned may answer.
         for user in ("ops", "intern"):
-            refused = httpx.patch(hitl, json={"chosen_options": ["Approve"]}, timeout=120,
-                                  headers={"Authorization": f"Bearer {_token(base, user)}"})
+            refused = answer(run_id, user, "Approve")
             assert refused.status_code == 403, refused.text
-        answered = httpx.patch(hitl, json={"chosen_options": ["Approve"]}, timeout=120,
-                               headers={"Authorization": f"Bearer {_token(base, 'dpo')}"})
+        answered = answer(run_id, "dpo", "Approve")
         assert answered.status_code == 200, answered.text
         assert answered.json()["responded_by"]["id"] == "dpo"
-
-        def finished():
-            rows = services._query("SELECT state FROM dag_run WHERE run_id = :r", r=run_id)
-            return rows[0][0] if rows and rows[0][0] in ("success", "failed") else None
-
-        state = _wait("the purge run", finished, services, 600)
-        tasks = dict(services._query("SELECT task_id, state FROM task_instance WHERE run_id = :r", r=run_id))
+        state, tasks = finished(run_id)
     assert state == "success", tasks
     assert tasks == {t: "success" for t in ("plan", "approve", "guard", "execute", "verify", "certify")}
     planned = {f"custody/{i.ref}" for i in plan.items if i.kind.startswith("s3")}
@@ -123,3 +158,11 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
     assert list_snapshots(LocalStore(rt.settings.backup_dir), "crm") == []
     cert = json.loads((rt.settings.report_dir / "purge" / plan_id / "certificate.json").read_text("utf-8"))
     assert cert["approvers"] == ["dpo"] and cert["requester"] == "ops" and cert["verification"]["result"] == "pass"
+    with pytest.raises(ScopeDestroyedError, match="crypto-shredded"):
+        decrypt_bytes(blob, keyring=rt.keyring)
+    verified = CliRunner().invoke(app, ["audit", "verify", "--store", "all", "--endpoint-url", endpoint])
+    assert verified.exit_code == 0, verified.output
+    # The listener recorded the two human answers, and the guard the one it let through.
+    answers = [json.loads(e.data) for e in rt.audit.find(actions=["approval.answer"])]
+    assert [(a["actor"].get("user"), a["details"].get("approved")) for a in answers
+            if a["subject"].get("task_id") == "approve"] == [("dpo", False), ("dpo", True)]

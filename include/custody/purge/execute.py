@@ -14,7 +14,8 @@ the step is idempotent):
    (``custody.store.retention.prune``) so no object stays that no snapshot references.
 4. **staging**: delete the planned staging objects and the documents of their runs.
 
-Source rows are never deleted here: that needs its own approval (``purge_source_rows``).
+Source rows (``source_row`` items, only when ``purge_source_rows`` is on) are recorded as refused
+by ``source_rows``: deleting from the source system needs its own approval.
 
 ``verify`` then checks: every probe's data key fails to open (``ScopeDestroyedError``), every
 planned key is a tombstone, no planned S3 version or delete marker is listed, no planned local
@@ -179,6 +180,16 @@ def clean_staging(plan: PurgePlanDocument, staging_dir: Path) -> StepRecord:
             continue
         shutil.rmtree(folder)
         record.done += 1
+    return record
+
+
+def source_rows(plan: PurgePlanDocument) -> StepRecord:
+    """Source rows in a plan are never deleted by this step: deleting from the source system needs
+    its own approval. They are counted as refused, so the certificate does not claim them."""
+    rows = [i for i in plan.items if i.kind == "source_row"]
+    record = StepRecord(step="source_rows", refused=len(rows))
+    if rows:
+        record.details["reason"] = "source deletion needs a separate approval"
     return record
 
 

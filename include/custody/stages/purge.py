@@ -111,7 +111,13 @@ def stage_purge_execute(rt: Runtime, plan_id: str, *, s3_client: Any | None = No
     Refuses (``PurgeRefused``) without a recorded approval of this exact plan. Writes the
     execution document and records ``key.destroy`` per scope and ``purge.execute``.
     """
-    from custody.purge.execute import clean_local_stores, clean_staging, delete_s3_versions, destroy_keys
+    from custody.purge.execute import (
+        clean_local_stores,
+        clean_staging,
+        delete_s3_versions,
+        destroy_keys,
+        source_rows,
+    )
     from custody.store import S3Store
 
     plan, approval = _approved(rt, plan_id)
@@ -129,7 +135,7 @@ def stage_purge_execute(rt: Runtime, plan_id: str, *, s3_client: Any | None = No
     local_step = clean_local_stores(plan, {loc: s for loc, s in stores.items() if not isinstance(s, S3Store)},
                                     rt.keyring)
     staging_step = clean_staging(plan, rt.settings.staging_dir)
-    steps = [key_step, s3_step, local_step, staging_step]
+    steps = [key_step, s3_step, local_step, staging_step, source_rows(plan)]
     counts = {f"{s.step}_done": s.done for s in steps} | {f"{s.step}_refused": s.refused for s in steps}
     entry = rt.record("purge.execute", subject={"plan_id": plan_id}, counts=counts,
                       hashes={"plan_sha256": plan.plan_hash()}, key_ids=key_step.key_ids)
