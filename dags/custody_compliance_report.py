@@ -1,9 +1,9 @@
 """
 ### Custody compliance report: the periodic report people can read, in Chinese and English
 
-Runs at 06:00 UTC on the 1st of every month for the month just ended (no catch-up), and, when
-deal-milestone Assets are named in `MILESTONE_ASSETS` below, after each
-milestone event too (then for the month to date). A manual run takes a `period` (`YYYY-MM`).
+Runs at 06:00 UTC on the 1st of every month for the month just ended (no catch-up), and after
+each deal milestone recorded (its Asset `custody://milestone/<milestone>`, see `custody_milestone`;
+then for the month to date). A manual run takes a `period` (`YYYY-MM`).
 
 **compliance_report** checkpoints the audit log into the local store and S3, verifies it, builds
 the report from the catalog (inventory and its history, retention plans, restore drills) and the
@@ -24,9 +24,19 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-# The hook for deal milestones: the names of the Assets the milestone feature emits an event on
-# for each milestone recorded (due diligence, signing, closing, post-closing). Empty: monthly only.
-MILESTONE_ASSETS: tuple[str, ...] = ()
+
+
+def _milestone_assets() -> dict[str, str]:
+    """Name -> URI of the deal milestones' Assets (custody_milestone updates one per milestone
+    recorded: due diligence, signing, closing, post-closing)."""
+    from custody.deal.config import MILESTONES, asset_name, asset_uri
+
+    return {asset_name(m): asset_uri(m) for m in MILESTONES}
+
+
+# Each milestone also starts a report for the month to date.
+MILESTONE_URIS = _milestone_assets()
+MILESTONE_ASSETS: tuple[str, ...] = tuple(MILESTONE_URIS)
 MONTHLY_CRON = "0 6 1 * *"  # 06:00 UTC on the 1st: the month just ended
 
 
@@ -35,7 +45,8 @@ def schedule(milestone_assets: tuple[str, ...]):
     monthly = CronTriggerTimetable(MONTHLY_CRON, timezone="UTC")
     if not milestone_assets:
         return monthly
-    return AssetOrTimeSchedule(timetable=monthly, assets=AssetAny(*(Asset(name=n) for n in milestone_assets)))
+    return AssetOrTimeSchedule(timetable=monthly, assets=AssetAny(
+        *(Asset(name=n, uri=MILESTONE_URIS.get(n, n), group="custody_deal") for n in milestone_assets)))
 
 
 @dag(

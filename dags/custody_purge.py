@@ -1,7 +1,7 @@
 """
 ### Custody purge: destroy expired data, only after a named person approves the exact plan
 
-Runs daily at 02:00 UTC (no catch-up) and can be triggered after a deal milestone (closing).
+Runs daily at 02:00 UTC (no catch-up) and when the post-closing deal milestone is recorded.
 The retention policy is `include/config/retention.yaml` (rules per source × data category ×
 lawful basis, legal holds, milestones, approvers).
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 
 def _approvals():
@@ -100,10 +100,21 @@ def _listener_disagrees(rt, context, answer) -> bool:
 approvals = _approvals()
 
 
+def _post_closing() -> Asset:
+    """The post-closing milestone's Asset, as custody_milestone defines it."""
+    from custody.deal.config import asset_name, asset_uri
+
+    return Asset(name=asset_name("post_closing"), uri=asset_uri("post_closing"), group="custody_deal")
+
+
 @dag(
     dag_id="custody_purge",
     doc_md=__doc__,
-    schedule="0 2 * * *",
+    # Daily, and when the post-closing milestone is recorded (its retention rules expire the
+    # transferor's copies): the milestone's Asset, updated by custody_milestone.
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
+        assets=_post_closing()),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,

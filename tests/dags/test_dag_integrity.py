@@ -157,3 +157,9 @@ def test_purge_asks_the_configured_approvers_with_no_default_answer(dagbag_and_c
     assert set(dag.get_task("guard").upstream_task_ids) == {"plan", "approve"}
     # A timed-out approval fails its task (no default to fall back on): the guard then never runs.
     assert all(dag.get_task(t).trigger_rule == "all_success" for t in ("guard", "execute", "verify", "certify"))
+    # Daily, and when the post-closing milestone is recorded (the Asset custody_milestone updates).
+    cond = dag.timetable.asset_condition
+    assert (cond.name, cond.uri) == ("custody_milestone_post_closing", "custody://milestone/post_closing")
+    assert dag.timetable.timetable.expression == "0 2 * * *"
+    outlet = bag.dags["custody_milestone"].get_task("announce_post_closing").outlets
+    assert [(a.name, a.uri) for a in outlet] == [("custody_milestone_post_closing", "custody://milestone/post_closing")]

@@ -56,7 +56,12 @@ def test_milestone_assets_join_the_monthly_schedule_when_named(monkeypatch):
     monkeypatch.delitem(sys.modules, "custody_compliance_report", raising=False)
     module = importlib.import_module("custody_compliance_report")
     dag = module.custody_compliance_report()
-    assert isinstance(dag.timetable, CronTriggerTimetable) and module.MILESTONE_ASSETS == ()  # the hook is empty
+    # Monthly, OR'ed with every deal milestone's Asset, the very Assets custody_milestone updates
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert {(a.name, a.uri) for a in dag.timetable.asset_condition.objects} == {
+        (f"custody_milestone_{m}", f"custody://milestone/{m}")
+        for m in ("due_diligence", "signing", "closing", "post_closing")}
+    assert module.schedule(()).__class__ is CronTriggerTimetable
     both = module.schedule(("custody_milestone_signing", "custody_milestone_closing"))
     assert isinstance(both, AssetOrTimeSchedule) and isinstance(both.timetable, CronTriggerTimetable)
     assert {a.name for a in both.asset_condition.objects} == {"custody_milestone_signing", "custody_milestone_closing"}
