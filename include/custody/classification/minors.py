@@ -63,6 +63,13 @@ def _plain(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return arr
 
 
+def _nfkc(arr: pa.Array) -> pa.Array:
+    """NFKC, skipped when every value is ASCII (which NFKC leaves unchanged)."""
+    if pc.all(pc.string_is_ascii(arr)).as_py() is not False:
+        return arr
+    return pc.utf8_normalize(arr, "NFKC")
+
+
 def _to_int(strings: pa.Array) -> np.ndarray:
     """Digit strings (or nulls) -> int64, 0 for null."""
     return pc.fill_null(pc.cast(strings, pa.int64()), 0).to_numpy(zero_copy_only=False)
@@ -89,7 +96,7 @@ def _ymd_from_text(arr: pa.Array) -> np.ndarray:
 
 
 def _ymd_parse(arr: pa.Array) -> np.ndarray:
-    text = pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFKC"))
+    text = pc.utf8_trim_whitespace(_nfkc(arr))
     out = np.zeros(len(text), dtype=np.int64)
     for pattern in (_YMD_SEP, _YMD_COMPACT):
         parts = pc.extract_regex(text, pattern)  # null where the pattern does not match
@@ -144,7 +151,7 @@ def birth_ymd_from_resident_ids(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
         idx = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
         if idx.size == 0:
             return out
-        text = pc.utf8_trim_whitespace(pc.utf8_normalize(arr.take(pa.array(idx)), "NFKC"))
+        text = pc.utf8_trim_whitespace(_nfkc(arr.take(pa.array(idx))))
         text = pc.replace_substring_regex(text, EXCEL_TEXT, r"\1")
         text = pc.utf8_upper(pc.replace_substring_regex(text, resident_id.SEPARATORS, ""))
     else:

@@ -80,12 +80,20 @@ def column_values(col: pa.ChunkedArray | pa.Array, kind: str) -> pa.Array:
     return pc.filter(arr, pc.greater(pc.utf8_length(arr), 0))
 
 
+def nfkc(values: pa.Array) -> pa.Array:
+    """``pc.utf8_normalize(values, "NFKC")``, skipped when every value is ASCII (NFKC leaves ASCII
+    unchanged, and the ASCII test is one cheap byte scan)."""
+    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        return values
+    return pc.utf8_normalize(values, "NFKC")
+
+
 def as_text(values: pa.Array) -> pa.Array:
     """Values as the detectors see them: strings NFKC-normalised (full-width digits become ASCII),
     trimmed and unwrapped from Excel's ``="…"``; other types cast to text."""
     if not pa.types.is_string(values.type):
         return values.cast(pa.string())
-    text = pc.utf8_trim_whitespace(pc.utf8_normalize(values, "NFKC"))
+    text = pc.utf8_trim_whitespace(nfkc(values))
     if not pc.any(pc.starts_with(text, '="')).as_py():  # the usual case: one cheap pass, no regex
         return text
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, EXCEL_TEXT, r"\1"))
