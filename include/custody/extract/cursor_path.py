@@ -2,10 +2,10 @@
 
 Used for every dialect but PostgreSQL, and for a PostgreSQL range the COPY path cannot take.
 ``stream_results`` gives a psycopg2 named cursor, a psycopg 3 server-side cursor or a PyMySQL
-``SSCursor``, so memory stays bounded. The SELECT (``custody.sources.sqltypes.select_list``) lets neither SQLAlchemy nor
-the driver convert a value first; rows are converted by ``custody.sources.sqlvalues`` (zero
-dates, invalid dates and values without an exact Arrow equivalent are quarantined with their
-reasons).
+``SSCursor``, so memory stays bounded. The SELECT (``custody.sources.sqltypes.select_list``) lets
+neither SQLAlchemy nor the driver convert a value first; rows are converted by
+``custody.sources.sqlvalues`` (zero dates, invalid dates and values without an exact Arrow
+equivalent are quarantined with their reasons).
 """
 
 from __future__ import annotations
