@@ -26,11 +26,15 @@ from airflow.sdk import Asset, Param, dag, task
 
 def _deal():
     """Deal ids for the form's enum, read from deal.yaml (a file, no connection; an invalid file is
-    an import error in the UI), the milestones and their Assets."""
+    an import error in the UI, a deployment without one has no deal to choose), the milestones
+    and their Assets."""
     from custody.deal.config import MILESTONES, asset_name, asset_uri, load_deals
+    from custody.settings import Settings
 
     assets = {m: Asset(name=asset_name(m), uri=asset_uri(m), group="custody_deal") for m in MILESTONES}
-    return [d.id for d in load_deals().deals], MILESTONES, assets
+    path = Settings.from_env().config_dir / "deal.yaml"
+    deals = [d.id for d in load_deals(path).deals] if path.exists() else []
+    return deals, MILESTONES, assets
 
 
 DEALS, MILESTONES, ASSETS = _deal()
@@ -45,7 +49,8 @@ DEALS, MILESTONES, ASSETS = _deal()
     tags=["custody", "deal", "milestone", "pipl-art22"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "owner": "custody"},
     params={
-        "deal": Param(DEALS[0], type="string", enum=DEALS, description="Deal id (deal.yaml)"),
+        "deal": Param(DEALS[0], type="string", enum=DEALS, description="Deal id (deal.yaml)") if DEALS
+        else Param(None, type=["null", "string"], description="Deal id (no deal.yaml in this deployment)"),
         "milestone": Param("due_diligence", type="string", enum=list(MILESTONES), description="Milestone reached"),
         "date": Param(type="string", format="date", description="Date it was reached (YYYY-MM-DD)"),
         "note": Param(None, type=["null", "string"], maxLength=500,

@@ -125,3 +125,35 @@ def test_flipped_byte_with_matching_hash_fails_authentication(built):
     with pytest.raises(HandoverError, match="fails authentication"):
         verify_package(folder, transferee)
     assert read_manifest(folder)["package_id"] == doc["package_id"]
+
+
+def test_package_to_the_transferees_kms_key(tmp_path, moto_s3_endpoint):
+    """The KMS option: DEKs and the package secret wrapped by the transferee's KMS key (moto over HTTP);
+    opens with that key only; a flipped byte is refused."""
+    import boto3
+
+    from custody.crypto.kms import KmsKeyring
+
+    kms = boto3.client("kms", endpoint_url=moto_s3_endpoint, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test-secret")
+    theirs = kms.create_key(Description="transferee")["KeyMetadata"]["KeyId"]
+    other = kms.create_key(Description="someone else")["KeyMetadata"]["KeyId"]
+    keyring, staging = setup(tmp_path)
+    manifest = stage_run(staging, tables={"contacts": [40, 25]})
+    store = LocalStore(tmp_path / "backups")
+    create_snapshot([store], staging, manifest, None, keyring)
+    folder, doc = build_package(store, KEY, keyring, tables=["contacts"], recipient_kms=KmsKeyring(kms, theirs),
+                                out_dir=tmp_path / "out", deal="acme-2026", transferor="seller", transferee="buyer")
+    assert doc["recipient"]["alg"] == "AWS-KMS-SYMMETRIC_DEFAULT-HKDF-SHA256"
+    receipt = verify_package(folder, kms=KmsKeyring(kms, theirs))
+    assert [(t["rows"], t["content_hash"]) for t in receipt["tables"]] == [(65, manifest.tables[0].content_hash)]
+    manifest_sha = __import__("hashlib").sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    check_receipt({**doc, "manifest_sha256": manifest_sha}, receipt)
+    with pytest.raises(HandoverError, match="encrypted to KMS key .*; the KMS key given is"):
+        verify_package(folder, kms=KmsKeyring(kms, other))
+    with pytest.raises(HandoverError, match="open it with that KMS key"):
+        verify_package(folder, generate_recipient_key(tmp_path / "x.pem"))
+    obj = folder / doc["tables"][0]["objects"][0]["path"]
+    _flip(obj, obj.stat().st_size - 30)
+    with pytest.raises(HandoverError, match="SHA-256 differs"):
+        verify_package(folder, kms=KmsKeyring(kms, theirs))

@@ -41,7 +41,8 @@ def build(
     snapshot: Annotated[str | None, typer.Option(help="Snapshot key (default: the newest of the source).")] = None,
     table: Annotated[list[str] | None, typer.Option("--table", help="Tables (default: the closing's).")] = None,
     source: Annotated[str | None, typer.Option(help="Source (default: the closing's).")] = None,
-    recipient: Annotated[str | None, typer.Option(help="x25519:<base64> (default: the transferee's).")] = None,
+    recipient: Annotated[str | None, typer.Option(
+        help="x25519:<base64>, or kms:<key ARN>[?endpoint_url=...] (default: the transferee's in deal.yaml).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder (default: $CUSTODY_HOME/handover).")] = None,
     store: StoreOpt = StoreKind.local,
     endpoint_url: EndpointOpt = None,
@@ -58,10 +59,19 @@ def build(
     closing = cfg.milestone("closing").handover
     tables = list(table or (closing.tables if closing else []))
     src = source or (closing.source if closing else None)
-    public = parse_public_key(recipient) if recipient else cfg.transferee.recipient_public()
+    kms = None
+    if recipient and recipient.startswith("kms:"):
+        from custody.crypto.open import open_keyring
+
+        kms, public = open_keyring(recipient), None
+    elif recipient:
+        public = parse_public_key(recipient)
+    else:
+        kms = cfg.transferee.recipient_kms()
+        public = None if kms is not None else cfg.transferee.recipient_public()
     key = _resolve(store_obj, keyring, snapshot, src)
     folder, manifest = build_package(store_obj, key, keyring, tables=tables, recipient_public=public,
-                                     out_dir=out_dir or settings.home / "handover", deal=cfg.id,
+                                     recipient_kms=kms, out_dir=out_dir or settings.home / "handover", deal=cfg.id,
                                      transferor=cfg.transferor.name, transferee=cfg.transferee.name)
     rec = record_package(settings.catalog_url, folder, manifest)
     out.print(json.dumps({"package": str(folder), **{k: rec[k] for k in ("package_id", "snapshot", "rows",
@@ -71,7 +81,9 @@ def build(
 @handover_app.command("verify")
 def verify(
     package: Annotated[Path, typer.Argument(help="The package folder (handover-<id>).")],
-    key: Annotated[Path, typer.Option("--key", help="The transferee's X25519 private key (PEM).")],
+    key: Annotated[Path | None, typer.Option("--key", help="The transferee's X25519 private key (PEM).")] = None,
+    kms: Annotated[str | None, typer.Option(help="Or the transferee's KMS key: kms:<key ARN>[?endpoint_url=...].")
+                   ] = None,
     receipt: Annotated[Path | None, typer.Option(help="Write the receipt here (JSON).")] = None,
     extract: Annotated[Path | None, typer.Option(help="Also write each table as <table>.parquet here.")] = None,
     by: Annotated[str, typer.Option(help="Who verifies (named in the receipt).")] = "transferee",
@@ -80,8 +92,11 @@ def verify(
     from custody.fsio import atomic_write_bytes
     from custody.handover import HandoverError, load_private_key, verify_package
 
+    from custody.crypto.open import open_keyring
+
     try:
-        got = verify_package(package, load_private_key(key), by=by, extract_to=extract)
+        got = verify_package(package, load_private_key(key) if key else None,
+                             kms=open_keyring(kms) if kms else None, by=by, extract_to=extract)
     except HandoverError as exc:
         console.print(f"[red]refused[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None

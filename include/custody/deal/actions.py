@@ -143,12 +143,13 @@ def handover_package(settings: Settings, deal: DealConfig, record: MilestoneReco
     cfg = deal.milestone(record.milestone).handover
     if cfg is None:
         raise ActionError(f"deal {deal.id}: milestones.{record.milestone}.handover is not configured")
-    recipient = deal.transferee.recipient_public()
+    kms = deal.transferee.recipient_kms()
+    recipient = None if kms is not None else deal.transferee.recipient_public()
     keyring = keyring or open_keyring(settings.keyring, key_store=settings.catalog_url)
     store = store or LocalStore(settings.backup_dir)
     snapshot = latest_snapshot(store, keyring, cfg.source)
     folder, manifest = build_package(store, snapshot, keyring, tables=list(cfg.tables), recipient_public=recipient,
-                                     out_dir=settings.home / "handover", deal=deal.id,
+                                     recipient_kms=kms, out_dir=settings.home / "handover", deal=deal.id,
                                      transferor=deal.transferor.name, transferee=deal.transferee.name)
     rec = record_package(settings.catalog_url, folder, manifest)
     return {"path": str(folder), "sha256": rec["manifest_sha256"], "package_id": rec["package_id"],

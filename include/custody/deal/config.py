@@ -72,6 +72,17 @@ class Party(_Strict):
     public_key: str | None = None
     #: Environment variable that holds ``public_key`` instead (kept out of git per deployment).
     public_key_env: str | None = None
+    #: Or the transferee's symmetric AWS KMS key, as a keyring spec
+    #: ``kms:<key ARN>[?endpoint_url=...&region=...]`` (the transferor needs ``kms:Encrypt`` on it).
+    kms_key: str | None = Field(default=None, pattern=r"^kms:")
+
+    def recipient_kms(self) -> object | None:
+        """A ``KmsKeyring`` over ``kms_key`` (None without one)."""
+        if not self.kms_key:
+            return None
+        from custody.crypto.open import open_keyring
+
+        return open_keyring(self.kms_key)
 
     @field_validator("public_key")
     @classmethod

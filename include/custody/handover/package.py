@@ -40,6 +40,7 @@ from custody.store.snapshots import load_snapshot
 FORMAT = "custody-handover-manifest"
 VERSION = 1
 ALGORITHM = "X25519-HKDF-SHA256-AES-256-GCM"
+KMS_ALGORITHM = "AWS-KMS-SYMMETRIC_DEFAULT-HKDF-SHA256"
 SEAL_INFO = b"custody/handover/manifest/v1"
 RECEIPT_INFO = b"custody/handover/receipt/v1"
 MANIFEST = "manifest.json"
@@ -79,13 +80,49 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return doc
 
 
+def secret_keys(secret: bytes) -> tuple[bytes, bytes]:
+    """``(Km, P)`` from a KMS-wrapped package secret: ``HKDF-SHA256(secret, info=...)`` (section 9.5)."""
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return tuple(HKDF(SHA256(), 32, salt=None, info=i).derive(secret) for i in (SEAL_INFO, RECEIPT_INFO))  # type: ignore[return-value]
+
+
+def secret_context(pid: str, deal: str) -> bytes:
+    """Wrap context of a KMS-wrapped package secret (its KMS encryption context)."""
+    return canonical_json({"object_id": f"handover/{pid}/manifest", "scope": f"handover/{deal}"})
+
+
+def _recipient(recipient_public: bytes | None, recipient_kms: Any, pid_of: Any, deal: str):
+    """``(wrapping keyring, package id, manifest recipient fields, seal key, proof)``."""
+    import secrets
+
+    if recipient_kms is not None:
+        key_id = recipient_kms.active_kek_id()
+        pid = pid_of(key_id)
+        secret = secrets.token_bytes(32)
+        _, sealed = recipient_kms.wrap(secret, secret_context(pid, deal))
+        seal_key, proof = secret_keys(secret)
+        fields = {"alg": KMS_ALGORITHM, "key_id": key_id, "sealed_secret": base64.b64encode(sealed).decode("ascii")}
+        return recipient_kms, pid, fields, seal_key, proof
+    if recipient_public is None:
+        raise HandoverError("a handover package needs the transferee's X25519 public key or KMS key")
+    recipient = RecipientKeyring(recipient_public)
+    pid = pid_of(recipient.kek)
+    e_pub, (seal_key, proof) = sender_agreement(recipient_public, [SEAL_INFO, RECEIPT_INFO])
+    fields = {"alg": ALGORITHM, "key_id": recipient.kek,
+              "ephemeral_public_key": base64.b64encode(e_pub).decode("ascii")}
+    return recipient, pid, fields, seal_key, proof
+
+
 def build_package(
     store: ObjectStore,
     snapshot_key: str,
     keyring: Keyring,
     *,
     tables: list[str],
-    recipient_public: bytes,
+    recipient_public: bytes | None = None,
+    recipient_kms: Any = None,
     out_dir: Path,
     deal: str,
     transferor: str,
@@ -94,7 +131,9 @@ def build_package(
     """Write the handover package of ``tables`` of a snapshot under ``out_dir``; return its folder and manifest.
 
     ``keyring``: Custody's keyring (opens the snapshot). ``recipient_public``: the transferee's raw
-    X25519 public key (``parse_public_key``). Idempotent: the package id is a function of the deal,
+    X25519 public key (``parse_public_key``); or ``recipient_kms``: a ``KmsKeyring`` whose active key
+    is the transferee's symmetric KMS key (the transferor needs ``kms:Encrypt`` on it, the
+    transferee alone ``kms:Decrypt``; section 9.5). Idempotent: the package id is a function of the deal,
     snapshot, tables and recipient, and a complete package already in place is returned as it is;
     the folder appears only complete (built under a temporary name, renamed at the end). Memory:
     one chunk at a time. Raises ``HandoverError`` (unknown table, no table selected),
@@ -103,9 +142,9 @@ def build_package(
     """
     if not tables:
         raise HandoverError("a handover package needs at least one table")
-    recipient = RecipientKeyring(recipient_public)
-    pid = package_id(deal, snapshot_key, tables, recipient.kek)
-    final = Path(out_dir) / f"handover-{pid}"
+    key_id = recipient_kms.active_kek_id() if recipient_kms is not None else (
+        fingerprint(recipient_public) if recipient_public is not None else "")
+    final = Path(out_dir) / f"handover-{package_id(deal, snapshot_key, tables, key_id)}"
     if (final / MANIFEST).exists():
         return final, read_manifest(final)
     snapshot = load_snapshot(store, snapshot_key, keyring)
@@ -114,7 +153,8 @@ def build_package(
     missing = [t for t in tables if t not in known]
     if missing:
         raise HandoverError(f"table(s) {', '.join(missing)} not in snapshot {snapshot_key} ({', '.join(known)})")
-    e_pub, (seal_key, proof) = sender_agreement(recipient_public, [SEAL_INFO, RECEIPT_INFO])
+    recipient, pid, recipient_fields, seal_key, proof = _recipient(
+        recipient_public, recipient_kms, lambda kid: package_id(deal, snapshot_key, tables, kid), deal)
     work = Path(out_dir) / f"{TEMP_PREFIX}handover-{pid}"
     shutil.rmtree(work, ignore_errors=True)  # what a killed build left
     work.mkdir(parents=True, mode=0o700)
@@ -132,8 +172,7 @@ def build_package(
             "source": manifest.source,
             "run_key": manifest.run_key,
             "snapshot": snapshot_key,
-            "recipient": {"alg": ALGORITHM, "key_id": recipient.kek,
-                          "ephemeral_public_key": base64.b64encode(e_pub).decode("ascii")},
+            "recipient": recipient_fields,
             "receipt_commitment": hashlib.sha256(proof).hexdigest(),
             "tables": entries,
             "totals": {"tables": len(entries), "rows": sum(t["rows"] for t in entries),
@@ -148,7 +187,7 @@ def build_package(
     return final, doc
 
 
-def _write_table(store: ObjectStore, tm: Any, keyring: Keyring, recipient: RecipientKeyring, work: Path,
+def _write_table(store: ObjectStore, tm: Any, keyring: Keyring, recipient: Keyring, work: Path,
                  folder: str, pid: str, deal: str) -> dict[str, Any]:
     objects, digest, rows = [], 0, 0
     for n, chunk in enumerate(iter_table(store, tm, keyring)):

@@ -28,16 +28,49 @@ import pyarrow.parquet as pq
 from custody import hashing
 from custody.crypto.envelope import CustodyFormatError, IntegrityError, decrypt_bytes
 from custody.fsio import atomic_writer
-from custody.handover.package import MANIFEST, RECEIPT_INFO, SEAL_INFO, HandoverError, read_manifest, seal_manifest
+from custody.crypto.keyring import KeyringError
+from custody.handover.package import (
+    KMS_ALGORITHM,
+    MANIFEST,
+    RECEIPT_INFO,
+    SEAL_INFO,
+    HandoverError,
+    read_manifest,
+    seal_manifest,
+)
 from custody.handover.recipient import RecipientKey, RecipientKeyring
 from custody.staging import parquet_to_table
 
 RECEIPT_FORMAT = "custody-handover-receipt"
 
 
-def verify_package(folder: Path, key: RecipientKey, *, by: str = "transferee",
+def _open_kms(doc: dict[str, Any], kms: Any) -> tuple[Any, bytes, bytes]:
+    """The KMS recipient's keyring, seal key and proof (section 9.5)."""
+    from custody.handover.package import secret_context, secret_keys
+
+    recipient = doc["recipient"]
+    if kms is None:
+        raise HandoverError(f"package {doc.get('package_id')} is encrypted to KMS key {recipient.get('key_id')}: "
+                            "open it with that KMS key")
+    if kms.active_kek_id() != recipient.get("key_id"):
+        raise HandoverError(f"package {doc.get('package_id')} is encrypted to KMS key {recipient.get('key_id')}; "
+                            f"the KMS key given is {kms.active_kek_id()}")
+    try:
+        secret = kms.unwrap(recipient["key_id"], base64.b64decode(recipient["sealed_secret"], validate=True),
+                            secret_context(doc["package_id"], doc["deal"]))
+    except (KeyringError, KeyError, TypeError, ValueError) as exc:
+        raise HandoverError(f"{MANIFEST} fails its seal: the package secret does not open ({type(exc).__name__})"
+                            ) from None
+    seal_key, proof = secret_keys(secret)
+    return kms, seal_key, proof
+
+
+def verify_package(folder: Path, key: RecipientKey | None = None, *, kms: Any = None, by: str = "transferee",
                    extract_to: Path | None = None) -> dict[str, Any]:
     """Open every object of the package at ``folder`` with ``key`` and check it against the manifest.
+
+    ``key``: the transferee's X25519 private key; or ``kms``: a ``KmsKeyring`` whose active key is
+    the transferee's KMS key, for a package built to it (section 9.5).
 
     ``extract_to``: when given, each table is also written there as ``<table>.parquet`` (atomically,
     only once the whole table verified). Returns the receipt (``custody-handover-receipt``: package
@@ -47,17 +80,29 @@ def verify_package(folder: Path, key: RecipientKey, *, by: str = "transferee",
     folder = Path(folder)
     raw = (folder / MANIFEST).read_bytes() if (folder / MANIFEST).exists() else None
     doc = read_manifest(folder)
-    opener = RecipientKeyring.opener(key)
     recipient = doc.get("recipient") or {}
-    if recipient.get("key_id") != opener.kek:
-        raise HandoverError(f"package {doc.get('package_id')} is encrypted to recipient key {recipient.get('key_id')}; "
-                            f"the private key given is {opener.kek}")
+    body = {k: v for k, v in doc.items() if k != "seal"}
+    if recipient.get("alg") == KMS_ALGORITHM:
+        opener, seal_key, proof = _open_kms(doc, kms)
+        key_id = opener.active_kek_id()
+    else:
+        if key is None:
+            raise HandoverError(f"package {doc.get('package_id')} is encrypted to X25519 key "
+                                f"{recipient.get('key_id')}: open it with the transferee's private key")
+        opener = RecipientKeyring.opener(key)
+        key_id = opener.kek
+        if recipient.get("key_id") != opener.kek:
+            raise HandoverError(f"package {doc.get('package_id')} is encrypted to recipient key "
+                                f"{recipient.get('key_id')}; the private key given is {opener.kek}")
+        seal_key = proof = b""
+        try:
+            e_pub = base64.b64decode(recipient["ephemeral_public_key"], validate=True)
+            seal_key, proof = opener.agree(e_pub, SEAL_INFO), opener.agree(e_pub, RECEIPT_INFO)
+        except (KeyError, TypeError, ValueError, KeyringError):
+            pass
     try:
-        e_pub = base64.b64decode(recipient["ephemeral_public_key"], validate=True)
-        body = {k: v for k, v in doc.items() if k != "seal"}
-        expected = seal_manifest(body, opener.agree(e_pub, SEAL_INFO))
-        ok = hmac.compare_digest(expected, str(doc["seal"]["hmac_sha256"]))
-    except (KeyError, TypeError, ValueError):
+        ok = bool(seal_key) and hmac.compare_digest(seal_manifest(body, seal_key), str(doc["seal"]["hmac_sha256"]))
+    except (KeyError, TypeError):
         ok = False
     if not ok:
         raise HandoverError(f"{MANIFEST} fails its seal: the manifest was altered, or not built for this key")
@@ -70,17 +115,17 @@ def verify_package(folder: Path, key: RecipientKey, *, by: str = "transferee",
         "package_id": doc["package_id"],
         "deal": doc["deal"],
         "manifest_sha256": hashlib.sha256(raw or b"").hexdigest(),
-        "recipient_key_id": opener.kek,
+        "recipient_key_id": key_id,
         "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "verified_by": by,
         "tables": results,
         "totals": {"tables": len(results), "rows": sum(r["rows"] for r in results),
                    "objects": sum(len(t["objects"]) for t in doc["tables"])},
-        "proof": opener.agree(e_pub, RECEIPT_INFO).hex(),
+        "proof": proof.hex(),
     }
 
 
-def _verify_table(folder: Path, doc: dict[str, Any], tm: dict[str, Any], opener: RecipientKeyring,
+def _verify_table(folder: Path, doc: dict[str, Any], tm: dict[str, Any], opener: Any,
                   extract_to: Path | None) -> dict[str, Any]:
     name = tm["table"]
     digest, rows = 0, 0
@@ -97,7 +142,7 @@ def _verify_table(folder: Path, doc: dict[str, Any], tm: dict[str, Any], opener:
                    "chunk": obj["chunk"], "rows": obj["rows"], "content_hash": obj["content_hash"]}
         try:
             plain = decrypt_bytes(blob, keyring=opener, object_id=obj["object_id"], binding=binding)
-        except (IntegrityError, CustodyFormatError) as exc:
+        except (IntegrityError, CustodyFormatError, KeyringError) as exc:
             raise HandoverError(f"{where}: refused ({exc})") from None
         chunk = parquet_to_table(plain)
         h = hashing.table_hash(chunk)
