@@ -37,7 +37,7 @@ records each task instance's outcome there too.
 
 Alerts (`plugins/custody_alerts.py`): a task that fails for good and a run that ends failed send
 a value-free e-mail (or webhook) through the Airflow connection `custody_alerts`, and a run still
-unfinished `CUSTODY_RUN_DEADLINE_MINUTES` (default 360) after it was queued raises a deadline alert.
+unfinished `CUSTODY_RUN_DEADLINE_MINUTES` after it was queued (`make up`: 360) raises a deadline alert.
 
 Tasks exchange document keys and counts through XCom, never data. Triggered manually (or by a
 deal milestone). The DAG file only wires; the work is in `include/custody/stages/`.

@@ -114,12 +114,18 @@ def custody_restore_drill():
         rt = _runtime()
         store = _store(rt, params["store"])
         seed = _seed(context["run_id"])
+        subject = {"store": store.location, "source": params["source"], "snapshot": "*"}
         try:
             rep = verify_store(
                 store, rt.keyring, source=params["source"], sample=float(params["sample"]), seed=seed
             )
         except SnapshotError as exc:
+            # The verification is a custody action: recorded either way (the console's last verify).
+            rt.record("verify", subject=subject, outcome="failure", reason="SnapshotError",
+                      counts={"failures": len(exc.failures)})
             raise AirflowFailException(str(exc)) from None
+        rt.record("verify", subject=subject, counts={"snapshots": rep.snapshots, "objects": rep.checked,
+                                                     "bytes": rep.bytes_read})
         return {
             "location": rep.location,
             "snapshots": rep.snapshots,

@@ -182,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         names = [f"AIRFLOW_CONN_CUSTODY_{n.upper()}" for n in [*urls, "s3"]]
         # Only the sources prepared here get a DAG (Chinook only when its file was found).
         os.environ["CUSTODY_SOURCES"] = ",".join(urls)
-        names.append("CUSTODY_SOURCES")
+        # Under the scheduler a run unfinished after 6 hours raises a deadline alert.
+        os.environ.setdefault("CUSTODY_RUN_DEADLINE_MINUTES", "360")
+        names += ["CUSTODY_SOURCES", "CUSTODY_RUN_DEADLINE_MINUTES"]
         drill = _drill_connection()
         if drill:
             os.environ["AIRFLOW_CONN_CUSTODY_DRILL"] = drill

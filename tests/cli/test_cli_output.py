@@ -4,6 +4,7 @@ progress bars on long commands, and the refusal of a restore into a folder that 
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -24,7 +25,7 @@ def test_render_keeps_a_long_id_and_big_figures_whole_at_80_columns():
     # A run key as the scheduler names it and figures of a large source: a table would need > 80.
     ident = "crm_enterprise/scheduled__2026-12-03T00:00:00.123456+00:00"
     rows = [[ident, "2026-12-03 00:00", number(1234), number(98_765_432_109), number(4_000_321), "1.5 TiB"]]
-    console = Console(width=80, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
     print_rows(console, ["snapshot", "created (UTC)", "tables", "rows", "objects", "size"], rows,
                numeric=("tables", "rows", "objects", "size"))
     text = console.export_text()
@@ -35,7 +36,7 @@ def test_render_keeps_a_long_id_and_big_figures_whole_at_80_columns():
 
 
 def test_render_prints_a_table_when_it_fits():
-    console = Console(width=80, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
     print_rows(console, ["snapshot", "rows"], [["crm/run-1", number(12_345)]], numeric=("rows",))
     lines = _lines(console.export_text())
     assert lines[0].split() == ["snapshot", "rows"]

@@ -143,6 +143,7 @@ def test_make_up_offers_only_the_prepared_sources_and_defines_the_drill_connecti
     assert "sources offered in the UI: crm" in res.stdout and "Chinook not found" in res.stdout
     lines = dict(line.split("=", 1) for line in (home / "airflow" / "connections.env").read_text().splitlines())
     assert lines["CUSTODY_SOURCES"] == "'crm'" and "AIRFLOW_CONN_CUSTODY_CHINOOK" not in lines
+    assert lines["CUSTODY_RUN_DEADLINE_MINUTES"] == "'360'"
     drill = json.loads(lines["AIRFLOW_CONN_CUSTODY_DRILL"].strip("'"))
     assert drill == {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "drill",
                      "password": "drill-secret-9", "schema": "custody_console_drill"}

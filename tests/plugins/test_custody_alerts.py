@@ -33,6 +33,7 @@ def test_settings_from_the_environment():
     assert s.to == ("a@x.test", "b@x.test") and s.deadline.total_seconds() == 30
     assert s.ui_url == "https://airflow.example.test" and s.conn_id == "custody_alerts"
     assert AlertSettings.from_env({"CUSTODY_RUN_DEADLINE_MINUTES": "0"}).deadline is None
+    assert AlertSettings.from_env({}).deadline is None  # dag.test() cannot run a DAG with a deadline
 
 
 def test_failure_reasons_keep_only_custodys_own_lines():
