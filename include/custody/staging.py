@@ -143,7 +143,7 @@ class StagingStore:
                 info = encrypt(tmp)
                 tmp.flush()
                 self.s3.put_file(self._s3_key(entry.key), Path(tmp.name), sha256=info.sha256)
-        del plaintext, encrypt
+        del plaintext, encrypt  # the closure's default holds the plaintext buffer too
         return entry.model_copy(
             update={
                 "plaintext_bytes": info.plaintext_bytes,
