@@ -18,10 +18,10 @@ free text, so nothing a person wrote reaches the catalog or the log.
 
 Every transition, intake included, appends one ``dsr.transition`` audit entry (subject
 ``request_id``, details ``kind``, ``regime``, ``from``, ``to``, ``due`` (the due date after the
-move), reason code, ``data_subject`` the audit pseudonym) in the same call; the state row is updated only if the entry was written first
-(the row update runs after the append, so a failed append leaves the state unchanged; the
-update is a compare-and-set on the state, and a move that loses a race with another process is
-refused and recorded again with outcome ``refused``).
+move), reason code, ``data_subject`` the audit pseudonym) in the same call; the state row is updated
+only if the entry was written first (the row update runs after the append, so a failed append leaves
+the state unchanged; the update is a compare-and-set on the state, and a move that loses a race with
+another process is refused and recorded again with outcome ``refused``).
 
 Due dates: ``received + due_days + due_months`` of the request's regime (``include/config/dsr.yaml``,
 ``custody.config.RegimeConfig``); an extension adds the regime's extension to the due date.
