@@ -26,6 +26,7 @@ from custody.stages.purge import (
 )
 from custody.store import LocalStore, S3Store, list_snapshots, load_snapshot, verify_snapshot
 
+from .conftest import CONFIG as CONFIG_DIR
 from .conftest import RETENTION
 
 runner = CliRunner()
@@ -167,3 +168,30 @@ def test_a_legal_hold_blocks_the_purge_of_its_scope(purge_home):
     assert all(b.hold_ids == ["LH-7"] and "regulator inquiry 2026-17" in b.reason for b in plan.blocked)
     shown = purge_section(rt.staging, source="crm")["plans"][0]
     assert shown["status"] == "planned" and shown["items"] == 0 and shown["holds"] == ["LH-7"]
+
+
+def test_recording_the_closing_milestone_starts_the_transferors_clock(purge_home):
+    import yaml
+
+    from custody.deal.config import load_deals
+    from custody.deal.record import record_milestone
+
+    rt, client, _, _ = purge_home
+    # archive is kept only until 30 days after closing (the transferor's copies, PIPL Art 22)
+    rules = [RETENTION["rules"][0], {"name": "transferor_copies", "source": "archive", "anchor": "milestone",
+                                     "milestone": "closing", "days": 30, "basis": "PIPL Art 22"}]
+    (rt.settings.config_dir / "retention.yaml").write_text(yaml.safe_dump({**RETENTION, "rules": rules}))
+    later = NOW + timedelta(days=70)
+    # Closing not reached: archive never expires, however late the clock.
+    plan = rt.staging.get(stage_purge_plan(rt, requester="ops", s3_client=client, clock=later)["plan_key"],
+                          PurgePlanDocument)
+    assert {i.source for i in plan.items} == {"crm"} and plan.milestones == {}
+    # Closing recorded (as the milestone DAG or `custody milestone record` does): 30 days after it
+    # the transferor's archive copies are in the plan too.
+    deal = load_deals(CONFIG_DIR / "deal.yaml").deals[0]
+    record_milestone(rt.settings.catalog_url, deal, "closing", NOW.date())
+    plan = rt.staging.get(stage_purge_plan(rt, requester="ops", s3_client=client, clock=later)["plan_key"],
+                          PurgePlanDocument)
+    assert plan.milestones == {"closing": NOW.date().isoformat()}
+    assert {i.source for i in plan.items} == {"crm", "archive"}
+    assert {i.kind for i in plan.items if i.source == "archive"} >= {"scope_key", "staging_object", "store_object"}

@@ -14,8 +14,11 @@
 
 Paths are under ``CUSTODY_HOME``. Each action appends ``milestone.action`` with the SHA-256 of what
 it wrote, and is idempotent (same inputs, same file; the handover package is found, not rebuilt).
-The retention rules are the purge's input: the purge DAG reads ``custody-deal-retention`` documents
-and crypto-shreds each rule's scope once it has expired and a person approved the purge.
+The purge does not read ``retention_rules.json``: it is the statement, for the deal's people, of what
+expires when. The purge counts from the milestone itself: ``custody.stages.purge`` takes each
+milestone's recorded date from the catalog, so the ``retention.yaml`` rules anchored on it (e.g.
+``closing`` + 30 days) start to run, and recording post-closing also starts a purge run (its
+Asset schedules ``custody_purge``); nothing is destroyed before a person approves the plan.
 """
 
 from __future__ import annotations

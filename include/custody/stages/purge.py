@@ -10,7 +10,7 @@ the stores. Nothing here reads or writes a value.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from custody.documents import (
@@ -50,6 +50,19 @@ def _plan(rt: Runtime, plan_id: str) -> PurgePlanDocument:
     return rt.staging.get(document_key("purge-plan", plan_id=plan_id), PurgePlanDocument)
 
 
+def reached_milestones(rt: Runtime, configured: dict[str, date]) -> dict[str, date]:
+    """The milestones a plan counts from: those in the policy, and those recorded in the catalog
+    (``custody milestone record``, the ``custody_milestone`` DAG) on the first date each was
+    reached. A recorded date wins over the policy's, so recording post-closing starts its clock."""
+    from custody.deal.record import recorded_milestones
+
+    recorded: dict[str, date] = {}
+    for rec in recorded_milestones(rt.settings.catalog_url):
+        day = date.fromisoformat(rec.date)
+        recorded[rec.milestone] = min(day, recorded.get(rec.milestone, day))
+    return {**configured, **recorded}
+
+
 def stage_purge_plan(rt: Runtime, *, requester: str, s3_client: Any | None = None, clock: datetime | None = None,
                      sources: set[str] | None = None) -> dict[str, Any]:
     """Inventory everything, judge it under the policy in force at ``clock`` (default now), seal
@@ -66,7 +79,7 @@ def stage_purge_plan(rt: Runtime, *, requester: str, s3_client: Any | None = Non
                           keyring=rt.keyring, lawful_bases={s.name: s.lawful_basis for s in rt.sources.sources},
                           sources=sources)
     plan = plan_purge(inv.items, loaded, clock or now, requester=requester, probes=list(inv.probes.values()),
-                      created_at=now)
+                      created_at=now, milestones=reached_milestones(rt, loaded.policy.milestones))
     key = rt.staging.put(plan)
     rt.record("purge.plan", subject={"plan_id": plan.plan_id}, policy_version=loaded.policy.version,
               counts={"items": len(plan.items), "blocked": len(plan.blocked), **plan.totals},
