@@ -283,7 +283,7 @@ def _next(data: Any, source: str) -> dict[str, Any] | None:
     """The next milestone of ``source`` not yet reached (smallest days left >= 0)."""
     if not data or not data.available:
         return None
-    ahead = [r for r in data.rows if r.get("source") == source and r.get("days left") is not None
+    ahead = [r for r in data.rows if r.get("source") in (source, "*") and r.get("days left") is not None
              and r["days left"] >= 0 and not r.get("reached_at")]
     return min(ahead, key=lambda r: r["days left"], default=None)
 
@@ -292,8 +292,9 @@ def _overdue(data: Any, source: str) -> int | None:
     """Open requests of ``source`` past their due date (None: the feature does not exist yet)."""
     if not data or not data.available:
         return None
-    return sum(1 for r in data.rows if r.get("source") == source and r.get("days left") is not None
-               and r["days left"] < 0 and not r.get("closed_at"))
+    # A request without a source is about every source.
+    return sum(1 for r in data.rows if r.get("source") in (source, None) and r.get("days left") is not None
+               and r["days left"] < 0 and r.get("state") not in ("executed", "closed", "rejected"))
 
 
 @app.get("/inventory", response_class=HTMLResponse)

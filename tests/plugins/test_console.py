@@ -125,7 +125,18 @@ def test_overview_shows_real_run_states_the_failed_stage_and_the_audit_logs_inte
     with AuditLog(Settings.from_env().catalog_url) as log:
         entries = log.size()
     assert f'id="audit-entries">{entries:,}<' in page
-    assert "milestones not available yet" in page and "requests not available yet" in page
+    # The next milestone of the deal (deal.yaml) not yet reached; no request is open.
+    from datetime import date
+
+    from custody.deal.config import load_deals
+    from custody.settings import DEFAULT_CONFIG_DIR
+
+    deal = load_deals(DEFAULT_CONFIG_DIR / "deal.yaml").deals[0]
+    name, when = min(((n, m.date) for n, m in deal.milestones.items() if m.date and m.date >= date.today()),
+                     key=lambda x: x[1])
+    left = (datetime(when.year, when.month, when.day, tzinfo=UTC) - datetime.now(UTC)).days  # whole days to its start
+    assert f"{name} ({deal.id}) in {left} day(s)" in page
+    assert "not available yet" not in page
 
 
 def test_inventory_counts_match_the_catalog(console, world):
@@ -153,30 +164,45 @@ def test_backups_show_the_snapshot_the_last_verify_and_the_drill(console, world)
     assert "drill-1" in page and "12.5 (900.0)" in page and "passed" in page
 
 
-def test_sections_are_labelled_until_their_table_exists_then_list_rows(console, world):
+def test_requests_purges_and_milestones_pages_show_what_the_features_wrote(console, world):
+    from custody.audit.entries import Actor
+    from custody.config import load_dsr
+    from custody.crypto import open_keyring
+    from custody.deal.config import load_deals
+    from custody.deal.record import record_milestone
+    from custody.dsr.requests import RequestBook
+    from custody.settings import DEFAULT_CONFIG_DIR, Settings
+    from custody.stages import Runtime
+
+    settings = Settings.from_env()
+    url = settings.catalog_url
+    assert "dsr-" not in _get(console, "/requests").text  # no request yet
+    # A deletion request for crm received 20 days ago under PIPL (15 days): overdue by 5 days, and a
+    # request of another source the user may not read.
+    keyring = open_keyring(settings.keyring, key_store=url)
+    clerk = Actor(kind="cli", user="clerk", host="h")
+    past = RequestBook(url, keyring, config=load_dsr(DEFAULT_CONFIG_DIR / "dsr.yaml"),
+                       clock=lambda: datetime.now(UTC) - timedelta(days=20))
+    late = past.receive("deletion", {"mobile_phone": "13812345678"}, source=SOURCE, actor=clerk)
+    other = past.receive("access", {"email": "x@example.com"}, source="elsewhere", actor=clerk)
     page = _get(console, "/requests").text
-    assert 'id="not-available"' in page and "does not exist in this deployment" in page
-    meta = sa.MetaData()
-    table = sa.Table("subject_request", meta, sa.Column("request_id", sa.String(40), primary_key=True),
-                     sa.Column("source", sa.String(64)), sa.Column("state", sa.String(16)),
-                     sa.Column("received_at", sa.DateTime(timezone=True)),
-                     sa.Column("due_at", sa.DateTime(timezone=True)))
-    meta.create_all(world["catalog"])
-    try:
-        now = datetime.now(UTC)
-        with world["catalog"].begin() as conn:
-            conn.execute(table.insert(), [
-                {"request_id": "dsr-late", "source": SOURCE, "state": "open", "received_at": now - timedelta(days=20),
-                 "due_at": now - timedelta(days=5, hours=1)},
-                {"request_id": "dsr-other", "source": "elsewhere", "state": "open", "received_at": now,
-                 "due_at": now + timedelta(days=15)}])
-        page = _get(console, "/requests").text
-        assert "dsr-late" in page and "dsr-other" not in page  # only sources the user may read
-        assert '<td class="failed">-6</td>' in page  # days left, overdue
-        overview = _get(console, "/").text
-        assert re.search(r'<td class="num">1</td>\s*</tr>', overview)  # one overdue request for crm
-    finally:
-        meta.drop_all(world["catalog"])
+    assert late.request_id in page and other.request_id not in page  # only sources the user may read
+    assert '<td class="failed">-6</td>' in page or '<td class="failed">-5</td>' in page  # days left, overdue
+    overview = _get(console, "/").text
+    assert re.search(r'<td class="num">1</td>\s*</tr>', overview)  # one overdue request for crm
+
+    # The purge queue is read from the audit log's purge entries.
+    rt = Runtime.from_env()
+    rt.record("purge.plan", subject={"plan_id": "20261203T000000Z-abcd1234"}, counts={"items": 7, "blocked": 1})
+    page = _get(console, "/purge").text
+    assert "20261203T000000Z-abcd1234" in page and "planned" in page and ">7<" in page
+
+    # Milestones: the deal's planned dates, and the one recorded.
+    deal = load_deals(DEFAULT_CONFIG_DIR / "deal.yaml").deals[0]
+    record_milestone(url, deal, "signing", deal.milestones["signing"].date)
+    page = _get(console, "/milestones").text
+    assert deal.id in page and "due_diligence" in page and "post_closing" in page
+    assert deal.milestones["signing"].date.isoformat() in page and "cli" in page
 
 
 def test_the_run_view_shows_the_run_and_refuses_other_dags(console, world):
