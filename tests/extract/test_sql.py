@@ -494,3 +494,21 @@ def test_a_value_without_an_exact_arrow_value_in_a_long_copy_stream_falls_back_w
     finally:
         engine.dispose()
         drop_database(pg_server_url, DB)
+
+
+@PG_DRIVERS
+def test_an_empty_range_stays_on_the_copy_path(pg_server_url, staging, driver):
+    # The last key range of a table (above its largest key) is usually empty: a COPY of no rows
+    # sends no byte, and that is zero rows, not a reason to read the range again by cursor.
+    url = ensure_database(pg_server_url, DB)
+    engine = pg_engine(url, driver)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS nothing")
+            conn.exec_driver_sql("CREATE TABLE nothing (id int PRIMARY KEY, email text)")
+        src = source([TableConfig(name="nothing")])
+        tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
+        assert (tm.extraction.path, tm.source_rows, tm.extracted_rows, tm.chunks) == ("copy", 0, 0, [])
+    finally:
+        engine.dispose()
+        drop_database(pg_server_url, DB)

@@ -124,6 +124,9 @@ def copy_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan],
     finished = False
     invalid: str | None = None
     try:
+        if source.stream.at_end():  # a range without rows (the last key range of a table, often)
+            finished = True
+            return
         reader = pacsv.open_csv(
             source.stream,
             read_options=pacsv.ReadOptions(column_names=names, block_size=COPY_BLOCK_BYTES, use_threads=True),

@@ -94,6 +94,15 @@ class CopyStream:
             return b""
         return block
 
+    def at_end(self) -> bool:
+        """Whether the stream ended without a (further) byte; waits for the next block or the end.
+
+        A COPY of no rows sends no byte at all, which Arrow's CSV reader refuses ("Empty CSV file").
+        """
+        if not self._rest:
+            self._rest = self._next()
+        return not self._rest
+
     def read(self, n: int = -1) -> bytes | bytearray:
         if n < 0:
             parts = []
