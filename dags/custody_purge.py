@@ -34,12 +34,18 @@ from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param,
 
 
 def _approvals():
-    # A local YAML read validated by pydantic: no database, connection or network at parse time.
-    # An invalid retention.yaml is this file's import error in the UI.
+    """The approvals section of ``retention.yaml``, or None when the deployment has no retention
+    policy (then there is no purge DAG: nothing can expire without a policy).
+
+    A local YAML read validated by pydantic: no database, connection or network at parse time.
+    An invalid retention.yaml is this file's import error in the UI."""
     from custody.retention.policy import load_retention_policy
     from custody.settings import Settings
 
-    return load_retention_policy(Settings.from_env().config_dir / "retention.yaml").policy.approvals
+    path = Settings.from_env().config_dir / "retention.yaml"
+    if not path.exists():
+        return None
+    return load_retention_policy(path).policy.approvals
 
 
 def _runtime():
@@ -216,4 +222,5 @@ def custody_purge():
     certify(verify(execute(guarded)))
 
 
-custody_purge()
+if approvals is not None:
+    custody_purge()

@@ -232,7 +232,9 @@ class _ChildCopy:
             raise FastPathUnavailable("the COPY session resolves the table to another relation")
         if code != 0 and not self.stream.abandoned:
             # Only the exception class name: a driver message could quote values.
-            raise ExtractError(f"COPY child process failed ({err[-1][:80] if err else 'exit code ' + str(code)})")
+            if err:  # the child prints the driver's error class (and SQLSTATE) only
+                raise ExtractError(f"the database refused the read ({err[-1][:80]}; in the COPY child process)")
+            raise ExtractError(f"COPY child process failed (exit code {code})")
 
 
 def _post_copy(table: pa.Table, plans: list[ColumnPlan], schema: pa.Schema) -> pa.Table:
