@@ -102,7 +102,19 @@ def test_an_assigned_approver_answering_through_the_rest_api_purges_the_expired_
                     return None
                 return r.json() if r.status_code == 200 else None
 
-            return _wait("the approval request", check, services, 300)
+            detail = _wait("the approval request", check, services, 300)
+
+            # Answer only once the scheduler has taken the paused task's executor event: an answer
+            # that resumes the task before that makes Airflow see a state "changed externally" and
+            # fail the task (a race no person answering is fast enough to hit).
+            event = (f"Received executor event with state success for task instance TaskInstanceKey("
+                     f"dag_id='custody_purge', task_id='approve', run_id='{run_id}'")
+
+            def settled():
+                return event in (services.home / "scheduler.out").read_text(errors="replace") or None
+
+            _wait("the scheduler to see the approval task paused", settled, services, 120)
+            return detail
 
         def answer(run_id: str, user: str, option: str) -> httpx.Response:
             return httpx.patch(hitl(run_id), json={"chosen_options": [option]}, timeout=120,
