@@ -81,7 +81,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def secret_keys(secret: bytes) -> tuple[bytes, bytes]:
-    """``(Km, P)`` from a KMS-wrapped package secret: ``HKDF-SHA256(secret, info=...)`` (section 9.5)."""
+    """``(Km, P)`` from a KMS-wrapped package secret: ``HKDF-SHA256(secret, info=...)`` (section 10.5)."""
     from cryptography.hazmat.primitives.hashes import SHA256
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -133,7 +133,7 @@ def build_package(
     ``keyring``: Custody's keyring (opens the snapshot). ``recipient_public``: the transferee's raw
     X25519 public key (``parse_public_key``); or ``recipient_kms``: a ``KmsKeyring`` whose active key
     is the transferee's symmetric KMS key (the transferor needs ``kms:Encrypt`` on it, the
-    transferee alone ``kms:Decrypt``; section 9.5). Idempotent: the package id is a function of the deal,
+    transferee alone ``kms:Decrypt``; section 10.5). Idempotent: the package id is a function of the deal,
     snapshot, tables and recipient, and a complete package already in place is returned as it is;
     the folder appears only complete (built under a temporary name, renamed at the end). Memory:
     one chunk at a time. Raises ``HandoverError`` (unknown table, no table selected),

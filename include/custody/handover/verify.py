@@ -45,7 +45,7 @@ RECEIPT_FORMAT = "custody-handover-receipt"
 
 
 def _open_kms(doc: dict[str, Any], kms: Any) -> tuple[Any, bytes, bytes]:
-    """The KMS recipient's keyring, seal key and proof (section 9.5)."""
+    """The KMS recipient's keyring, seal key and proof (section 10.5)."""
     from custody.handover.package import secret_context, secret_keys
 
     recipient = doc["recipient"]
@@ -70,7 +70,7 @@ def verify_package(folder: Path, key: RecipientKey | None = None, *, kms: Any = 
     """Open every object of the package at ``folder`` with ``key`` and check it against the manifest.
 
     ``key``: the transferee's X25519 private key; or ``kms``: a ``KmsKeyring`` whose active key is
-    the transferee's KMS key, for a package built to it (section 9.5).
+    the transferee's KMS key, for a package built to it (section 10.5).
 
     ``extract_to``: when given, each table is also written there as ``<table>.parquet`` (atomically,
     only once the whole table verified). Returns the receipt (``custody-handover-receipt``: package
