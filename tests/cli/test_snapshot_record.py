@@ -4,6 +4,10 @@ store to it."""
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -56,6 +60,11 @@ def test_backups_are_recorded_per_store_with_the_document_hash(runs):
 def test_an_older_document_written_back_and_a_deleted_newest_snapshot_are_named(runs):
     rt, store, first, second = runs
     older = store.get_bytes(first)
+    # Snapshot documents are dated to the second: a re-run within the second of the first backup
+    # would write the very same bytes, so the re-run starts in a later second.
+    stamped = json.loads(older)["created_at"]
+    while datetime.now(UTC).isoformat(timespec="seconds") <= stamped:
+        time.sleep(0.05)
     stage_backup(rt, "crm", first.removeprefix("snapshots/crm/").removesuffix(".json"))  # a legitimate re-run
     assert store.get_bytes(first) != older  # a newer sealed document of the same run, and its own entry
     store.put_bytes(first, older)  # rolled back: sealed, and at its own key, so seal and place checks pass
