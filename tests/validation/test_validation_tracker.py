@@ -8,6 +8,8 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from custody.validation import KeyTracker
 
 
@@ -72,3 +74,24 @@ def test_bind():
     tracker.bind("customer")
     with pytest.raises(ValueError, match="belongs to table 'customer', not 'invoice'"):
         tracker.bind("invoice")
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=200))
+def test_sorted_distinct_equals_numpy_unique(values):
+    from custody.validation.tracker import _sorted_distinct
+
+    arr = np.asarray(values, dtype=np.uint64)
+    assert _sorted_distinct(arr).tolist() == np.unique(arr).tolist()
+
+
+def test_runs_merged_over_many_chunks_remember_every_key():
+    tracker = KeyTracker("t")
+    rng = np.random.default_rng(7)
+    seen: set[int] = set()
+    for _ in range(40):
+        batch = rng.integers(0, 5_000, 300, dtype=np.uint64)
+        expected = np.array([int(v) in seen for v in batch])
+        assert (tracker.seen("unique:k", batch) == expected).all()
+        tracker.add("unique:k", batch)
+        seen.update(int(v) for v in batch)
+    assert tracker.count("unique:k") == len(seen)

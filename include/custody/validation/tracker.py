@@ -40,6 +40,21 @@ def _canonical(value: object) -> object:
     return value
 
 
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a ``uint64`` array, sorted.
+
+    What ``np.unique`` returns, by a sort and a neighbour comparison: numpy 2's hash-table
+    ``unique`` is about ten times slower on 64-bit digests (it was a third of validation time).
+    """
+    ordered = np.sort(values)
+    if ordered.size < 2:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 class KeyTracker:
     """Memory of keys already seen in earlier chunks of ONE table.
 
@@ -131,7 +146,7 @@ class KeyTracker:
         """Register ``digests`` (``uint64``) under ``rule``."""
         if len(digests) == 0:
             return
-        fresh = np.unique(np.asarray(digests, dtype=np.uint64))
+        fresh = _sorted_distinct(np.asarray(digests, dtype=np.uint64))
         fresh = fresh[~self.seen(rule, fresh)]
         if fresh.size == 0:
             return
@@ -139,7 +154,8 @@ class KeyTracker:
         runs.append(fresh)
         while len(runs) >= 2 and runs[-2].size < 2 * runs[-1].size:
             last = runs.pop()
-            runs[-1] = np.union1d(runs[-1], last)
+            # Runs are disjoint (``fresh`` holds no key of an earlier run): a sort of both is their union.
+            runs[-1] = np.sort(np.concatenate((runs[-1], last)))
 
     def count(self, rule: str) -> int:
         """Number of distinct keys registered under ``rule``."""
