@@ -20,7 +20,8 @@ Modules: ``rules`` (check and table-rule models), ``derive`` (checks the invento
 ``checks`` (value predicates: the "valid as a current identifier" rules of
 :mod:`custody.identifiers`), ``expectations`` (the custom GX expectations on those predicates and
 the GX runtime), ``runner`` (``validate_chunk``, quarantine), ``tracker`` (key uniqueness across
-chunks), ``report`` (totals, threshold), ``datadocs`` (the static GX site).
+chunks), ``report`` (totals, threshold), ``datadocs`` (the static GX site), ``_gx`` (GX's first
+import, with the modules Custody never uses deferred).
 
 Importing this package is cheap; GX itself is imported on the first ``validate_chunk`` call
 (``custody.validation.expectations``), which also creates the single ephemeral GX context the

@@ -134,7 +134,7 @@ def build_data_docs(
     GX errors if rendering fails; no message carries a value (there are none to carry).
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
+    from custody.validation._gx import gx
     from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (

@@ -33,14 +33,11 @@ the GX loggers that print exception text while resolving metrics are passed thro
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-import great_expectations as gx  # noqa: E402
+from custody.validation._gx import gx  # noqa: E402 - first: GX imported with its unused parts deferred
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402

@@ -261,9 +261,9 @@ def _normalise_args(table: str, name: str, check: ColumnCheck, t: pa.DataType) -
 
 
 def _expectation(b: BoundCheck, index: int):
-    import great_expectations.expectations as gxe
+    from custody.validation import expectations as cx  # first: imports GX (custody.validation._gx)
 
-    from custody.validation import expectations as cx
+    import great_expectations.expectations as gxe
 
     meta = {"custody_rule": index}
     column = b.columns[0]
@@ -335,8 +335,7 @@ class _GxOutcome:
 
 
 def _run_gx(table_name: str, frame: pd.DataFrame, plan: list[BoundCheck]) -> list[_GxOutcome]:
-    import great_expectations as gx
-
+    from custody.validation._gx import gx
     from custody.validation.expectations import gx_runtime
 
     runtime = gx_runtime()  # first: ExpectationSuite.add_expectation needs an active context

@@ -1,0 +1,64 @@
+"""The one place Great Expectations is first imported: ``from custody.validation._gx import gx``.
+
+GX's package import loads every expectation it ships, among them the distribution expectations
+(KL divergence, Kolmogorov-Smirnov) whose modules import ``scipy.stats`` and ``altair`` at module
+level and use them only inside their methods. Those two imports are about a third of GX's import
+time (about 1 s of 3.3 s on the benchmark machine), paid by every validating task although Custody
+never runs those expectations.
+
+So while GX itself is imported, those modules (``DEFERRED``) are loaded lazily
+(``importlib.util.LazyLoader``): the module object exists at once and its code runs on the first
+attribute access, so a user expectation that does use them gets the complete module. Modules
+already imported are left as they are, and the deferral ends when GX's import returns: anything
+importing them later gets them the ordinary way.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+#: Imported by GX at module level, used by GX only inside methods Custody does not call.
+DEFERRED = ("scipy.stats", "altair")
+
+
+class _DeferringFinder(importlib.abc.MetaPathFinder):
+    """Finds ``DEFERRED`` modules through the other finders and wraps their loader lazily."""
+
+    def find_spec(self, fullname: str, path: Any, target: ModuleType | None = None) -> Any:
+        if fullname not in DEFERRED:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                loader = spec.loader
+                if loader is not None and hasattr(loader, "exec_module"):
+                    spec.loader = importlib.util.LazyLoader(loader)
+                return spec
+        return None
+
+
+def _import_gx() -> ModuleType:
+    if "great_expectations" in sys.modules:
+        return sys.modules["great_expectations"]
+    finder = _DeferringFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        import great_expectations
+    finally:
+        sys.meta_path.remove(finder)
+    return great_expectations
+
+
+gx = _import_gx()
+
+__all__ = ["DEFERRED", "gx"]
