@@ -192,3 +192,50 @@ def test_batched_validation_writes_each_chunks_quarantine(run, monkeypatch):
     assert sorted(got) == sorted(expected) and expected
     for chunk, q in expected.items():
         assert got[chunk].equals(q), chunk
+
+
+class _Staging:
+    """Reads tables by entry name; ``bad`` fails like a chunk that does not authenticate."""
+
+    def __init__(self, bad: str | None = None):
+        self.bad, self.reads = bad, []
+
+    def get_table(self, entry, *, check_content=True):
+        import threading
+
+        self.reads.append((entry, threading.current_thread().name))
+        if entry == self.bad:
+            from custody.crypto.envelope import IntegrityError
+
+            raise IntegrityError(f"object {entry}: authentication failed")
+        return f"table of {entry}"
+
+
+class _Rt:
+    def __init__(self, staging):
+        self.staging = staging
+
+
+@pytest.mark.parametrize("entries", [[], ["c0"], ["c0", "c1", "c2", "c3"]])
+def test_read_ahead_yields_every_chunk_in_order(entries):
+    from custody.stages.inspect import _read_ahead
+
+    staging = _Staging()
+    got = list(_read_ahead(_Rt(staging), entries))
+    assert got == [(e, f"table of {e}") for e in entries]
+    assert [e for e, _ in staging.reads] == entries  # each chunk read exactly once
+    if len(entries) > 1:
+        assert all(name.startswith("custody-read") for _, name in staging.reads)
+
+
+def test_read_ahead_raises_a_failed_read_at_that_chunk_and_stops_reading():
+    from custody.crypto.envelope import IntegrityError
+    from custody.stages.inspect import _read_ahead
+
+    staging = _Staging(bad="c2")
+    seen = []
+    with pytest.raises(IntegrityError, match="c2"):
+        for entry, _ in _read_ahead(_Rt(staging), ["c0", "c1", "c2", "c3", "c4"]):
+            seen.append(entry)
+    assert seen == ["c0", "c1"]
+    assert [e for e, _ in staging.reads] == ["c0", "c1", "c2"]  # nothing read past the failure

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import date, datetime
+from collections.abc import Iterator
 from typing import Any
 
 from custody import hashing
@@ -122,6 +123,29 @@ class _TableValidation:
         self.quarantine.append(rt.staging.put_table(qentry, q))
 
 
+def _read_ahead(rt: Runtime, entries: list[ObjectEntry]) -> Iterator[tuple[ObjectEntry, Any]]:
+    """``(entry, table)`` of every chunk in order, the next chunk read and decrypted in a thread
+    while the caller works on this one (reading, AES-GCM and Parquet release the GIL): at most two
+    chunks are held. A read's error is raised in the caller, at that chunk."""
+    if len(entries) < 2:
+        for entry in entries:
+            yield entry, rt.staging.get_table(entry, check_content=False)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="custody-read")
+    try:
+        pending = pool.submit(rt.staging.get_table, entries[0], check_content=False)
+        for i, entry in enumerate(entries):
+            chunk = pending.result()
+            if i + 1 < len(entries):
+                pending = pool.submit(rt.staging.get_table, entries[i + 1], check_content=False)
+            yield entry, chunk
+            del chunk
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _clear_validation_quarantine(rt: Runtime, manifest: RunManifest, table: str) -> None:
     """Remove a table's validation quarantine objects (a rerun or a second pass writes them anew)."""
     probe = object_id("quarantine-validate", source=manifest.source, run_key=manifest.run_key, table=table, chunk=0)
@@ -195,8 +219,7 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
         state: _TableValidation | None = None
         unvalidated: list[ObjectEntry] = []  # chunks read before the classification settled
         reread = 0
-        for entry in tm.chunks:
-            chunk = rt.staging.get_table(entry, check_content=False)
+        for entry, chunk in _read_ahead(rt, tm.chunks):
             classifier.observe(chunk)
             if single_pass and state is None and classifier.settled:
                 state = _TableValidation(_derive(cfg_checks, classifier.result(), tm, share), tm)
@@ -220,8 +243,9 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
                          manifest.source, tm.table)
                 _clear_validation_quarantine(rt, manifest, tm.table)
             state = _TableValidation(rules, tm)
-            for entry in tm.chunks:
-                state.step(rt, entry, rt.staging.get_table(entry, check_content=False))
+            for entry, chunk in _read_ahead(rt, tm.chunks):
+                state.step(rt, entry, chunk)
+                del chunk
         state.flush(rt)
         rules_by_table[tm.table] = rules
 
