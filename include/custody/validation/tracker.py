@@ -132,14 +132,29 @@ class KeyTracker:
         return np.where(tracked, out.astype(np.uint64), np.uint64(0)), tracked
 
     def seen(self, rule: str, digests: np.ndarray) -> np.ndarray:
-        """``bool`` mask: which ``digests`` were registered earlier under ``rule``."""
-        mask = np.zeros(len(digests), dtype=bool)
-        for run in self._runs.get(rule, ()):
-            pos = np.searchsorted(run, digests)
-            inside = pos < run.size
-            hit = np.zeros(len(digests), dtype=bool)
-            hit[inside] = run[pos[inside]] == digests[inside]
-            mask |= hit
+        """``bool`` mask: which ``digests`` were registered earlier under ``rule``.
+
+        The digests are looked up in sorted order (and the answers put back in row order): a
+        binary search for sorted keys walks each run forwards, about ten times faster than for
+        keys in row order, which are random digests (at 10M keys it was most of validation).
+        """
+        digests = np.asarray(digests, dtype=np.uint64)
+        n = len(digests)
+        runs = self._runs.get(rule, ())
+        if not runs or n == 0:
+            return np.zeros(n, dtype=bool)
+        ordered_input = n < 2 or bool((digests[1:] >= digests[:-1]).all())
+        order = None if ordered_input else np.argsort(digests)
+        keys = digests if order is None else digests[order]
+        hit = np.zeros(n, dtype=bool)
+        for run in runs:
+            pos = np.searchsorted(run, keys)
+            inside = np.flatnonzero(pos < run.size)
+            hit[inside] |= run[pos[inside]] == keys[inside]
+        if order is None:
+            return hit
+        mask = np.empty(n, dtype=bool)
+        mask[order] = hit
         return mask
 
     def add(self, rule: str, digests: np.ndarray) -> None:
@@ -154,8 +169,12 @@ class KeyTracker:
         runs.append(fresh)
         while len(runs) >= 2 and runs[-2].size < 2 * runs[-1].size:
             last = runs.pop()
-            # Runs are disjoint (``fresh`` holds no key of an earlier run): a sort of both is their union.
-            runs[-1] = np.sort(np.concatenate((runs[-1], last)))
+            # Runs are disjoint (``fresh`` holds no key of an earlier run): a sort of both is their
+            # union. Sorted in place: the merge holds the two runs and one merged copy, no more.
+            merged = np.concatenate((runs[-1], last))
+            del last
+            merged.sort(kind="stable")  # timsort: two sorted runs cost one linear merge
+            runs[-1] = merged
 
     def count(self, rule: str) -> int:
         """Number of distinct keys registered under ``rule``."""
