@@ -8,7 +8,7 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from custody.validation import KeyTracker
 
@@ -76,6 +76,7 @@ def test_bind():
         tracker.bind("invoice")
 
 
+@settings(deadline=None)  # timing is not the property; a loaded machine must not fail it
 @given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=200))
 def test_sorted_distinct_equals_numpy_unique(values):
     from custody.validation.tracker import _sorted_distinct
@@ -95,3 +96,22 @@ def test_runs_merged_over_many_chunks_remember_every_key():
         tracker.add("unique:k", batch)
         seen.update(int(v) for v in batch)
     assert tracker.count("unique:k") == len(seen)
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), min_size=1, max_size=300))
+def test_integer_keys_map_one_to_one(values):
+    tracker = KeyTracker("t")
+    digests, tracked = tracker.digests([pa.array(values, pa.int64())])
+    assert tracked.all()
+    assert len(set(digests.tolist())) == len(set(values))  # distinct integers, distinct digests
+    again, _ = tracker.digests([pa.array(values[::-1], pa.int64())])
+    assert again.tolist() == digests.tolist()[::-1]
+
+
+def test_integer_digests_do_not_depend_on_the_integer_width_and_differ_per_tracker():
+    a, b = KeyTracker("t"), KeyTracker("t")
+    narrow, _ = a.digests([pa.array([7, 8], pa.int16())])
+    wide, _ = a.digests([pa.array([7, 8], pa.int64())])
+    assert narrow.tolist() == wide.tolist()
+    assert b.digests([pa.array([7, 8], pa.int64())])[0].tolist() != wide.tolist()

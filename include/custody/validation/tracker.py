@@ -5,9 +5,11 @@ invisible to a per-chunk GX run. ``KeyTracker`` keeps, per uniqueness rule, the 
 of every key seen so far and answers "seen before?" for the next chunk.
 
 Digest of a one-column key of integers or text (the common case), computed over the whole column
-at once: SipHash-2-4 (``pandas.util.hash_array``, in C) of the value's text (integers as their
-decimal digits), keyed with a random key drawn per tracker, one key for integer columns and another
-for text columns so ``5`` and ``"5"`` stay different keys. Any other key (several columns, floats,
+at once: for integers a keyed bijection of the 64-bit value (``_mix``: xor and odd multipliers
+drawn per tracker, xor-shifts), so two distinct integers never share a digest; for text
+SipHash-2-4 (``pandas.util.hash_array``, in C) of the value, keyed with a random key drawn per
+tracker. (An integer's and a text's digest coincide with chance 2**-64, so ``5`` and ``"5"`` stay
+different keys.) Any other key (several columns, floats,
 decimals, dates, ...): 8-byte BLAKE2b, keyed with a random 16-byte salt drawn per tracker, over
 ``repr`` of the key tuple (``-0.0`` folded to ``0.0``), one row at a time. A rule's key columns
 keep their type across the chunks of a table, so one rule always uses one of the two digests.
@@ -71,7 +73,11 @@ class KeyTracker:
         self._table = table
         self._salt = os.urandom(16)
         # SipHash keys for pandas.util.hash_array: 16 ASCII characters (96 random bits) each.
-        self._column_keys = {kind: base64.b64encode(os.urandom(12)).decode("ascii") for kind in ("int", "text")}
+        self._column_keys = {"text": base64.b64encode(os.urandom(12)).decode("ascii")}
+        # Integer keys: a xor key and two odd multipliers for the keyed bijection ``_mix``.
+        words = np.frombuffer(os.urandom(24), dtype=np.uint64).copy()
+        words[1:] |= np.uint64(1)
+        self._int_keys = tuple(np.uint64(w) for w in words)
         self._runs: dict[str, list[np.ndarray]] = {}
 
     @property
@@ -121,15 +127,27 @@ class KeyTracker:
             arr = arr.dictionary_decode()
         t = arr.type
         if pa.types.is_integer(t):
-            kind, text = "int", pc.cast(arr, pa.string())
-        elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-            kind, text = "text", arr
-        else:
+            tracked = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+            wide = pa.uint64() if t == pa.uint64() else pa.int64()
+            values = pc.fill_null(pc.cast(arr, wide), 0).to_numpy(zero_copy_only=False).view(np.uint64)
+            return np.where(tracked, self._mix(values), np.uint64(0)), tracked
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
             return None
-        tracked = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
-        values = pc.fill_null(text, "").to_numpy(zero_copy_only=False).astype(object)
-        out = pd.util.hash_array(values, encoding="utf8", hash_key=self._column_keys[kind], categorize=False)
+        tracked = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+        values = pc.fill_null(arr, "").to_numpy(zero_copy_only=False).astype(object)
+        out = pd.util.hash_array(values, encoding="utf8", hash_key=self._column_keys["text"], categorize=False)
         return np.where(tracked, out.astype(np.uint64), np.uint64(0)), tracked
+
+    def _mix(self, values: np.ndarray) -> np.ndarray:
+        """A keyed bijection of 64-bit integers: xor with a key, multiply by an odd key, xor-shift,
+        multiply, xor-shift. Every step is invertible, so distinct integers keep distinct digests
+        (no false "seen before" at all), and without the keys the digests do not give the values."""
+        x = values ^ self._int_keys[0]
+        x *= self._int_keys[1]
+        x ^= x >> np.uint64(29)
+        x *= self._int_keys[2]
+        x ^= x >> np.uint64(32)
+        return x
 
     def seen(self, rule: str, digests: np.ndarray) -> np.ndarray:
         """``bool`` mask: which ``digests`` were registered earlier under ``rule``.
