@@ -186,13 +186,12 @@ class KeyTracker:
         runs = self._runs.setdefault(rule, [])
         runs.append(fresh)
         while len(runs) >= 2 and runs[-2].size < 2 * runs[-1].size:
-            last = runs.pop()
             # Runs are disjoint (``fresh`` holds no key of an earlier run): a sort of both is their
-            # union. Sorted in place: the merge holds the two runs and one merged copy, no more.
-            merged = np.concatenate((runs[-1], last))
-            del last
-            merged.sort(kind="stable")  # timsort: two sorted runs cost one linear merge
-            runs[-1] = merged
+            # union. The two runs are let go once copied and the copy is sorted in place (timsort:
+            # two sorted runs cost one linear merge), so a merge holds little beyond its result.
+            merged = np.concatenate((runs.pop(-2), runs.pop()))
+            merged.sort(kind="stable")
+            runs.append(merged)
 
     def count(self, rule: str) -> int:
         """Number of distinct keys registered under ``rule``."""
