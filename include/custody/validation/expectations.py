@@ -37,24 +37,24 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from custody.validation._gx import gx  # noqa: E402 - first: GX imported with its unused parts deferred
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E402
-from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
-from great_expectations.expectations.metrics import (  # noqa: E402
+from custody.validation._gx import gx  # first: GX imported with its unused parts deferred
+import numpy as np
+import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metrics import (
     ColumnMapMetricProvider,
     column_condition_partial,
 )
 
-from great_expectations.render import (  # noqa: E402
+from great_expectations.render import (
     LegacyRendererType,
     RenderedStringTemplateContent,
 )
-from great_expectations.render.renderer.renderer import renderer  # noqa: E402
+from great_expectations.render.renderer.renderer import renderer
 
-from custody.validation import checks  # noqa: E402
+from custody.validation import checks
 
 __all__ = [
     "ExpectColumnValuesToBeCustodyCnBankCard",
