@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import date, datetime
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
 
 from custody import hashing

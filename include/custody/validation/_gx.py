@@ -16,7 +16,6 @@ importing them later gets them the ordinary way.
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
 import importlib.util
 import os
 import sys

@@ -5,19 +5,23 @@ invisible to a per-chunk GX run. ``KeyTracker`` keeps, per uniqueness rule, the 
 of every key seen so far and answers "seen before?" for the next chunk.
 
 Digest of a one-column key of integers or text (the common case), computed over the whole column
-at once: for integers a keyed bijection of the 64-bit value (``_mix``: xor and odd multipliers
-drawn per tracker, xor-shifts), so two distinct integers never share a digest; for text
-SipHash-2-4 (``pandas.util.hash_array``, in C) of the value, keyed with a random key drawn per
-tracker. (An integer's and a text's digest coincide with chance 2**-64, so ``5`` and ``"5"`` stay
-different keys.) Any other key (several columns, floats,
-decimals, dates, ...): 8-byte BLAKE2b, keyed with a random 16-byte salt drawn per tracker, over
-``repr`` of the key tuple (``-0.0`` folded to ``0.0``), one row at a time. A rule's key columns
-keep their type across the chunks of a table, so one rule always uses one of the two digests.
-The salt and keys keep the digests useless outside the process
-(a leaked set of unsalted hashes of phone numbers could be reversed by enumeration). Memory is
-8 bytes per distinct key (sorted ``uint64`` runs merged geometrically, so at most ~log2(n) runs
-and O(log n) lookups per run). With n keys the chance of any false "seen before" is about
-n**2 / 2**65 (10 million keys: ~3e-6).
+at once: for integers a keyed bijection of the 64-bit value (``_mix``: a xor key and two odd
+multipliers drawn per tracker, with xor-shifts), so two distinct integers never share a digest;
+for text SipHash-2-4 (``pandas.util.hash_array``, in C) of the value, keyed with a random key
+drawn per tracker. An integer's and a text's digest coincide with chance 2**-64, so ``5`` and
+``"5"`` stay different keys. Any other key (several columns, floats, decimals, dates, ...):
+8-byte BLAKE2b, keyed with a random 16-byte salt drawn per tracker, over ``repr`` of the key tuple
+(``-0.0`` folded to ``0.0``), one row at a time. A rule's key columns keep their type across the
+chunks of a table, so one rule always uses one kind of digest.
+
+Digests, keys and salt live only in this process's memory: nothing here is written, logged or
+returned beyond "seen before?". The random keys keep a dump of the digests from being reversed by
+enumeration without them (for text and compound keys: SipHash and BLAKE2b are keyed PRFs). The
+integer bijection is not cryptographic: it hides integers from a casual look, not from an analyst
+who also holds some known key-digest pairs of the same process. Memory is 8 bytes per distinct key
+(sorted ``uint64`` runs merged geometrically, so at most ~log2(n) runs and O(log n) lookups per
+run). With n text or compound keys the chance of any false "seen before" is about n**2 / 2**65
+(10 million keys: ~3e-6); integer keys have none.
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ class KeyTracker:
     def _mix(self, values: np.ndarray) -> np.ndarray:
         """A keyed bijection of 64-bit integers: xor with a key, multiply by an odd key, xor-shift,
         multiply, xor-shift. Every step is invertible, so distinct integers keep distinct digests
-        (no false "seen before" at all), and without the keys the digests do not give the values."""
+        (no false "seen before" at all). Not a cryptographic hash (module docstring)."""
         x = values ^ self._int_keys[0]
         x *= self._int_keys[1]
         x ^= x >> np.uint64(29)
