@@ -24,7 +24,8 @@ from custody.store import (
     latest_snapshot,
     verify_snapshot,
 )
-from custody.store.snapshots import object_key
+from custody.store.backends import StoreError
+from custody.store.snapshots import list_snapshots, object_key
 
 
 def _table(start: int, n: int) -> pa.Table:
@@ -164,3 +165,57 @@ def test_s3_snapshot_over_http(staged, s3_client, tmp_path):
     s3_client.put_object(Bucket=store.bucket, Key=f"backups/{object_key(victim.sha256)}", Body=bytes(flipped))
     with pytest.raises(SnapshotError, match="chunk-00000"):
         verify_snapshot(store, key, keyring)
+
+
+class _SlowStore(LocalStore):
+    """A local store whose object writes take a while and record how many overlap."""
+
+    def __init__(self, root, fail_key: str | None = None) -> None:
+        super().__init__(root)
+        import threading
+
+        self.fail_key, self.in_flight, self.most = fail_key, 0, 0
+        self._lock = threading.Lock()
+
+    def put_file(self, key, path, *, sha256=None):
+        import time
+
+        with self._lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(0.2)
+            if key == self.fail_key:
+                raise StoreError(f"{self.location}: cannot write {key}: injected")
+            super().put_file(key, path, sha256=sha256)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def test_stores_and_objects_are_copied_in_parallel_with_ordered_progress(staged, tmp_path):
+    from custody.store.snapshots import OBJECT_THREADS
+
+    keyring, staging, manifest = staged
+    first, second = _SlowStore(tmp_path / "one"), _SlowStore(tmp_path / "two")
+    seen: list[tuple[int, int]] = []
+    summary = create_snapshot([first, second], staging, manifest, None, keyring,
+                              on_object=lambda done, total: seen.append((done, total)))
+    assert [s["location"] for s in summary["stores"]] == [first.location, second.location]
+    assert [s["uploaded"] for s in summary["stores"]] == [2, 2]
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert 2 == first.most == second.most <= OBJECT_THREADS  # both chunks of a store at once
+    for store in (first, second):
+        key = latest_snapshot(store, keyring, "crm")
+        assert verify_snapshot(store, key, keyring).checked == 2
+
+
+def test_a_failing_store_fails_the_snapshot_and_gets_no_snapshot_document(staged, tmp_path):
+    keyring, staging, manifest = staged
+    victim = object_key(manifest.tables[0].chunks[1].sha256)
+    good, bad = _SlowStore(tmp_path / "good"), _SlowStore(tmp_path / "bad", fail_key=victim)
+    with pytest.raises(StoreError, match="injected"):
+        create_snapshot([bad, good], staging, manifest, None, keyring)
+    assert list_snapshots(bad) == []
+    # the other store finished its copy, verified, as a rerun will find it
+    assert verify_snapshot(good, latest_snapshot(good, keyring, "crm"), keyring).checked == 2

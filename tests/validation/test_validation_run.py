@@ -644,3 +644,28 @@ def test_identifier_expectations_compute_column_conditions(monkeypatch):
     assert calls == ["custody.identifiers.email_address"]
     assert result.rows_valid == n - 1 and result.rows_quarantined == 1
     assert result.quarantine.column("_quarantine_reasons").to_pylist() == [["cn_resident_id:resident_id"]]
+
+
+def test_gx_batches_are_not_fingerprinted(contacts, monkeypatch):
+    """GX's pandas engine would MD5 every whole batch for a marker Custody never reads
+    (custody.validation._gx): switched off, and the outcome is the same."""
+    from custody.validation._gx import NO_FINGERPRINT
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    assert pandas_execution_engine.HASH_THRESHOLD == NO_FINGERPRINT == 0
+    calls: list[int] = []
+    original = pandas_execution_engine.hash_pandas_dataframe
+
+    def counting(df):
+        calls.append(len(df))
+        return original(df)
+
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", counting)
+    result = validate_chunk(contacts, CONTACT_RULES)
+    assert calls == []
+    assert _reasons_by_position(contacts, result) == EXPECTED_REASONS
+    monkeypatch.setattr(pandas_execution_engine, "HASH_THRESHOLD", 1e9)  # GX's own setting
+    fingerprinted = validate_chunk(contacts, CONTACT_RULES)
+    assert calls and all(n == contacts.num_rows for n in calls)
+    assert _reasons_by_position(contacts, fingerprinted) == EXPECTED_REASONS
+    assert (fingerprinted.rows_valid, fingerprinted.rows_quarantined) == (result.rows_valid, result.rows_quarantined)
