@@ -84,7 +84,7 @@ def timed(cls, name, part):
 
 for name in ("observe", "result", "minors"):
     timed(TableClassifier, name, "classify")
-for name in ("step", "flush"):
+for name in ("validate",):
     if hasattr(inspect_stage._TableValidation, name):
         timed(inspect_stage._TableValidation, name, "validate")
 rt = Runtime.from_env()

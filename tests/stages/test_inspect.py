@@ -160,20 +160,20 @@ def test_batched_validation_writes_each_chunks_quarantine(run, monkeypatch):
 
     monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 2000)  # 2 chunks, then 1
     runs = []
-    real = inspect_stage._TableValidation.flush
+    real = inspect_stage._TableValidation.validate
 
-    def counted(self, rt):
-        runs.append(len(self._pending))
-        return real(self, rt)
+    def counted(self, rt, batch):
+        runs.append(len(batch))
+        return real(self, rt, batch)
 
-    monkeypatch.setattr(inspect_stage._TableValidation, "flush", counted)
+    monkeypatch.setattr(inspect_stage._TableValidation, "validate", counted)
     rt, run_key = run(1000)
     result = stage_classify_and_validate(rt, "crm", run_key)
     vdoc = rt.staging.get(result["validation_key"], ValidationDocument)
     manifest = rt.manifest("crm", run_key)
     tm = manifest.table("contacts")
     rules_doc = vdoc.table("contacts")
-    assert len(tm.chunks) == 3 and 2 in runs
+    assert len(tm.chunks) == 3 and runs == [2, 1] * result["passes"]["contacts"]
 
     columns = TableClassifier(load_policy(rt.settings.config_dir / "policy.yaml"), source="crm", table="contacts",
                               as_of=datetime.fromisoformat(manifest.created_at).date())
@@ -239,3 +239,67 @@ def test_read_ahead_raises_a_failed_read_at_that_chunk_and_stops_reading():
             seen.append(entry)
     assert seen == ["c0", "c1"]
     assert [e for e, _ in staging.reads] == ["c0", "c1", "c2"]  # nothing read past the failure
+
+
+def _validate_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("custody-validate")]
+
+
+def test_a_failing_background_batch_fails_the_stage_and_leaves_no_worker(run, monkeypatch):
+    """A batch validated in the worker thread raises in the stage, which ends without its documents."""
+    from custody.stages import inspect as inspect_stage
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 2000)
+    real = inspect_stage._TableValidation.validate
+    calls = []
+
+    def failing(self, rt, batch):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise OSError("disk gone while storing a quarantine object")
+        return real(self, rt, batch)
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "validate", failing)
+    rt, run_key = run(1000)
+    with pytest.raises(Exception, match=r"failed \(OSError;"):  # the message withheld: it could quote a value
+        stage_classify_and_validate(rt, "crm", run_key)
+    assert len(calls) == 2
+    assert _validate_threads() == []
+    assert not rt.staging.exists(f"crm/{run_key}/validation.json")
+
+
+def test_a_failing_read_waits_for_the_batch_in_validation(run, monkeypatch):
+    """The stage's own failure (a chunk that cannot be read) does not leave a validation running:
+    every batch the worker started has finished when the stage raises."""
+    import time
+
+    from custody.stages import inspect as inspect_stage
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 1000)
+    started, finished = [], []
+    real = inspect_stage._TableValidation.validate
+
+    def slow(self, rt, batch):
+        started.append(len(batch))
+        time.sleep(0.5)
+        real(self, rt, batch)
+        finished.append(len(batch))
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "validate", slow)
+    rt, run_key = run(1000)
+    real_get = type(rt.staging).get_table
+    reads = []
+
+    def get_table(self, entry, **kw):
+        reads.append(entry.chunk)
+        if len(reads) == 3:
+            raise OSError("chunk unreadable")
+        return real_get(self, entry, **kw)
+
+    monkeypatch.setattr(type(rt.staging), "get_table", get_table)
+    with pytest.raises(Exception, match=r"failed \(OSError;"):
+        stage_classify_and_validate(rt, "crm", run_key)
+    assert started and finished == started  # none cut short, none still running
+    assert _validate_threads() == []

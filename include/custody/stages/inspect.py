@@ -55,8 +55,11 @@ class _TableValidation:
 
     Chunks are validated in batches of about ``BATCH_ROWS`` rows (one GX run per batch: a GX run
     costs a fixed few hundred milliseconds of suite and metric-graph set-up whatever the rows);
-    the quarantine is still written per chunk. :meth:`flush` validates what is buffered; the
-    outcome does not depend on batching (uniqueness: first occurrence in the table wins).
+    the quarantine is still written per chunk. A full batch is validated in a worker thread while
+    the caller classifies the next chunks (Arrow compute, on both sides, releases the GIL); one
+    batch at a time and in table order, so the outcome depends neither on batching nor on the
+    thread (uniqueness: first occurrence in the table wins). At most two batches are held: the one
+    being validated and the one filling. :meth:`flush` validates what is buffered and waits.
     """
 
     #: Rows buffered before a GX run (about 4 chunks of the default 50,000 rows).
@@ -73,25 +76,63 @@ class _TableValidation:
         self.quarantine: list[ObjectEntry] = []
         self._pending: list[tuple[ObjectEntry, Any]] = []
         self._pending_rows = 0
+        self._pool: Any = None
+        self._running: Any = None
 
     def step(self, rt: Runtime, entry: ObjectEntry, chunk: Any) -> None:
-        """Buffer one chunk; validate the buffer once it holds ``BATCH_ROWS`` rows."""
+        """Buffer one chunk; once the buffer holds ``BATCH_ROWS`` rows it is validated in the
+        background (after the batch before it: this waits while that one is still running)."""
         self._pending.append((entry, chunk))
         self._pending_rows += chunk.num_rows
         if self._pending_rows >= self.BATCH_ROWS:
-            self.flush(rt)
+            self._submit(rt)
 
     def flush(self, rt: Runtime) -> None:
-        """Validate the buffered chunks (one GX run when their schemas agree) and store each
-        chunk's quarantine."""
+        """Validate what is buffered and wait for every batch; a batch's error is raised here."""
+        self._submit(rt)
+        self._close(quiet=False)
+
+    def abandon(self) -> None:
+        """Drop what is buffered and wait for the batch in validation, whatever its outcome (its
+        results are being thrown away: a failed stage, or a second pass with other checks)."""
+        self._pending, self._pending_rows = [], 0
+        self._close(quiet=True)
+
+    def _submit(self, rt: Runtime) -> None:
+        batch, self._pending, self._pending_rows = self._pending, [], 0
+        if not batch:
+            return
+        self._wait()
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="custody-validate")
+        self._running = self._pool.submit(self.validate, rt, batch)
+
+    def _wait(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
+
+    def _close(self, quiet: bool) -> None:
+        try:
+            self._wait()
+        except Exception:
+            if not quiet:
+                raise
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def validate(self, rt: Runtime, batch: list[tuple[ObjectEntry, Any]]) -> None:
+        """Validate ``batch`` (one GX run when the chunks' schemas agree) and store each chunk's
+        quarantine."""
         import numpy as np
         import pyarrow as pa
 
         from custody.validation import QUARANTINE_REASONS_COLUMN, validate_chunk
 
-        batch, self._pending, self._pending_rows = self._pending, [], 0
-        if not batch:
-            return
         tables = [c if isinstance(c, pa.Table) else pa.Table.from_batches([c]) for _, c in batch]
         if len(tables) > 1 and any(t.schema != tables[0].schema for t in tables[1:]):
             groups = [([e], [t]) for (e, _), t in zip(batch, tables, strict=True)]
@@ -219,34 +260,40 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
         state: _TableValidation | None = None
         unvalidated: list[ObjectEntry] = []  # chunks read before the classification settled
         reread = 0
-        for entry, chunk in _read_ahead(rt, tm.chunks):
-            classifier.observe(chunk)
-            if single_pass and state is None and classifier.settled:
-                state = _TableValidation(_derive(cfg_checks, classifier.result(), tm, share), tm)
-                for early in unvalidated:  # normally none: the first chunk fills every sample
-                    state.step(rt, early, rt.staging.get_table(early, check_content=False))
-                reread, unvalidated = reread + len(unvalidated), []
-            if state is None:
-                unvalidated.append(entry)
-            else:
-                state.step(rt, entry, chunk)
-            del chunk
-        columns = classifier.result()
-        rules = _derive(cfg_checks, columns, tm, share)
-        passes[tm.table] = 2 if reread else 1
-        if state is None or state.rules != rules:
-            # The checks derived from the settled classification differ from the final ones (or
-            # it never settled): validate every chunk again with the final checks.
-            passes[tm.table] = 2 if tm.chunks else 1
-            if state is not None:
-                log.info("%s.%s: checks changed after the classification settled; validating in a second pass",
-                         manifest.source, tm.table)
-                _clear_validation_quarantine(rt, manifest, tm.table)
-            state = _TableValidation(rules, tm)
+        try:
             for entry, chunk in _read_ahead(rt, tm.chunks):
-                state.step(rt, entry, chunk)
+                classifier.observe(chunk)
+                if single_pass and state is None and classifier.settled:
+                    state = _TableValidation(_derive(cfg_checks, classifier.result(), tm, share), tm)
+                    for early in unvalidated:  # normally none: the first chunk fills every sample
+                        state.step(rt, early, rt.staging.get_table(early, check_content=False))
+                    reread, unvalidated = reread + len(unvalidated), []
+                if state is None:
+                    unvalidated.append(entry)
+                else:
+                    state.step(rt, entry, chunk)
                 del chunk
-        state.flush(rt)
+            columns = classifier.result()
+            rules = _derive(cfg_checks, columns, tm, share)
+            passes[tm.table] = 2 if reread else 1
+            if state is None or state.rules != rules:
+                # The checks derived from the settled classification differ from the final ones
+                # (or it never settled): validate every chunk again with the final checks.
+                passes[tm.table] = 2 if tm.chunks else 1
+                if state is not None:
+                    log.info("%s.%s: checks changed after the classification settled; validating in a "
+                             "second pass", manifest.source, tm.table)
+                    state.abandon()  # its worker writes no quarantine object after the clearing
+                    _clear_validation_quarantine(rt, manifest, tm.table)
+                state = _TableValidation(rules, tm)
+                for entry, chunk in _read_ahead(rt, tm.chunks):
+                    state.step(rt, entry, chunk)
+                    del chunk
+            state.flush(rt)
+        except BaseException:
+            if state is not None:
+                state.abandon()  # no validation left running behind the stage's failure
+            raise
         rules_by_table[tm.table] = rules
 
         table_doc = TableClassification(table=tm.table, rows=tm.extracted_rows, columns=columns)
