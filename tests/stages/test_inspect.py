@@ -303,3 +303,36 @@ def test_a_failing_read_waits_for_the_batch_in_validation(run, monkeypatch):
         stage_classify_and_validate(rt, "crm", run_key)
     assert started and finished == started  # none cut short, none still running
     assert _validate_threads() == []
+
+
+def test_a_discarded_first_pass_still_raises_its_batchs_error_and_abandon_does_not(monkeypatch):
+    """Before a second pass the first pass is discarded: a batch it validated that failed still fails
+    the stage (as it would had it run in the stage's thread); a failing stage abandons quietly."""
+    import threading
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+    from custody.stages import inspect as inspect_stage
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 2)
+    gate = threading.Event()
+
+    def failing(self, rt, batch):
+        gate.wait(5)
+        raise RuntimeError("batch failed")
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "validate", failing)
+    tm = SimpleNamespace(table="t", quarantine_reasons={})
+    chunk = pa.table({"id": [1, 2]})
+    for ending, expect_error in (("discard", True), ("abandon", False)):
+        state = inspect_stage._TableValidation(None, tm)
+        state.step(None, None, chunk)  # a full batch: submitted to the worker
+        state.step(None, None, pa.table({"id": [3]}))  # buffered, never validated
+        gate.set()
+        if expect_error:
+            with pytest.raises(RuntimeError, match="batch failed"):
+                getattr(state, ending)()
+        else:
+            getattr(state, ending)()
+        assert state._pending == [] and state._pool is None and _validate_threads() == []
+        gate.clear()

@@ -210,12 +210,69 @@ def test_stores_and_objects_are_copied_in_parallel_with_ordered_progress(staged,
         assert verify_snapshot(store, key, keyring).checked == 2
 
 
-def test_a_failing_store_fails_the_snapshot_and_gets_no_snapshot_document(staged, tmp_path):
+def test_a_failing_store_fails_the_snapshot_and_no_store_gets_a_snapshot_document(staged, tmp_path):
+    """Documents are written only once every object of every store read back right: a rerun that
+    fails in one store must not replace the document another store holds (the audit log recorded it)."""
     keyring, staging, manifest = staged
     victim = object_key(manifest.tables[0].chunks[1].sha256)
     good, bad = _SlowStore(tmp_path / "good"), _SlowStore(tmp_path / "bad", fail_key=victim)
     with pytest.raises(StoreError, match="injected"):
         create_snapshot([bad, good], staging, manifest, None, keyring)
-    assert list_snapshots(bad) == []
-    # the other store finished its copy, verified, as a rerun will find it
-    assert verify_snapshot(good, latest_snapshot(good, keyring, "crm"), keyring).checked == 2
+    assert list_snapshots(bad) == [] and list_snapshots(good) == []
+
+    # a store that already holds the run's snapshot keeps that very document
+    first = create_snapshot([good], staging, manifest, None, keyring)
+    doc = good.get_bytes(first["snapshot_key"])
+    with pytest.raises(StoreError, match="injected"):
+        create_snapshot([good, bad], staging, manifest, None, keyring)
+    assert good.get_bytes(first["snapshot_key"]) == doc
+
+
+def test_a_store_held_by_a_prune_refuses_before_anything_is_copied(staged, tmp_path):
+    from custody.store import StoreLockedError, store_lock
+
+    keyring, staging, manifest = staged
+    free, held = _SlowStore(tmp_path / "free"), _SlowStore(tmp_path / "held")
+    with store_lock(held, "prune"), pytest.raises(StoreLockedError):
+        create_snapshot([free, held], staging, manifest, None, keyring)
+    assert free.most == 0 and held.most == 0  # no object was written to either
+    assert not [k for k in free.list_keys("objects/")]
+
+
+def test_an_interrupted_backup_stops_copying_and_writes_no_document(staged, tmp_path):
+    """A task's timeout or SIGTERM arrives as an exception in the main thread: no object starts
+    after it, the copies under way finish before it propagates, no snapshot document is written."""
+    import signal
+    import threading
+
+    class Timeout(Exception):
+        pass
+
+    def alarm(signum, frame):
+        raise Timeout
+
+    keyring, staging, manifest = staged
+    stores = [_SlowStore(tmp_path / "one"), _SlowStore(tmp_path / "two")]
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        with pytest.raises(Timeout):
+            create_snapshot(stores, staging, manifest, None, keyring)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("custody-backup")] == []
+    assert all(s.in_flight == 0 for s in stores)
+    assert list_snapshots(stores[0]) == [] and list_snapshots(stores[1]) == []
+
+
+def test_the_failure_raised_is_the_worst_one():
+    from custody.store import StoreLockedError
+    from custody.store.snapshots import _worst
+
+    busy, broken, bad = StoreLockedError("busy"), StoreError("disk full"), SnapshotError("read back wrong")
+    assert _worst([busy, broken, bad]) is bad
+    assert _worst([busy, broken]) is broken
+    assert _worst([busy]) is busy
+    other = OSError("socket")
+    assert _worst([busy, other]) is other

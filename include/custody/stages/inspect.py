@@ -92,9 +92,15 @@ class _TableValidation:
         self._submit(rt)
         self._close(quiet=False)
 
+    def discard(self) -> None:
+        """Drop what is buffered (not validated) and wait for the batch in validation; its error
+        is raised, as every validated batch's is (a second pass with other checks follows)."""
+        self._pending, self._pending_rows = [], 0
+        self._close(quiet=False)
+
     def abandon(self) -> None:
-        """Drop what is buffered and wait for the batch in validation, whatever its outcome (its
-        results are being thrown away: a failed stage, or a second pass with other checks)."""
+        """Drop what is buffered and wait for the batch in validation, whatever its outcome (the
+        stage is failing already: its own error is the one to raise)."""
         self._pending, self._pending_rows = [], 0
         self._close(quiet=True)
 
@@ -117,7 +123,7 @@ class _TableValidation:
     def _close(self, quiet: bool) -> None:
         try:
             self._wait()
-        except Exception:
+        except BaseException:
             if not quiet:
                 raise
         finally:
@@ -283,7 +289,7 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
                 if state is not None:
                     log.info("%s.%s: checks changed after the classification settled; validating in a "
                              "second pass", manifest.source, tm.table)
-                    state.abandon()  # its worker writes no quarantine object after the clearing
+                    state.discard()  # its worker writes no quarantine object after the clearing
                     _clear_validation_quarantine(rt, manifest, tm.table)
                 state = _TableValidation(rules, tm)
                 for entry, chunk in _read_ahead(rt, tm.chunks):

@@ -14,13 +14,15 @@ content address) rather than a half snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import random
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, NamedTuple
@@ -145,6 +147,65 @@ def _store_object(store: ObjectStore, staging: StagingStore, entry: ObjectEntry,
     return action, n
 
 
+def _copy_objects(stores: list[ObjectStore], staging: StagingStore, entries: list[ObjectEntry], keys: list[str],
+                  counts: list[dict[str, int]], nbytes: list[int], progress: _Progress) -> None:
+    """Store every object in every store, ``OBJECT_THREADS`` per store at a time (an upload and its
+    read-back wait on the store, a disk's fsync or an HTTP round trip, more than on this process).
+
+    On the first failure, or when this thread is interrupted (a task's timeout or SIGTERM, Ctrl-C),
+    no further object starts; the copies under way finish, then the error is raised. Every
+    failure is logged; a ``SnapshotError`` (an object that read back wrong) is raised before a
+    store error, and a busy store's ``StoreLockedError`` (transient) only when nothing else failed.
+    """
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def one(i: int, entry: ObjectEntry, key: str) -> None:
+        if stop.is_set():
+            return
+        try:
+            action, n = _store_object(stores[i], staging, entry, key)
+        except BaseException as exc:
+            stop.set()
+            with lock:
+                failures.append(exc)
+            return
+        with lock:
+            counts[i][action] += 1
+            nbytes[i] += n
+        progress.step()
+
+    pool = ThreadPoolExecutor(max_workers=max(1, OBJECT_THREADS * len(stores)),
+                              thread_name_prefix="custody-backup-object")
+    try:
+        # Objects interleaved across stores, so every store is busy from the start.
+        for entry, key in zip(entries, keys, strict=True):
+            for i in range(len(stores)):
+                pool.submit(one, i, entry, key)
+        pool.shutdown(wait=True)
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    if failures:
+        for exc in failures:
+            log.error("backup copy failed: %s: %s", type(exc).__name__, exc)
+        raise _worst(failures)
+
+
+def _worst(failures: list[BaseException]) -> BaseException:
+    """The failure to raise: an integrity failure first, a busy store last."""
+    for kind in (SnapshotError, StoreError):
+        for exc in failures:
+            if isinstance(exc, kind) and not isinstance(exc, StoreLockedError):
+                return exc
+    for exc in failures:
+        if not isinstance(exc, StoreLockedError):
+            return exc
+    return failures[0]
+
+
 def create_snapshot(
     stores: list[ObjectStore],
     staging: StagingStore,
@@ -159,7 +220,10 @@ def create_snapshot(
     snapshot document. Objects are streamed file to store (memory O(part size)); objects already
     present are reused only after reading back to their SHA-256, and corrupt copies are replaced.
     Each store is held under a ``backup`` lock (``store_lock``) so a concurrent prune cannot delete
-    objects before the snapshot document references them.
+    objects before the snapshot document references them; every lock is taken before anything is
+    copied, objects go to all stores in parallel (``_copy_objects``), and the snapshot documents
+    are written only once every object of every store read back right, so a failure or an
+    interruption leaves no new document in any store.
     Returns ``{"snapshot_key", "objects", "stores": [{"location", "uploaded", "reused", "repaired",
     "bytes", "snapshot_sha256"}]}``. Raises ``StoreError`` (including ``StoreLockedError``) or
     ``SnapshotError`` (read-back hash mismatch, naming the object). ``on_object(done, total)`` is
@@ -182,32 +246,25 @@ def create_snapshot(
     key = snapshot.key()
     summary: dict[str, Any] = {"snapshot_key": key, "objects": len(entries), "stores": []}
     progress = _Progress(on_object, len(entries) * len(stores))
-
-    def to_store(store: ObjectStore) -> dict[str, Any]:
-        counts = {"uploaded": 0, "reused": 0, "repaired": 0}
-        nbytes = 0
-        with store_lock(store, "backup"), ThreadPoolExecutor(
-                max_workers=OBJECT_THREADS, thread_name_prefix="custody-backup-object") as pool:
-            # Objects in parallel: each upload and read-back waits on the store (a disk's fsync, an
-            # HTTP round trip) more than on this process. The snapshot document goes last, once
-            # every object it lists has read back right.
-            for action, n in pool.map(lambda pair: _store_object(store, staging, pair[0], pair[1].key),
-                                      zip(entries, listing)):
-                counts[action] += 1
-                nbytes += n
-                progress.step()
+    counts = [{"uploaded": 0, "reused": 0, "repaired": 0} for _ in stores]
+    nbytes = [0] * len(stores)
+    with contextlib.ExitStack() as held:
+        # Every store's lock first: a store held by a prune refuses the backup before anything is
+        # copied anywhere.
+        for store in stores:
+            held.enter_context(store_lock(store, "backup"))
+        _copy_objects(stores, staging, entries, [item.key for item in listing], counts, nbytes, progress)
+        # Documents last, once every object of every store has read back right: a failure in one
+        # store leaves no new snapshot document in any (a rerun's document would otherwise replace
+        # the one the audit log recorded, while the run is reported failed).
+        for store in stores:
             store.put_bytes(key, doc_bytes)
             if store.get_bytes(key) != doc_bytes:
                 raise SnapshotError(f"{store.location}: snapshot document {key} read back differently")
-        log.info("%s: snapshot %s stored (%s)", store.location, key, counts)
-        return {"location": store.location, **counts, "bytes": nbytes,
-                "snapshot_sha256": hashlib.sha256(doc_bytes).hexdigest()}
-
-    # The stores in parallel too (a local disk and S3 wait on different things); results in
-    # store order, and the first store's error is raised once every store has finished.
-    with ThreadPoolExecutor(max_workers=max(1, len(stores)), thread_name_prefix="custody-backup-store") as pool:
-        futures = [pool.submit(to_store, store) for store in stores]
-    summary["stores"] = [f.result() for f in futures]
+    for store, c, n in zip(stores, counts, nbytes, strict=True):
+        log.info("%s: snapshot %s stored (%s)", store.location, key, c)
+        summary["stores"].append({"location": store.location, **c, "bytes": n,
+                                  "snapshot_sha256": hashlib.sha256(doc_bytes).hexdigest()})
     return summary
 
 
