@@ -132,6 +132,7 @@ def _as_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 # "<n>:" and ",<n>:" for n < _PREFIX_LIMIT, then the null renderings "N" and ",N" at index
 # _PREFIX_LIMIT: one ``take`` turns a column of character counts into its field prefixes.
 _PREFIX_LIMIT = 1 << 16
+_PREFIX_BYTES = len(f",{_PREFIX_LIMIT - 1}:")  # the longest prefix a table holds
 _PREFIXES: dict[bool, pa.Array] = {}
 _LARGE_TEXT = (1 << 31) - 1  # bytes of text past which the rows need 64-bit offsets
 
@@ -172,10 +173,10 @@ def _prefix_index(text: pa.Array) -> np.ndarray | None:
 def canonical_rows(table: pa.Table) -> pa.Array:
     """One string per row: the canonical rendering described in the module docstring.
 
-    Returns a ``string`` array (``large_string`` past 2 GiB of text) without nulls. Each column
-    contributes two pieces per row, its field prefix and its text. The texts and the two prefix
-    tables (``"<n>:"`` and ``",<n>:"`` for every character count below ``_PREFIX_LIMIT``, then the
-    null renderings) are laid end to end, and one ``take`` gathers every row's pieces in row-major
+    Returns a ``string`` array (``large_string`` when the rows may pass 2 GiB) without nulls.
+    Each column contributes two pieces per row, its field prefix and its text. The texts and the
+    two prefix tables (``"<n>:"`` and ``",<n>:"`` for every character count below
+    ``_PREFIX_LIMIT``, then the null renderings) are laid end to end, and one ``take`` gathers every row's pieces in row-major
     order: its value buffer is then exactly the rows concatenated (every ``2 * columns``-th offset
     starts a row). A prefix is addressed in its table by the value's character count, so no
     per-column prefix array is built (a column holding a longer value gets one,
@@ -193,6 +194,7 @@ def canonical_rows(table: pa.Table) -> pa.Array:
     width = np.int64 if n * k + base >= 1 << 31 else np.int32
     order = np.empty((n, k), dtype=width)
     rows = np.arange(n, dtype=width)
+    tabled = 0  # columns whose prefixes come from the tables
     for i, col in enumerate(table.columns):
         text = _as_text(col)
         index = _prefix_index(text)
@@ -202,10 +204,15 @@ def canonical_rows(table: pa.Table) -> pa.Array:
             base += n
         else:
             order[:, 2 * i] = index + (len(pieces[0]) if i > 0 else 0)
+            tabled += 1
         pieces.append(pc.fill_null(text, "") if text.null_count else text)
         order[:, 2 * i + 1] = rows + base
         base += n
+    # 64-bit offsets when the pieces laid end to end, or the rows gathered from them, may pass
+    # 2 GiB: the rows hold the texts, the columns' own prefix arrays and, per row of every other
+    # column, a prefix from a table of at most _PREFIX_BYTES bytes.
     size = sum(p.buffers()[2].size if p.buffers()[2] is not None else 0 for p in pieces)
+    size += _PREFIX_BYTES * n * tabled
     large = size >= _LARGE_TEXT
     if large:
         pieces = [p.cast(pa.large_string()) for p in pieces]

@@ -98,3 +98,18 @@ def test_canonical_rows_match_a_value_by_value_assembly(rows, cut, long_value):
     t = t.slice(min(cut, t.num_rows))
     assert hashing.canonical_rows(t).to_pylist() == _reference_rows(t)
     assert hashing.canonical_rows(t.select(["b"])).to_pylist() == _reference_rows(t.select(["b"]))
+
+
+def test_the_prefixes_count_towards_the_switch_to_64_bit_offsets(monkeypatch):
+    """Rows of short values carry prefixes about as long as their text: texts (and the prefix
+    tables laid beside them) under the limit, with the rows' prefixes over it, must take the 64-bit
+    path (a 32-bit gather would overflow)."""
+    n = 50_000
+    t = pa.table({"a": pa.array(["x"] * n), "b": pa.array(["y"] * n)})
+    tables = sum(hashing._prefix_table(c).buffers()[2].size for c in (False, True))
+    monkeypatch.setattr(hashing, "_LARGE_TEXT", tables + 2 * n + 1)  # texts and tables fit; rows do not
+    rows = hashing.canonical_rows(t)
+    assert rows.type == pa.large_string()
+    assert rows.to_pylist()[:2] == ["1:x,1:y"] * 2 == _reference_rows(t.slice(0, 2))
+    monkeypatch.setattr(hashing, "_LARGE_TEXT", (1 << 31) - 1)
+    assert hashing.canonical_rows(t).type == pa.string()

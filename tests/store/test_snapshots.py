@@ -276,3 +276,44 @@ def test_the_failure_raised_is_the_worst_one():
     assert _worst([busy]) is busy
     other = OSError("socket")
     assert _worst([busy, other]) is other
+
+
+def test_a_failing_progress_callback_fails_the_backup(staged, tmp_path):
+    keyring, staging, manifest = staged
+    store = _SlowStore(tmp_path / "one")
+
+    def bar(done, total):
+        raise RuntimeError("progress bar gone")
+
+    with pytest.raises(RuntimeError, match="progress bar gone"):
+        create_snapshot([store], staging, manifest, None, keyring, on_object=bar)
+    assert list_snapshots(store) == []
+
+
+class _DocFailStore(LocalStore):
+    """A local store that refuses to write snapshot documents."""
+
+    def put_bytes(self, key, data):
+        if key.startswith("snapshots/"):
+            raise StoreError(f"{self.location}: cannot write {key}: injected")
+        super().put_bytes(key, data)
+
+
+def test_documents_are_all_or_none_across_stores(staged, tmp_path):
+    """The second store refusing the document: the first gets back what it held (nothing, or the
+    document of an earlier backup of the run, byte for byte)."""
+    keyring, staging, manifest = staged
+    first, refusing = LocalStore(tmp_path / "first"), _DocFailStore(tmp_path / "refusing")
+    with pytest.raises(StoreError, match="injected"):
+        create_snapshot([first, refusing], staging, manifest, None, keyring)
+    assert list_snapshots(first) == []
+
+    earlier = create_snapshot([first], staging, manifest, None, keyring)
+    held = first.get_bytes(earlier["snapshot_key"])
+    import time
+
+    time.sleep(1.1)  # a rerun's document differs (created_at, to the second)
+    with pytest.raises(StoreError, match="injected"):
+        create_snapshot([first, refusing], staging, manifest, None, keyring)
+    assert first.get_bytes(earlier["snapshot_key"]) == held
+    assert verify_snapshot(first, earlier["snapshot_key"], keyring).checked == 2

@@ -39,6 +39,7 @@ from custody.documents import (
     document_key,
     snapshot_prefix,
 )
+from custody.errors import error_class, is_custody_error
 from custody.staging import StagingStore
 from custody.store.backends import READ_BLOCK, ObjectStore, StoreError, read_back
 # Locks live in custody.store.locks; these names stay importable from here.
@@ -149,8 +150,9 @@ def _store_object(store: ObjectStore, staging: StagingStore, entry: ObjectEntry,
 
 def _copy_objects(stores: list[ObjectStore], staging: StagingStore, entries: list[ObjectEntry], keys: list[str],
                   counts: list[dict[str, int]], nbytes: list[int], progress: _Progress) -> None:
-    """Store every object in every store, ``OBJECT_THREADS`` per store at a time (an upload and its
-    read-back wait on the store, a disk's fsync or an HTTP round trip, more than on this process).
+    """Store every object in every store through one pool of ``OBJECT_THREADS`` threads per store,
+    objects queued interleaved across the stores (an upload and its read-back wait on the store, a
+    disk's fsync or an HTTP round trip, more than on this process).
 
     On the first failure, or when this thread is interrupted (a task's timeout or SIGTERM, Ctrl-C),
     no further object starts; the copies under way finish, then the error is raised. Every
@@ -166,15 +168,14 @@ def _copy_objects(stores: list[ObjectStore], staging: StagingStore, entries: lis
             return
         try:
             action, n = _store_object(stores[i], staging, entry, key)
+            with lock:
+                counts[i][action] += 1
+                nbytes[i] += n
+            progress.step()  # a failing progress callback fails the backup too
         except BaseException as exc:
             stop.set()
             with lock:
                 failures.append(exc)
-            return
-        with lock:
-            counts[i][action] += 1
-            nbytes[i] += n
-        progress.step()
 
     pool = ThreadPoolExecutor(max_workers=max(1, OBJECT_THREADS * len(stores)),
                               thread_name_prefix="custody-backup-object")
@@ -186,12 +187,53 @@ def _copy_objects(stores: list[ObjectStore], staging: StagingStore, entries: lis
         pool.shutdown(wait=True)
     except BaseException:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        while True:  # a second interruption must not end the wait: the locks outlive the copies
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+                break
+            except BaseException:  # the first interruption is the one raised
+                continue
         raise
     if failures:
         for exc in failures:
-            log.error("backup copy failed: %s: %s", type(exc).__name__, exc)
+            # Custody's own messages name stores and content addresses; another library's message
+            # is not ours to log (errors.py), only its class.
+            log.error("backup copy failed: %s", f"{type(exc).__name__}: {exc}" if is_custody_error(exc)
+                      else error_class(exc))
         raise _worst(failures)
+
+
+def _write_documents(stores: list[ObjectStore], key: str, doc_bytes: bytes) -> None:
+    """Write the snapshot document to every store and read it back; all or none.
+
+    When a store fails, the stores written before it get back what they held at ``key`` (or lose
+    the new document when they held none), so a failed rerun leaves every store's recorded
+    document as it was. Raises the store's ``StoreError`` or ``SnapshotError``.
+    """
+    written: list[tuple[ObjectStore, bytes | None]] = []
+    try:
+        for store in stores:
+            try:
+                before: bytes | None = store.get_bytes(key) if store.size(key) is not None else None
+            except StoreError:
+                before = None
+            store.put_bytes(key, doc_bytes)
+            written.append((store, before))
+            if store.get_bytes(key) != doc_bytes:
+                raise SnapshotError(f"{store.location}: snapshot document {key} read back differently")
+    except BaseException:
+        for store, before in written:
+            if before == doc_bytes:
+                continue
+            try:
+                if before is None:
+                    store.delete(key)
+                else:
+                    store.put_bytes(key, before)
+            except Exception as exc:  # the original failure is the one raised
+                log.error("%s: could not restore the snapshot document %s (%s)", store.location, key,
+                          error_class(exc))
+        raise
 
 
 def _worst(failures: list[BaseException]) -> BaseException:
@@ -257,10 +299,7 @@ def create_snapshot(
         # Documents last, once every object of every store has read back right: a failure in one
         # store leaves no new snapshot document in any (a rerun's document would otherwise replace
         # the one the audit log recorded, while the run is reported failed).
-        for store in stores:
-            store.put_bytes(key, doc_bytes)
-            if store.get_bytes(key) != doc_bytes:
-                raise SnapshotError(f"{store.location}: snapshot document {key} read back differently")
+        _write_documents(stores, key, doc_bytes)
     for store, c, n in zip(stores, counts, nbytes, strict=True):
         log.info("%s: snapshot %s stored (%s)", store.location, key, c)
         summary["stores"].append({"location": store.location, **c, "bytes": n,
