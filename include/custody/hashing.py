@@ -176,9 +176,9 @@ def canonical_rows(table: pa.Table) -> pa.Array:
     Returns a ``string`` array (``large_string`` when the rows may pass 2 GiB) without nulls.
     Each column contributes two pieces per row, its field prefix and its text. The texts and the
     two prefix tables (``"<n>:"`` and ``",<n>:"`` for every character count below
-    ``_PREFIX_LIMIT``, then the null renderings) are laid end to end, and one ``take`` gathers every row's pieces in row-major
-    order: its value buffer is then exactly the rows concatenated (every ``2 * columns``-th offset
-    starts a row). A prefix is addressed in its table by the value's character count, so no
+    ``_PREFIX_LIMIT``, then the null renderings) are laid end to end, and one ``take`` gathers
+    every row's pieces in row-major order: its value buffer is then exactly the rows concatenated
+    (every ``2 * columns``-th offset starts a row). A prefix is addressed in its table by the value's character count, so no
     per-column prefix array is built (a column holding a longer value gets one,
     ``_field_prefixes``). About 1.6x faster than one ``binary_join_element_wise`` over all pieces
     (measured on bench/extract.py's table, 12 columns); addressing the prefix tables instead of
