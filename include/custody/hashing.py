@@ -178,12 +178,12 @@ def canonical_rows(table: pa.Table) -> pa.Array:
     two prefix tables (``"<n>:"`` and ``",<n>:"`` for every character count below
     ``_PREFIX_LIMIT``, then the null renderings) are laid end to end, and one ``take`` gathers
     every row's pieces in row-major order: its value buffer is then exactly the rows concatenated
-    (every ``2 * columns``-th offset starts a row). A prefix is addressed in its table by the value's character count, so no
-    per-column prefix array is built (a column holding a longer value gets one,
-    ``_field_prefixes``). About 1.6x faster than one ``binary_join_element_wise`` over all pieces
-    (measured on bench/extract.py's table, 12 columns); addressing the prefix tables instead of
-    building a prefix array per column, a further 1.1x (0.71-0.77 -> 0.65-0.66 CPU s per million
-    of those rows).
+    (every ``2 * columns``-th offset starts a row). A prefix is addressed in its table by the
+    value's character count, so no per-column prefix array is built (a column holding a longer
+    value gets one, ``_field_prefixes``). About 1.6x faster than one ``binary_join_element_wise``
+    over all pieces (measured on bench/extract.py's table, 12 columns); addressing the prefix
+    tables instead of building a prefix array per column, a further 1.1x (0.71-0.77 -> 0.65-0.66
+    CPU s per million of those rows).
     """
     n = table.num_rows
     if table.num_columns == 0:
