@@ -170,12 +170,14 @@ def test_s3_snapshot_over_http(staged, s3_client, tmp_path):
 class _SlowStore(LocalStore):
     """A local store whose object writes take a while and record how many overlap."""
 
-    def __init__(self, root, fail_key: str | None = None) -> None:
+    def __init__(self, root, fail_key: str | None = None, together: int = 0) -> None:
         super().__init__(root)
         import threading
 
         self.fail_key, self.in_flight, self.most = fail_key, 0, 0
         self._lock = threading.Lock()
+        # ``together`` writes must be under way at once before any goes on (else BrokenBarrierError)
+        self._barrier = threading.Barrier(together, timeout=10) if together else None
 
     def put_file(self, key, path, *, sha256=None):
         import time
@@ -184,7 +186,10 @@ class _SlowStore(LocalStore):
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
         try:
-            time.sleep(0.2)
+            if self._barrier is not None:
+                self._barrier.wait()
+            else:
+                time.sleep(0.2)
             if key == self.fail_key:
                 raise StoreError(f"{self.location}: cannot write {key}: injected")
             super().put_file(key, path, sha256=sha256)
@@ -197,7 +202,7 @@ def test_stores_and_objects_are_copied_in_parallel_with_ordered_progress(staged,
     from custody.store.snapshots import OBJECT_THREADS
 
     keyring, staging, manifest = staged
-    first, second = _SlowStore(tmp_path / "one"), _SlowStore(tmp_path / "two")
+    first, second = _SlowStore(tmp_path / "one", together=2), _SlowStore(tmp_path / "two", together=2)
     seen: list[tuple[int, int]] = []
     summary = create_snapshot([first, second], staging, manifest, None, keyring,
                               on_object=lambda done, total: seen.append((done, total)))
@@ -299,7 +304,7 @@ class _DocFailStore(LocalStore):
         super().put_bytes(key, data)
 
 
-def test_documents_are_all_or_none_across_stores(staged, tmp_path):
+def test_documents_are_all_or_none_across_stores(staged, tmp_path, monkeypatch):
     """The second store refusing the document: the first gets back what it held (nothing, or the
     document of an earlier backup of the run, byte for byte)."""
     keyring, staging, manifest = staged
@@ -310,9 +315,17 @@ def test_documents_are_all_or_none_across_stores(staged, tmp_path):
 
     earlier = create_snapshot([first], staging, manifest, None, keyring)
     held = first.get_bytes(earlier["snapshot_key"])
-    import time
 
-    time.sleep(1.1)  # a rerun's document differs (created_at, to the second)
+    import datetime as dt
+
+    from custody.store import snapshots
+
+    class Later(dt.datetime):  # a rerun a day later: its document differs (created_at)
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime.now(tz) + dt.timedelta(days=1)
+
+    monkeypatch.setattr(snapshots, "datetime", Later)
     with pytest.raises(StoreError, match="injected"):
         create_snapshot([first, refusing], staging, manifest, None, keyring)
     assert first.get_bytes(earlier["snapshot_key"]) == held

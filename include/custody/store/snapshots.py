@@ -55,8 +55,6 @@ class _Progress:
     """``on_object(done, total)`` called once per object stored, from any store's thread, in order."""
 
     def __init__(self, callback: Callable[[int, int], None] | None, total: int) -> None:
-        import threading
-
         self._callback, self._total, self._done = callback, total, 0
         self._lock = threading.Lock()
 
