@@ -147,14 +147,10 @@ def _prefix_table(comma: bool) -> pa.Array:
 
 
 def _field_prefixes(text: pa.Array, comma: bool) -> pa.Array:
-    """Per row ``[","]<chars>:`` for a value, ``[","]N`` for a null (the text piece is then empty)."""
-    length = pc.utf8_length(text)
-    longest = pc.max(length).as_py()
-    if longest is None or longest < _PREFIX_LIMIT:
-        index = pc.fill_null(length, _PREFIX_LIMIT) if text.null_count else length
-        return pc.take(_prefix_table(comma), index)
+    """Per row ``[","]<chars>:`` for a value, ``[","]N`` for a null (the text piece is then empty),
+    built for a column holding a value too long for the prefix tables (``canonical_rows``)."""
     lead = "," if comma else ""
-    prefix = pc.binary_join_element_wise(lead, pc.cast(length, pa.string()), ":", "")
+    prefix = pc.binary_join_element_wise(lead, pc.cast(pc.utf8_length(text), pa.string()), ":", "")
     return pc.fill_null(prefix, lead + "N") if text.null_count else prefix
 
 

@@ -273,21 +273,22 @@ def test_a_failing_background_batch_fails_the_stage_and_leaves_no_worker(run, mo
 def test_a_failing_read_waits_for_the_batch_in_validation(run, monkeypatch):
     """The stage's own failure (a chunk that cannot be read) does not leave a validation running:
     every batch the worker started has finished when the stage raises."""
-    import time
+    import threading
 
     from custody.stages import inspect as inspect_stage
 
     monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 1000)
     started, finished = [], []
+    release = threading.Event()  # validation holds until the read has failed
     real = inspect_stage._TableValidation.validate
 
-    def slow(self, rt, batch):
+    def held(self, rt, batch):
         started.append(len(batch))
-        time.sleep(0.5)
+        assert release.wait(10)
         real(self, rt, batch)
         finished.append(len(batch))
 
-    monkeypatch.setattr(inspect_stage._TableValidation, "validate", slow)
+    monkeypatch.setattr(inspect_stage._TableValidation, "validate", held)
     rt, run_key = run(1000)
     real_get = type(rt.staging).get_table
     reads = []
@@ -295,6 +296,7 @@ def test_a_failing_read_waits_for_the_batch_in_validation(run, monkeypatch):
     def get_table(self, entry, **kw):
         reads.append(entry.chunk)
         if len(reads) == 3:
+            release.set()  # the batch under way goes on while the stage meets the failure
             raise OSError("chunk unreadable")
         return real_get(self, entry, **kw)
 

@@ -170,7 +170,7 @@ def test_s3_snapshot_over_http(staged, s3_client, tmp_path):
 class _SlowStore(LocalStore):
     """A local store whose object writes take a while and record how many overlap."""
 
-    def __init__(self, root, fail_key: str | None = None, together: int = 0) -> None:
+    def __init__(self, root, fail_key: str | None = None, together: int = 0, gate=None) -> None:
         super().__init__(root)
         import threading
 
@@ -178,18 +178,17 @@ class _SlowStore(LocalStore):
         self._lock = threading.Lock()
         # ``together`` writes must be under way at once before any goes on (else BrokenBarrierError)
         self._barrier = threading.Barrier(together, timeout=10) if together else None
+        self._gate = gate  # an Event every write waits for
 
     def put_file(self, key, path, *, sha256=None):
-        import time
-
         with self._lock:
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
         try:
             if self._barrier is not None:
                 self._barrier.wait()
-            else:
-                time.sleep(0.2)
+            if self._gate is not None:
+                assert self._gate.wait(10)
             if key == self.fail_key:
                 raise StoreError(f"{self.location}: cannot write {key}: injected")
             super().put_file(key, path, sha256=sha256)
@@ -253,11 +252,14 @@ def test_an_interrupted_backup_stops_copying_and_writes_no_document(staged, tmp_
     class Timeout(Exception):
         pass
 
+    gate = threading.Event()  # the copies are held until the interruption
+
     def alarm(signum, frame):
+        gate.set()
         raise Timeout
 
     keyring, staging, manifest = staged
-    stores = [_SlowStore(tmp_path / "one"), _SlowStore(tmp_path / "two")]
+    stores = [_SlowStore(tmp_path / "one", gate=gate), _SlowStore(tmp_path / "two", gate=gate)]
     old = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, 0.05)
     try:
