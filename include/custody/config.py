@@ -72,6 +72,11 @@ class TableConfig(_Strict):
       when omitted), ``encoding`` (``auto`` detects UTF-8, UTF-8 with BOM and GB18030/GBK),
       ``delimiter`` (detected when omitted), ``columns`` (the expected header; default the first
       file's) and ``identifiers``.
+    - ``row_keys``: stage a change-capture ``rowkeys`` object beside every chunk (a 32-byte row key
+      and row hash per row, docs/format.md 5.3), so that runs of the table can be merged by key
+      and unchanged rows skipped. Default (``None``): incremental tables only. A full snapshot is
+      complete in itself; its objects would be as large as the compressed rows and nothing in
+      Custody reads them, so they are staged only when asked for (``true``).
     """
 
     name: str
@@ -89,6 +94,13 @@ class TableConfig(_Strict):
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     columns: list[str] | None = None
     identifiers: list[IdentifierConfig] = Field(default_factory=list)
+    row_keys: bool | None = None
+
+    @property
+    def stages_row_keys(self) -> bool:
+        """Whether extraction stages ``rowkeys`` objects for this table (``row_keys`` or, when
+        unset, whether the table is incremental)."""
+        return self.mode == "incremental" if self.row_keys is None else self.row_keys
 
     @model_validator(mode="after")
     def _watermark_needs_incremental(self) -> TableConfig:

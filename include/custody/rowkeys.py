@@ -1,6 +1,7 @@
 """Change capture: a stable key and a content hash for every extracted row, computed in bulk.
 
-Each staged chunk has a companion ``rowkeys`` object (same ``chunk`` number). Per row of the
+For the tables that stage row keys (``TableConfig.row_keys``: by default the incremental ones),
+each staged chunk has a companion ``rowkeys`` object (same ``chunk`` number). Per row of the
 chunk, in row order:
 
     _custody_row_key   SHA-256 of "<len>:<source>,<len>:<table>," + canonical primary key

@@ -16,9 +16,11 @@ sources:
     tables:
       - name: enterprise_customers
       - name: contacts
+        row_keys: true
         checks:
           - {column: contact_id, check: unique}
       - name: bank_accounts
+        row_keys: true
       - name: contracts
 """
 

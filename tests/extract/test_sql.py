@@ -93,6 +93,12 @@ def test_incremental_extracts_exactly_changed_rows_and_reruns_are_idempotent(ser
         7, 8, 9, 10_000, 10_001, 10_002, 10_003, 10_004]
     assert t2["bank_accounts"].extracted_rows == 4
     assert t2["enterprise_customers"].extracted_rows == 60  # full snapshot every run
+    # Row keys: staged by default for the incremental tables (one object per chunk), not for the
+    # full snapshot.
+    assert [len(t2[n].row_keys) for n in ("contacts", "bank_accounts", "enterprise_customers")] == [1, 1, 0]
+    assert [e.kind for e in t2["contacts"].row_keys] == ["rowkeys"]
+    full = staging.list_keys(f"crm/{m2.run_key}/tables/enterprise_customers/")
+    assert full and not [k for k in full if "/rowkeys-" in k]
     assert t2["contacts"].extraction.watermark_from == end1.isoformat(timespec="microseconds")
     assert t2["contacts"].extraction.watermark_to == end2.isoformat(timespec="microseconds")
 
@@ -132,7 +138,7 @@ def test_large_tables_split_into_key_ranges_that_reconcile(server, staging):
     kind, engine = server
     crm = generate_crm(contacts=450)
     load_tables(engine, {"enterprise_customers": crm["enterprise_customers"], "contacts": crm["contacts"]})
-    src = source([TableConfig(name="contacts", split_rows=100)], chunk_rows=40)
+    src = source([TableConfig(name="contacts", split_rows=100, row_keys=True)], chunk_rows=40)
     plan = plan_extract(engine, source=src, run_key="r", run_id="r", staging=staging)
     parts = plan.tables[0].parts
     assert len(parts) == 5 and parts[0].lo is None and parts[-1].hi is None
@@ -142,6 +148,15 @@ def test_large_tables_split_into_key_ranges_that_reconcile(server, staging):
     assert tm.extraction.path == ("copy" if kind == "postgres" else "cursor")  # every range, both drivers
     assert tm.content_hash == hashing.to_hex(hashing.table_hash(crm["contacts"]))
     assert len(tm.row_keys) == len(tm.chunks) and len({c.chunk for c in tm.chunks}) == len(tm.chunks)
+    # row_keys: true on a full snapshot: every chunk's companion holds its rows' keys and hashes.
+    from custody import rowkeys
+
+    for chunk_entry, rk_entry in zip(tm.chunks, tm.row_keys, strict=True):
+        chunk = staging.get_table(chunk_entry)
+        expected, content = rowkeys.change_capture(chunk, ["contact_id"], source="crm", table_name="contacts")
+        assert rk_entry.chunk == chunk_entry.chunk and rk_entry.kind == "rowkeys"
+        assert rowkeys.unpack(staging.get_table(rk_entry)).equals(rowkeys.unpack(expected))
+        assert hashing.to_hex(content) == chunk_entry.content_hash
 
 
 # -- type fidelity ------------------------------------------------------------------------------------
@@ -268,7 +283,7 @@ def test_rerun_of_a_part_leaves_only_the_objects_its_document_lists(tmp_path, st
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         conn.exec_driver_sql("INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(50)))
-    src = source([TableConfig(name="t")], chunk_rows=10)
+    src = source([TableConfig(name="t", row_keys=True)], chunk_rows=10)
     plan = plan_extract(engine, source=src, run_key="r", run_id="r", staging=staging)
     (p,) = plan.part_refs()
     first = extract_part(engine, source=src, plan=plan, table=p.table, part=p.part, staging=staging)
@@ -484,7 +499,7 @@ def test_a_value_without_an_exact_arrow_value_in_a_long_copy_stream_falls_back_w
             conn.exec_driver_sql("INSERT INTO events SELECT i, CASE WHEN i = 7 THEN 'infinity'::timestamptz "
                                  "ELSE '2024-01-01 00:00+00'::timestamptz + i * interval '1 minute' END, "
                                  "repeat('x', 30) FROM generate_series(1, 60000) i")
-        src = source([TableConfig(name="events")], chunk_rows=20_000)
+        src = source([TableConfig(name="events", row_keys=True)], chunk_rows=20_000)
         tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="r", staging=staging)
         assert (tm.extraction.path, tm.source_rows, tm.extracted_rows) == ("cursor", 60000, 59999)
         assert tm.quarantine_reasons == {"out_of_range:at": 1}

@@ -140,7 +140,9 @@ class WatermarkBounds(_Model):
 
 class TablePlan(_Model):
     """One table of a plan. ``columns``: ``name:arrow type`` signature checked again by every part;
-    ``header``/``column_schemas``: file drops (the expected header and the staged columns)."""
+    ``header``/``column_schemas``: file drops (the expected header and the staged columns);
+    ``row_keys``: whether every part stages ``rowkeys`` objects (plans written before the setting
+    existed always did)."""
 
     table: str
     source_table: str | None
@@ -153,6 +155,7 @@ class TablePlan(_Model):
     parts: list[PartSpec]
     header: list[str] | None = None
     column_schemas: list[ColumnSchema] = Field(default_factory=list)
+    row_keys: bool = True
 
     def part(self, n: int) -> PartSpec:
         """The planned part ``n``. Raises ``DocumentError``."""

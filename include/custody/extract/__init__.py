@@ -32,9 +32,10 @@ range. Memory is bounded by about two chunks (``chunk_rows``) whatever the table
   server-side cursors), the raw values converted by ``custody.sources.sqlvalues`` (zero dates,
   invalid dates, TIME outside a clock day, non-boolean BOOLEAN cells... quarantined with reasons).
 
-Every chunk of at most ``chunk_rows`` rows is hashed (``custody.rowkeys``: the content hash plus
-one row key and row hash per row, in a ``rowkeys`` side object), encrypted and written atomically
-(``custody.staging``). Reruns of the same run write the same keys (atomic overwrite).
+Every chunk of at most ``chunk_rows`` rows is hashed (its content hash; for tables that stage
+row keys, by default the incremental ones, also one row key and row hash per row in a ``rowkeys``
+side object, ``custody.rowkeys``), encrypted and written atomically (``custody.staging``). Reruns
+of the same run write the same keys (atomic overwrite).
 
 Modules, in the order a run meets them:
 

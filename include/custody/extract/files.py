@@ -83,6 +83,7 @@ def plan_file_table(landing: Landing, source: SourceConfig, tcfg: TableConfig, *
     return TablePlan(
         table=tcfg.name, source_table=tcfg.files, kind="files", primary_key=pk, header=header,
         columns=[f"{n}:string" for n in names], column_schemas=schemas, mode=tcfg.mode,
+        row_keys=tcfg.stages_row_keys,
         parts=[PartSpec(part=i, name=f["name"], bytes=f["bytes"]) for i, f in enumerate(files)],
     )
 
@@ -98,7 +99,7 @@ def extract_file_part(landing: Landing, source: SourceConfig, tplan: TablePlan, 
     tcfg = next(t for t in source.tables if t.name == tplan.table)
     name = spec.name or ""
     writer = PartWriter(staging, source, run_key, tplan.table, spec.part,
-                        tplan.primary_key or None, key_prefix=name)
+                        tplan.primary_key or None, key_prefix=name, stage_row_keys=tplan.row_keys)
     entries: list[dict[str, Any]] = []
     at: dict[str, int | None] = {"row": None}
     fmt = detect_format(name, tcfg.format)

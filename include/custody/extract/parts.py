@@ -91,7 +91,8 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
     table = reflect_table(engine, tcfg)
     check_column_names([c.name for c in table.columns], f"{source.name}.{tplan.table}")
     dialect = engine.dialect.name
-    writer = PartWriter(staging, source, run_key, tplan.table, part.part, tplan.primary_key)
+    writer = PartWriter(staging, source, run_key, tplan.table, part.part, tplan.primary_key,
+                        stage_row_keys=tplan.row_keys)
     attempts = ["copy", "cursor"] if prefer_copy else ["cursor"]
     for path in attempts:
         with isolated(engine.connect()) as conn:

@@ -1,9 +1,10 @@
-"""Staging one part: ``PartWriter`` cuts rows into chunks, keys and hashes them, and writes them.
+"""Staging one part: ``PartWriter`` cuts rows into chunks, hashes them, and writes them.
 
-Every chunk of at most ``chunk_rows`` rows is hashed (``custody.rowkeys``: the content hash plus
-one row key and row hash per row, in a ``rowkeys`` side object), encrypted and written atomically
-(``custody.staging``) under the keys of ``custody.documents.layout``. Reruns of the same run
-write the same keys (atomic overwrite).
+Every chunk of at most ``chunk_rows`` rows is hashed (its content hash: the sum of its rows'
+SHA-256, ``custody.hashing``), encrypted and written atomically (``custody.staging``) under the
+keys of ``custody.documents.layout``; for tables that stage row keys (``TableConfig.row_keys``,
+by default the incremental ones) one row key and row hash per row go into a ``rowkeys`` side
+object (``custody.rowkeys``). Reruns of the same run write the same keys (atomic overwrite).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ _OBJECT_KINDS = {"chunk": "chunk", "rowkeys": "rowkeys", "quarantine": "quaranti
 class PartWriter:
     """Cuts a stream of Arrow tables into chunks of exactly ``chunk_rows`` rows and stages them.
 
-    Good rows go to ``chunk`` objects (plus their ``rowkeys`` companions), quarantined rows to
-    ``quarantine`` objects. ``key_columns``: columns of the row key; ``None`` keys rows by
-    ``(key_prefix, _custody_position)`` (file drops without a primary key; the position column is
-    dropped before staging).
+    Good rows go to ``chunk`` objects (plus, when ``stage_row_keys``, their ``rowkeys``
+    companions), quarantined rows to ``quarantine`` objects. ``key_columns``: columns of the row
+    key (quarantined rows always carry theirs); ``None`` keys rows by ``(key_prefix,
+    _custody_position)`` (file drops without a primary key; the position column is dropped before
+    staging).
     """
 
     staging: StagingStore
@@ -43,6 +45,7 @@ class PartWriter:
     part: int
     key_columns: list[str] | None
     key_prefix: str = ""
+    stage_row_keys: bool = True
     period: str = field(default_factory=lambda: period_of(datetime.now(UTC)))
     chunks: list[ObjectEntry] = field(default_factory=list)
     row_keys: list[ObjectEntry] = field(default_factory=list)
@@ -144,21 +147,25 @@ class PartWriter:
         while len(self._futures) > keep:
             chunk_entry, rk_entry, rows, content = self._futures.pop(0).result()
             self.chunks.append(chunk_entry)
-            self.row_keys.append(rk_entry)
+            if rk_entry is not None:
+                self.row_keys.append(rk_entry)
             self.extracted += rows
             self.digest = hashing.combine(self.digest, content)
 
-    def _stage(self, chunk: pa.Table, index: int) -> tuple[ObjectEntry, ObjectEntry, int, int]:
+    def _stage(self, chunk: pa.Table, index: int) -> tuple[ObjectEntry, ObjectEntry | None, int, int]:
         chunk = chunk.combine_chunks()
         keyed, key_cols = self._keys_for(chunk)
         if POSITION in chunk.column_names:
             chunk = chunk.drop_columns([POSITION])
         pool = rowkeys.hash_pool() if chunk.num_rows >= 10_000 else None
         digests = rowkeys.row_digests(chunk, pool)
-        keys = rowkeys.key_digests(keyed, key_cols, source=self.source.name, table_name=self.table, pool=pool)
         content = rowkeys.sum_digests(digests)
-        rk = rowkeys.pack(keys, digests)
+        keys = rowkeys.key_digests(keyed, key_cols, source=self.source.name, table_name=self.table,
+                                   pool=pool) if self.stage_row_keys else None
         chunk_entry = self.staging.put_table(self._entry("chunk", index, chunk.num_rows, content), chunk)
+        if keys is None:
+            return chunk_entry, None, chunk.num_rows, content
+        rk = rowkeys.pack(keys, digests)
         rk_entry = self.staging.put_table(
             self._entry("rowkeys", index, rk.num_rows, hashing.table_hash(rk)), rk)
         return chunk_entry, rk_entry, chunk.num_rows, content
