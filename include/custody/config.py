@@ -74,7 +74,8 @@ class TableConfig(_Strict):
       file's) and ``identifiers``.
     - ``row_keys``: stage a change-capture ``rowkeys`` object beside every chunk (a 32-byte row key
       and row hash per row, docs/format.md 5.3), so that runs of the table can be merged by key
-      and unchanged rows skipped. Default (``None``): incremental tables only. A full snapshot is
+      and unchanged rows skipped. Default (``None``): incremental tables with a primary key only
+      (every SQL table has one; a file drop when ``primary_key`` names it). A full snapshot is
       complete in itself; its objects would be as large as the compressed rows and nothing in
       Custody reads them, so they are staged only when asked for (``true``).
     """
@@ -96,11 +97,11 @@ class TableConfig(_Strict):
     identifiers: list[IdentifierConfig] = Field(default_factory=list)
     row_keys: bool | None = None
 
-    @property
-    def stages_row_keys(self) -> bool:
-        """Whether extraction stages ``rowkeys`` objects for this table (``row_keys`` or, when
-        unset, whether the table is incremental)."""
-        return self.mode == "incremental" if self.row_keys is None else self.row_keys
+    def stages_row_keys(self, *, keyed: bool = True) -> bool:
+        """Whether extraction stages ``rowkeys`` objects for this table: ``row_keys`` or, when
+        unset, whether the table is incremental and ``keyed`` (it has a primary key: a file drop
+        without one has only positional row keys, which identify no row across runs)."""
+        return self.mode == "incremental" and keyed if self.row_keys is None else self.row_keys
 
     @model_validator(mode="after")
     def _watermark_needs_incremental(self) -> TableConfig:

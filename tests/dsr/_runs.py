@@ -20,7 +20,6 @@ sources:
         checks:
           - {column: contact_id, check: unique}
       - name: bank_accounts
-        row_keys: true
       - name: contracts
 """
 

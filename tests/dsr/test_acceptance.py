@@ -128,7 +128,10 @@ def test_staging_loses_the_subject_at_once_and_stays_consistent(backed_up):
         data = pa.concat_tables(rows)
         assert hashing.to_hex(digest) == tm.content_hash and data.num_rows == tm.extracted_rows
         assert contact_id not in data["contact_id"].to_pylist()
-        assert [rk.chunk for rk in tm.row_keys] == [c.chunk for c in tm.chunks]  # row_keys: true
+        # contacts stage row keys (row_keys: true), bank_accounts do not (a full snapshot): the
+        # erasure cuts the paired row-key objects, and works without them.
+        paired = [c.chunk for c in tm.chunks] if table == "contacts" else []
+        assert [rk.chunk for rk in tm.row_keys] == paired and len(tm.chunks) > 1
         for rk in tm.row_keys:
             assert rt.staging.get_table(rk).column("rows")[0].as_py() == next(
                 c.rows for c in tm.chunks if c.chunk == rk.chunk)

@@ -141,8 +141,8 @@ class WatermarkBounds(_Model):
 class TablePlan(_Model):
     """One table of a plan. ``columns``: ``name:arrow type`` signature checked again by every part;
     ``header``/``column_schemas``: file drops (the expected header and the staged columns);
-    ``row_keys``: whether every part stages ``rowkeys`` objects (plans written before the setting
-    existed always did)."""
+    ``row_keys``: whether every part stages ``rowkeys`` objects (absent in version 1 plans, whose
+    parts always did)."""
 
     table: str
     source_table: str | None
@@ -175,10 +175,16 @@ class PartRef(_Model):
 
 class ExtractPlan(Document):
     """``plan.json``: what one run of one source reads. ``plan_id``: 16 hex of the SHA-256 of the
-    plan without it, so part documents of an earlier plan of the same run are recognised."""
+    plan without it, so part documents of an earlier plan of the same run are recognised.
+
+    Version 2 added ``TablePlan.row_keys``; a version 1 plan (every table staged row keys) reads
+    as ``row_keys: true``."""
 
     FORMAT = "custody-extract-plan"
+    VERSION = 2
+    VERSIONS = (1, 2)
     format: Literal["custody-extract-plan"] = "custody-extract-plan"
+    version: int = 2
     source: str
     run_key: str
     run_id: str
@@ -269,9 +275,10 @@ class TableManifest(_Model):
     their multiset hash, so a restore reproduces exactly these) and ``quarantined_at_extract`` the
     rows held back in ``quarantine`` objects (zero dates, mangled identifiers, short rows...), with
     ``quarantine_reasons`` counting ``<reason>:<column>`` labels. ``row_keys`` pairs each chunk
-    with its change-capture object. ``erased_rows``: rows a data-subject deletion removed from
-    staging afterwards (``custody.dsr.staging``); then ``source_rows == extracted_rows +
-    quarantined_at_extract + erased_rows``.
+    with its change-capture object, for tables whose plan stages them (else it is empty).
+    ``erased_rows``: rows a data-subject deletion removed from staging afterwards
+    (``custody.dsr.staging``); then ``source_rows == extracted_rows + quarantined_at_extract +
+    erased_rows``.
     """
 
     table: str

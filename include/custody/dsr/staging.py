@@ -1,15 +1,15 @@
 """Removing data subjects from the encrypted staging area at once (PIPL Art 47, GDPR Art 17).
 
-Staging holds the runs in progress: encrypted Parquet chunks, their ``rowkeys`` companions,
-quarantine objects, and sealed documents that list them with rows and hashes. For every run of
-the request's source(s) found in staging, ``erase_from_staging``:
+Staging holds the runs in progress: encrypted Parquet chunks, their ``rowkeys`` companions (for
+tables that stage row keys), quarantine objects, and sealed documents that list them with rows
+and hashes. For every run of the request's source(s) found in staging, ``erase_from_staging``:
 
 1. prepares an ``ErasureFilter`` (``custody.dsr.ledger``) over the run's tables, from the part
    documents (chunks authenticated as they are read) and the run's classification if any;
 2. per part document, rewrites each chunk holding a subject's row **under a new object id**
    (``<original id>.erased-<tag><6 random hex>``): the kept rows re-encrypted under a new data
    key, the paired ``rowkeys``
-   object cut to the same rows, extraction quarantine objects filtered by their identifier
+   object (if the table has them) cut to the same rows, extraction quarantine objects filtered by their identifier
    columns; then reseals the part document (``extracted_rows``, ``content_hash`` and
    ``erased_rows`` updated, so ``source_rows == extracted + quarantined + erased`` still holds);
 3. rebuilds the run manifest's tables from the part documents (``custody.extract.commit.merge_table``)

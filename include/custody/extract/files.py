@@ -83,7 +83,7 @@ def plan_file_table(landing: Landing, source: SourceConfig, tcfg: TableConfig, *
     return TablePlan(
         table=tcfg.name, source_table=tcfg.files, kind="files", primary_key=pk, header=header,
         columns=[f"{n}:string" for n in names], column_schemas=schemas, mode=tcfg.mode,
-        row_keys=tcfg.stages_row_keys,
+        row_keys=tcfg.stages_row_keys(keyed=bool(pk)),
         parts=[PartSpec(part=i, name=f["name"], bytes=f["bytes"]) for i, f in enumerate(files)],
     )
 

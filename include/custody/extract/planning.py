@@ -127,7 +127,7 @@ def plan_sql_table(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, *
             plans = plan_columns(table, dialect, source.timezone, zone)
             tplan = TablePlan(table=tcfg.name, source_table=table.name, kind="sql", primary_key=pk,
                               columns=schema_signature(plans), mode=tcfg.mode, parts=[],
-                              row_keys=tcfg.stages_row_keys)
+                              row_keys=tcfg.stages_row_keys())
             if tcfg.mode == "incremental":
                 if store is None:
                     raise ExtractError(f"{tcfg.name}: incremental extraction needs the catalog (watermark store)")
