@@ -1,8 +1,8 @@
 """Change capture: a stable key and a content hash for every extracted row, computed in bulk.
 
-For the tables that stage row keys (``TableConfig.row_keys``: by default the incremental ones),
-each staged chunk has a companion ``rowkeys`` object (same ``chunk`` number). Per row of the
-chunk, in row order:
+For the tables that stage row keys (``TableConfig.row_keys``: by default the incremental ones
+with a primary key), each staged chunk has a companion ``rowkeys`` object (same ``chunk``
+number). Per row of the chunk, in row order:
 
     _custody_row_key   SHA-256 of "<len>:<source>,<len>:<table>," + canonical primary key
     _custody_row_hash  SHA-256 of the canonical row (custody.hashing.row_hashes)

@@ -8,10 +8,10 @@ and hashes. For every run of the request's source(s) found in staging, ``erase_f
    documents (chunks authenticated as they are read) and the run's classification if any;
 2. per part document, rewrites each chunk holding a subject's row **under a new object id**
    (``<original id>.erased-<tag><6 random hex>``): the kept rows re-encrypted under a new data
-   key, the paired ``rowkeys``
-   object (if the table has them) cut to the same rows, extraction quarantine objects filtered by their identifier
-   columns; then reseals the part document (``extracted_rows``, ``content_hash`` and
-   ``erased_rows`` updated, so ``source_rows == extracted + quarantined + erased`` still holds);
+   key, the paired ``rowkeys`` object (if the table has them) cut to the same rows, extraction
+   quarantine objects filtered by their identifier columns; then reseals the part document
+   (``extracted_rows``, ``content_hash`` and ``erased_rows`` updated, so ``source_rows ==
+   extracted + quarantined + erased`` still holds);
 3. rebuilds the run manifest's tables from the part documents (``custody.extract.commit.merge_table``)
    and reseals it, then the validation document's quarantine objects likewise;
 4. deletes the replaced object files.

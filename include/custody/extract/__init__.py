@@ -33,7 +33,7 @@ range. Memory is bounded by about two chunks (``chunk_rows``) whatever the table
   invalid dates, TIME outside a clock day, non-boolean BOOLEAN cells... quarantined with reasons).
 
 Every chunk of at most ``chunk_rows`` rows is hashed (its content hash; for tables that stage
-row keys, by default the incremental ones, also one row key and row hash per row in a ``rowkeys``
+row keys, by default the incremental ones with a primary key, also one row key and row hash per row in a ``rowkeys``
 side object, ``custody.rowkeys``), encrypted and written atomically (``custody.staging``). Reruns
 of the same run write the same keys (atomic overwrite).
 

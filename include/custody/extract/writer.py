@@ -3,7 +3,7 @@
 Every chunk of at most ``chunk_rows`` rows is hashed (its content hash: the sum of its rows'
 SHA-256, ``custody.hashing``), encrypted and written atomically (``custody.staging``) under the
 keys of ``custody.documents.layout``; for tables that stage row keys (``TableConfig.row_keys``,
-by default the incremental ones) one row key and row hash per row go into a ``rowkeys`` side
+by default the incremental ones with a primary key) one row key and row hash per row go into a ``rowkeys`` side
 object (``custody.rowkeys``). Reruns of the same run write the same keys (atomic overwrite).
 """
 
@@ -154,14 +154,14 @@ class PartWriter:
 
     def _stage(self, chunk: pa.Table, index: int) -> tuple[ObjectEntry, ObjectEntry | None, int, int]:
         chunk = chunk.combine_chunks()
-        keyed, key_cols = self._keys_for(chunk)
+        keyed = self._keys_for(chunk) if self.stage_row_keys else None  # before POSITION goes
         if POSITION in chunk.column_names:
             chunk = chunk.drop_columns([POSITION])
         pool = rowkeys.hash_pool() if chunk.num_rows >= 10_000 else None
         digests = rowkeys.row_digests(chunk, pool)
         content = rowkeys.sum_digests(digests)
-        keys = rowkeys.key_digests(keyed, key_cols, source=self.source.name, table_name=self.table,
-                                   pool=pool) if self.stage_row_keys else None
+        keys = None if keyed is None else rowkeys.key_digests(
+            *keyed, source=self.source.name, table_name=self.table, pool=pool)
         chunk_entry = self.staging.put_table(self._entry("chunk", index, chunk.num_rows, content), chunk)
         if keys is None:
             return chunk_entry, None, chunk.num_rows, content
