@@ -298,10 +298,10 @@ def create_snapshot(
         # store leaves no new snapshot document in any (a rerun's document would otherwise replace
         # the one the audit log recorded, while the run is reported failed).
         _write_documents(stores, key, doc_bytes)
+    doc_sha256 = hashlib.sha256(doc_bytes).hexdigest()
     for store, c, n in zip(stores, counts, nbytes, strict=True):
         log.info("%s: snapshot %s stored (%s)", store.location, key, c)
-        summary["stores"].append({"location": store.location, **c, "bytes": n,
-                                  "snapshot_sha256": hashlib.sha256(doc_bytes).hexdigest()})
+        summary["stores"].append({"location": store.location, **c, "bytes": n, "snapshot_sha256": doc_sha256})
     return summary
 
 
