@@ -287,3 +287,66 @@ def test_arrow_backed_pandas_columns_of_several_chunks():
 def test_empty_and_all_null_columns(module):
     assert module.is_valid_column([]).tolist() == []
     assert module.is_valid_column(pa.array([None, None], type=pa.string())).tolist() == [False, False]
+
+
+def _rid(body: str) -> str:
+    return body + ric.calc_check_digit(body + "0")
+
+
+def test_values_stored_canonically_skip_the_preparation(monkeypatch):
+    """Resident IDs stored as 18 ASCII characters and mobiles as 11 bare digits are read as they
+    are; only the other spellings go through the shared preparation, and every result still
+    equals the oracle's."""
+    prepared: list[list] = []
+    real = _columns.prepare
+
+    def spy(values, *args, **kwargs):
+        prepared.append(values.to_pylist())
+        return real(values, *args, **kwargs)
+
+    monkeypatch.setattr(_columns, "prepare", spy)
+    rid = _rid("11010119800101123")
+    lower_x = next(_rid(f"110101198001011{i:02d}") for i in range(100) if _rid(f"110101198001011{i:02d}")[-1] == "X")
+    wrong = rid[:-1] + ("0" if rid[-1] != "0" else "1")
+    values = [rid, lower_x.lower(), wrong, None, f" {rid}", rid.translate(FULL_WIDTH), "110101 19800101 1230", "x" * 18]
+    want = [resident_id.is_valid(v) for v in values]
+    assert resident_id.is_valid_column(pa.array(values)).tolist() == want
+    assert want[:3] == [True, True, False]
+    # 18 bytes but not 17 digits and a check character: the general path decides ("x" * 18).
+    assert prepared == [[f" {rid}", rid.translate(FULL_WIDTH), "110101 19800101 1230", "x" * 18]]
+
+    prepared.clear()
+    values = ["13800138000", "12800138000", "+86 138 0013 8000", "138-0013-8000", None, "1380013800"]
+    for strict in (False, True):
+        want = [mobile.is_valid(v, strict=strict) for v in values]
+        assert mobile.is_valid_column(pa.array(values), strict=strict).tolist() == want
+        assert want[:3] == [True, False, True]
+    assert prepared == [["12800138000", "+86 138 0013 8000", "138-0013-8000", "1380013800"]] * 2
+
+    prepared.clear()
+    assert resident_id.is_valid_column(pa.array([rid, rid])).tolist() == [True, True]
+    assert prepared == []  # every value canonical: no preparation at all
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_fixed_width_reads_bytes_of_sliced_arrays(large):
+    """Rows of exactly ``width`` UTF-8 bytes (nulls never), their bytes gathered, for a slice of a
+    larger array (non-zero offset) and for 64-bit offsets."""
+    arr = pa.array(["zz", "abc", None, "xyz", "中", "ab", "def"], type=pa.large_string() if large else pa.string())
+    rows, matrix = _columns.fixed_width(arr.slice(1, 5), 3)
+    assert rows.tolist() == [0, 2, 3]  # "abc", "xyz", "中" (three bytes, none of them ASCII)
+    assert [bytes(r).decode("utf-8") for r in matrix] == ["abc", "xyz", "中"]
+    assert _columns.is_digit(matrix).any() is np.False_
+    empty_rows, empty = _columns.fixed_width(pa.array([None, "a"], type=pa.string()), 5)
+    assert empty_rows.tolist() == [] and empty.shape == (0, 5)
+
+
+def test_excel_unwrapping_without_the_prefix_changes_nothing():
+    """The ``="…"`` regular expression runs only when some value starts with ``="``; either way
+    the values read as the per-value rule reads them."""
+    rid = _rid("11010119800101123")
+    plain = [f" {rid} ", f"{rid}\"", f"={rid}"]
+    wrapped = [*plain, f'="{rid}"']
+    for values in (plain, wrapped):
+        assert resident_id.is_valid_column(values).tolist() == [resident_id.is_valid(v) for v in values]
+    assert [resident_id.is_valid(v) for v in wrapped] == [True, False, False, True]

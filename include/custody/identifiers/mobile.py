@@ -140,16 +140,19 @@ def is_valid(value: Any, *, strict: bool = False) -> bool:
 def is_valid_column(values: Any, *, strict: bool = False) -> Any:
     """:func:`is_valid` over a whole column, as a NumPy bool array (null: False).
 
-    Vectorised: the shared preparation, ``00`` -> ``+``, one RE2 match of the structure. With
-    ``strict``, the allocated-range lookup (libphonenumber) runs on the structurally valid values
-    only. Values the vectorised path does not read exactly go to :func:`is_valid`.
+    Vectorised: values stored as the 11 bare digits of a mainland mobile are read as they are
+    (:func:`~custody.identifiers._columns.shortcut`); the others get the shared preparation,
+    ``00`` -> ``+`` and one RE2 match of the structure. With ``strict``, the allocated-range lookup
+    (libphonenumber) runs on the structurally valid values only. Values the vectorised path does
+    not read exactly go to :func:`is_valid`.
     """
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from custody.identifiers import _columns as col
 
-    def fast(arr):
+    def general(arr):
         prep = col.prepare(arr, col.ASCII_PHONE_SEPARATORS)
         text = pc.replace_substring_regex(prep.text, "^00", "+")
         out = col.matches(text, r"^(?:\+86|0086|86)?1[3-9]\d{9}$")
@@ -157,6 +160,17 @@ def is_valid_column(values: Any, *, strict: bool = False) -> Any:
             rows = np.flatnonzero(out)
             out[rows] = allocated_column(pc.utf8_slice_codeunits(text.take(rows), -11))
         return out, prep.undecided
+
+    def canonical(m):  # as stored: the 11 digits of a mainland mobile, nothing else
+        return col.is_digit(m).all(axis=1) & (m[:, 0] == ord("1")) & (m[:, 1] >= ord("3"))
+
+    def fast(arr):
+        def decide(m, rows):  # the shape is the whole rule; strict adds the allocated ranges
+            if not strict:
+                return np.ones(len(m), dtype=bool)
+            return allocated_column(arr.take(pa.array(rows, type=pa.int64())))
+
+        return col.shortcut(arr, 11, canonical, decide, general)
 
     return col.column_rule(values, fast, lambda v: is_valid(v, strict=strict))
 

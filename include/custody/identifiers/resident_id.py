@@ -134,25 +134,41 @@ def is_valid_column(values: Any, *, today: datetime.date | None = None) -> Any:
     """:func:`is_valid` over a whole column (pandas Series, Arrow or chunked array, list), as a
     NumPy bool array (null: False).
 
-    Vectorised (:mod:`custody.identifiers._columns`): the shared preparation, an RE2 shape filter,
-    the MOD 11-2 check character and the birth date as digit arithmetic; values the vectorised
-    path does not read exactly (non-ASCII text other than full-width forms) go to :func:`is_valid`.
+    Vectorised (:mod:`custody.identifiers._columns`): values stored as 18 ASCII characters (17
+    digits and a digit or ``X``/``x``) are read as they are (:func:`~custody.identifiers._columns.shortcut`);
+    the others get the shared preparation and an RE2 shape filter. Then the MOD 11-2 check
+    character and the birth date as digit arithmetic; values the vectorised path does not read
+    exactly (non-ASCII text other than full-width forms) go to :func:`is_valid`.
     """
     import numpy as np
 
     from custody.identifiers import _columns as col
 
-    def fast(arr):
+    def decide(m):  # (k, 18) ASCII codes: 17 digits and a digit or "X"
+        d = col.digits(m[:, 6:14])
+        year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+        month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
+        return (col.mod11_2_check(m) == m[:, 17]) & birth_date.plausible_parts(year, month, day, today)
+
+    def general(arr):
         prep = col.prepare(arr, col.ASCII_GROUP_SEPARATORS, upper=True)
         out = np.zeros(len(arr), dtype=bool)
         rows = np.flatnonzero(col.matches(prep.text, r"^\d{17}[\dX]$"))
         if rows.size:
-            m = col.digit_matrix(prep.text, rows, 18)
-            d = col.digits(m[:, 6:14])
-            year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-            month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
-            out[rows] = (col.mod11_2_check(m) == m[:, 17]) & birth_date.plausible_parts(year, month, day, today)
+            out[rows] = decide(col.digit_matrix(prep.text, rows, 18))
         return out, prep.undecided
+
+    def canonical(m):  # as stored: 17 ASCII digits and a digit, "X" or "x"
+        last = m[:, 17]
+        return col.is_digit(m[:, :17]).all(axis=1) & (col.is_digit(last) | (last == ord("X")) | (last == ord("x")))
+
+    def shortcut_decide(m, _rows):
+        m = m.copy()
+        m[m[:, 17] == ord("x"), 17] = ord("X")  # the preparation's upper-casing
+        return decide(m)
+
+    def fast(arr):
+        return col.shortcut(arr, 18, canonical, shortcut_decide, general)
 
     return col.column_rule(values, fast, lambda v: is_valid(v, today=today))
 
