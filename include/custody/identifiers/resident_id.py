@@ -135,10 +135,11 @@ def is_valid_column(values: Any, *, today: datetime.date | None = None) -> Any:
     NumPy bool array (null: False).
 
     Vectorised (:mod:`custody.identifiers._columns`): values stored as 18 ASCII characters (17
-    digits and a digit or ``X``/``x``) are read as they are (:func:`~custody.identifiers._columns.shortcut`);
-    the others get the shared preparation and an RE2 shape filter. Then the MOD 11-2 check
-    character and the birth date as digit arithmetic; values the vectorised path does not read
-    exactly (non-ASCII text other than full-width forms) go to :func:`is_valid`.
+    digits and a digit or ``X``/``x``) are read as they are
+    (:func:`~custody.identifiers._columns.shortcut`); the others get the shared preparation and an
+    RE2 shape filter. Then the MOD 11-2 check character and the birth date as digit arithmetic;
+    values the vectorised path does not read exactly (non-ASCII text other than full-width forms)
+    go to :func:`is_valid`.
     """
     import numpy as np
 
