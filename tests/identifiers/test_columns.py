@@ -350,3 +350,24 @@ def test_excel_unwrapping_without_the_prefix_changes_nothing():
     for values in (plain, wrapped):
         assert resident_id.is_valid_column(values).tolist() == [resident_id.is_valid(v) for v in values]
     assert [resident_id.is_valid(v) for v in wrapped] == [True, False, False, True]
+
+
+# Characters that make a value look canonical by length without being so: Unicode digits other
+# than ASCII (Python's ``str.isdigit`` accepts them), full-width digits, the lower-case check
+# character, separators, Excel's wrapper, a three-byte Han character.
+_NEAR_CANONICAL = "0123456789Xx \t-=\"０１२३٣中+"
+
+
+@SETTINGS
+@given(st.lists(st.one_of(
+    st.text(alphabet=_NEAR_CANONICAL, min_size=16, max_size=19),
+    st.builds(lambda body, tail: body + tail, st.from_regex(r"[0-9]{17}", fullmatch=True),
+              st.sampled_from(["X", "x", "0", "9", "२", "Ｘ"])),
+    st.from_regex(r"1[0-9]{10}", fullmatch=True),
+    st.text(alphabet=_NEAR_CANONICAL, min_size=10, max_size=12),
+    st.none()), min_size=1, max_size=40))
+def test_near_canonical_values_agree_with_oracle(values):
+    """Values of the canonical byte lengths (18 and 11) whose characters are not all canonical
+    are left to the full path; the column result equals the per-value rule either way."""
+    _agree(resident_id, values)
+    _agree(mobile, values)
