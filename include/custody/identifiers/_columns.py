@@ -166,20 +166,25 @@ def ends_with(text: pa.Array, literal: str) -> np.ndarray:
     return _bool(pc.ends_with(text, literal))
 
 
+def _string_buffers(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The value offsets (int64, ``len(arr) + 1`` of them, for the array's own slice) and the data
+    bytes (uint8) of a ``string`` or ``large_string`` array, without copying the data."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    _validity, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
 def digit_matrix(text: pa.Array, rows: np.ndarray, width: int) -> np.ndarray:
     """ASCII codes of the last ``width`` characters of ``text[rows]``, right-aligned, as a
     ``(len(rows), width)`` uint8 matrix; positions before a shorter value hold ``0`` (ASCII
     ``'0'``). ``rows`` must select non-null ASCII values of at most ``width`` characters."""
     sub = text.take(pa.array(rows, type=pa.int64())) if len(rows) != len(text) else text
-    if isinstance(sub, pa.ChunkedArray):
-        sub = sub.combine_chunks()
-    if pa.types.is_large_string(sub.type):
-        sub = pc.cast(sub, pa.string())
-    _validity, offsets_buf, data_buf = sub.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[sub.offset : sub.offset + len(sub) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    ends = offsets[1:].astype(np.int64)
-    starts = offsets[:-1].astype(np.int64)
+    offsets, data = _string_buffers(sub)
+    ends, starts = offsets[1:], offsets[:-1]
     index = ends[:, None] - width + np.arange(width)
     before = index < starts[:, None]
     out = data[np.where(before, 0, index)] if data.size else np.zeros(index.shape, np.uint8)
@@ -192,17 +197,14 @@ def fixed_width(arr: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
     all ASCII is ``width`` characters long; any other byte is 0x80 or more."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    _validity, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    offsets, data = _string_buffers(arr)
     starts = offsets[:-1]
     selected = (offsets[1:] - starts) == width
     if arr.null_count:
         selected &= np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
     rows = np.flatnonzero(selected)
-    if rows.size == 0 or width == 0 or data_buf is None:
+    if rows.size == 0 or width == 0:
         return rows, np.zeros((rows.size, width), dtype=np.uint8)
-    data = np.frombuffer(data_buf, dtype=np.uint8)
     return rows, data[starts[rows, None] + np.arange(width)]
 
 
