@@ -119,7 +119,7 @@ def clean(arr: pa.Array, *, nfkc: bool = True) -> Prepared:
         text = pc.if_else(pa.array(ascii_), arr, pa.scalar(None, arr.type))
     text = pc.utf8_trim(text, _TRIM_CHARS)
     # Only a value starting with ``="`` can be unwrapped: without one, the regular expression
-    # (about eight times the cost of the prefix test) would change nothing, nor the second trim.
+    # (over ten times the cost of the prefix test) would change nothing, nor the second trim.
     if pc.any(pc.starts_with(text, '="')).as_py():
         unwrapped = pc.replace_substring_regex(text, _EXCEL, "\\1")
         text = pc.utf8_trim(unwrapped, _TRIM_CHARS)

@@ -25,6 +25,7 @@ Decisions (also in ``docs/identifiers.md``):
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -89,6 +90,7 @@ _PLAIN = (
 )
 
 
+@functools.cache
 def _special_labels() -> tuple[str, ...]:
     """email-validator's special-use names of one label (a plain address's top-level label is one)."""
     from email_validator import SPECIAL_USE_DOMAIN_NAMES
