@@ -401,6 +401,7 @@ def _print_custody(size: int, i: int, res: dict) -> None:
 
 DIALECT_CHILD = r"""
 import json, os, sys, tempfile, time
+import airflow.sdk  # what a task process holds: its heap is what the garbage collector walks
 import sqlalchemy as sa
 from custody.config import SourceConfig, TableConfig
 from custody.crypto.open import init_keyring

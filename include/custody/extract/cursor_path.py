@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import sqlalchemy as sa
 
+from custody.collector import paused
 from custody.extract.writer import PartWriter
 from custody.sources.sqltypes import ColumnPlan
 from custody.sources.sqlvalues import RowConverter
@@ -26,10 +27,18 @@ def cursor_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan]
     rows typed by ``plans``; rows that do not convert go to ``writer``'s quarantine instead."""
     converter = RowConverter(plans)
     result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+    partitions = result.partitions(chunk_rows)
     position = 0
-    for rows in result.partitions(chunk_rows):
-        converted = converter.convert(rows, first_position=position)
-        position += len(rows)
+    while True:
+        # A partition's rows (row objects the cyclic collector tracks) fetched and converted with
+        # the collector paused: otherwise it walks the task's heap a few times per partition.
+        with paused():
+            rows = next(partitions, None)
+            if rows is None:
+                return
+            converted = converter.convert(rows, first_position=position)
+            position += len(rows)
+            del rows
         if converted.bad is not None:
             writer.add_quarantine(converted.bad, converted.bad_reasons)
         yield converted.good

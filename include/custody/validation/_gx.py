@@ -56,10 +56,15 @@ class _DeferringFinder(importlib.abc.MetaPathFinder):
 def _import_gx() -> ModuleType:
     if "great_expectations" in sys.modules:
         return sys.modules["great_expectations"]
+    from custody.collector import paused
+
     finder = _DeferringFinder()
     sys.meta_path.insert(0, finder)
     try:
-        import great_expectations
+        # About 350,000 objects that live as long as the process: collecting while they are
+        # created frees nothing (0.2-0.3 s of the import on the benchmark machine).
+        with paused():
+            import great_expectations
     finally:
         sys.meta_path.remove(finder)
     return great_expectations
