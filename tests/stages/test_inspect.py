@@ -247,6 +247,35 @@ def _validate_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("custody-validate")]
 
 
+def _warm_up_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "custody-gx-warm-up"]
+
+
+def test_the_stage_warms_gx_up_and_leaves_no_thread_behind_either_way(run, monkeypatch):
+    """GX's import and context start with the stage, in a thread the stage joins before it returns
+    or raises."""
+    from custody.validation import runner
+
+    started = []
+    real = runner.WarmUp.start
+
+    def start(self):
+        started.append(self)
+        return real(self)
+
+    monkeypatch.setattr(runner.WarmUp, "start", start)
+    rt, run_key = run(200)
+    assert stage_classify_and_validate(rt, "crm", run_key)["valid_rows"] > 0
+    assert len(started) == 1 and started[0].seconds is not None and not started[0].failed
+    assert _warm_up_threads() == []
+    with pytest.raises(Exception, match="no such document"):
+        stage_classify_and_validate(rt, "crm", "no-such-run")
+    assert len(started) == 2 and started[1].seconds is not None  # joined: it had finished
+    assert _warm_up_threads() == []
+
+
 def test_a_failing_background_batch_fails_the_stage_and_leaves_no_worker(run, monkeypatch):
     """A batch validated in the worker thread raises in the stage, which ends without its documents."""
     from custody.stages import inspect as inspect_stage

@@ -40,3 +40,46 @@ def test_a_module_imported_before_gx_is_left_as_it_is():
     got = _probe("import scipy.stats\n")
     assert got["state"]["scipy.stats"] == "module"
     assert got["entropy"] == 0.0
+
+
+WARM_UP = r"""
+import gc, json, sys, threading
+from custody.validation import warm_up
+gc.enable()
+before = "great_expectations" in sys.modules
+names = []
+original = threading.Thread.start
+def start(self):
+    names.append(self.name)
+    return original(self)
+threading.Thread.start = start
+warm = warm_up()
+warm.join()
+from custody.validation import expectations
+print(json.dumps({"before": before, "after": "great_expectations" in sys.modules, "failed": warm.failed,
+                  "seconds": warm.seconds, "threads": names, "collecting": gc.isenabled(),
+                  "runtime": expectations._RUNTIME is not None}))
+"""
+
+
+def test_warm_up_imports_gx_and_its_context_in_a_thread_and_restores_the_collector():
+    out = subprocess.run([sys.executable, "-c", WARM_UP], capture_output=True, text=True, check=True, timeout=300)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["before"] is False and got["after"] is True
+    assert got["runtime"] is True  # the ephemeral context too: the first batch finds it made
+    assert got["failed"] is False and got["seconds"] > 0
+    assert got["threads"] == ["custody-gx-warm-up"]
+    assert got["collecting"] is True  # paused for the import only
+
+
+def test_a_failed_warm_up_raises_nothing_and_says_so(monkeypatch):
+    """The first validate_chunk imports again and raises where validation reports errors."""
+    from custody.validation import expectations, warm_up
+
+    def broken():
+        raise ImportError("a broken GX install")
+
+    monkeypatch.setattr(expectations, "gx_runtime", broken)
+    warm = warm_up()
+    warm.join()
+    assert warm.failed is True and warm.seconds is not None

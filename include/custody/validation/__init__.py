@@ -67,8 +67,10 @@ from custody.validation.rules import (  # noqa: E402
 from custody.validation.runner import (  # noqa: E402
     BoundCheck,
     ValidationEngineError,
+    WarmUp,
     bind_rules,
     validate_chunk,
+    warm_up,
 )
 from custody.validation.tracker import KeyTracker  # noqa: E402
 
@@ -91,6 +93,7 @@ __all__ = [
     "TableValidationReport",
     "ValidationEngineError",
     "ValidationThresholdExceeded",
+    "WarmUp",
     "bind_rules",
     "build_data_docs",
     "derive_rules",
@@ -98,5 +101,6 @@ __all__ = [
     "enforce_threshold",
     "summarize",
     "validate_chunk",
+    "warm_up",
     "value_free_result",
 ]
