@@ -12,6 +12,8 @@ import pytest
 from custody.classification import TableClassifier, load_policy
 from custody.classification import minors as m
 from custody.classification.policy import Override
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stdnum.cn import ric
 
 from .conftest import CONFIG_DIR
@@ -64,6 +66,21 @@ def test_birth_dates_in_every_representation():
     text = pa.array(["2015-03-01", "2015年3月1日", "2015/3/1", "20150301", "２０１５-03-01", "x", None])
     assert m.birth_ymd_from_dates(text).tolist() == [20150301] * 5 + [0, 0]
     assert m.birth_ymd_from_dates(pa.array([20150301, 7], pa.int64())).tolist() == [20150301, 0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.from_regex(r"[0-9]{17}[0-9Xx]", fullmatch=True),  # stored as the rules read them
+    st.from_regex(r"[0-9０-９ xX\-]{14,22}", fullmatch=True),  # spaced, full-width, separated, short
+    st.from_regex(r"[0-9]{15}", fullmatch=True),
+    st.text(max_size=24),
+    st.none()), max_size=40))
+def test_resident_ids_stored_canonically_read_as_the_preparation_reads_them(values):
+    """The shortcut for numbers stored as 18 ASCII characters gives what the shared preparation
+    gives: the same values behind a leading space (trimmed away) all take the prepared path."""
+    spaced = [None if v is None else " " + v for v in values]
+    assert (m.birth_ymd_from_resident_ids(pa.array(values, pa.string())).tolist()
+            == m.birth_ymd_from_resident_ids(pa.array(spaced, pa.string())).tolist())
 
 
 def test_resident_id_digits_7_to_14():

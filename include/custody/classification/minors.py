@@ -43,6 +43,7 @@ BasisType = Literal["birth_date", "resident_id"]
 _YMD_SEP = r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})"
 _YMD_COMPACT = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"
 _RID18 = r"^\d{17}[\dX]$"
+_DIGIT_PLACES = 10 ** np.arange(7, -1, -1, dtype=np.int64)  # eight digits -> YYYYMMDD
 _RID15 = r"^\d{15}$"
 
 
@@ -146,9 +147,16 @@ def birth_ymd_from_resident_ids(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
             return out
         text = pc.cast(arr.take(pa.array(idx)), pa.string())
     elif pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        # Numbers stored as the rules read them (the usual case) are read as they are: their
+        # birth date is digits 7-14 whatever the preparation below, which would not change them.
+        direct, matrix = resident_id.stored_canonically(arr)
+        if direct.size:
+            out[direct] = (matrix[:, 6:14].astype(np.int64) - ord("0")) @ _DIGIT_PLACES
         length = pc.utf8_length(arr)
         keep = pc.fill_null(pc.and_(pc.greater_equal(length, 15), pc.less_equal(length, 40)), False)
-        idx = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+        keep = np.array(keep.to_numpy(zero_copy_only=False), dtype=bool)
+        keep[direct] = False
+        idx = np.flatnonzero(keep)
         if idx.size == 0:
             return out
         text = pc.utf8_trim_whitespace(_nfkc(arr.take(pa.array(idx))))

@@ -159,19 +159,40 @@ def is_valid_column(values: Any, *, today: datetime.date | None = None) -> Any:
             out[rows] = decide(col.digit_matrix(prep.text, rows, 18))
         return out, prep.undecided
 
-    def canonical(m):  # as stored: 17 ASCII digits and a digit, "X" or "x"
-        last = m[:, 17]
-        return col.is_digit(m[:, :17]).all(axis=1) & (col.is_digit(last) | (last == ord("X")) | (last == ord("x")))
-
     def shortcut_decide(m, _rows):
         m = m.copy()
         m[m[:, 17] == ord("x"), 17] = ord("X")  # the preparation's upper-casing
         return decide(m)
 
     def fast(arr):
-        return col.shortcut(arr, 18, canonical, shortcut_decide, general)
+        return col.shortcut(arr, 18, _stored_form, shortcut_decide, general)
 
     return col.column_rule(values, fast, lambda v: is_valid(v, today=today))
+
+
+def _stored_form(m: Any) -> Any:
+    """Rows of a ``(k, 18)`` byte matrix holding 17 ASCII digits and a digit, ``X`` or ``x``: a
+    second-generation number stored exactly as the rules read it (the preparation would change
+    nothing but the case of ``x``)."""
+    from custody.identifiers import _columns as col
+
+    last = m[:, 17]
+    return col.is_digit(m[:, :17]).all(axis=1) & (col.is_digit(last) | (last == ord("X")) | (last == ord("x")))
+
+
+def stored_canonically(values: Any) -> tuple[Any, Any]:
+    """The rows of a string array (Arrow, or chunked) holding a second-generation number stored
+    as the rules read it (18 ASCII characters: 17 digits and a digit, ``X`` or ``x``; no space,
+    separator, full-width form or ``="…"``), as a NumPy index array, and their ``(k, 18)`` uint8
+    matrix of character codes. Column code reads these without the shared preparation, which
+    would leave them as they are; every other value needs it."""
+    from custody.identifiers import _columns as col
+
+    rows, matrix = col.fixed_width(values, 18)
+    if rows.size == 0:
+        return rows, matrix
+    ok = _stored_form(matrix)
+    return rows[ok], matrix[ok] if not ok.all() else matrix
 
 
 def canonical(value: Any) -> str | None:
