@@ -24,11 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custody.collector import paused
 from custody.classification.policy import FREE_TEXT
 from custody.classification.registry import EmbeddedRule, FreeTextProfile
 from custody.classification.sample import ColumnState, as_text
 from custody.classification.scoring import Decision
+from custody.collector import paused
 
 FREE_TEXT_CONFIDENCE = 0.7
 FREE_TEXT_HEADER_CONFIDENCE = 0.85
