@@ -72,14 +72,18 @@ def test_warm_up_imports_gx_and_its_context_in_a_thread_and_restores_the_collect
     assert got["collecting"] is True  # paused for the import only
 
 
-def test_a_failed_warm_up_raises_nothing_and_says_so(monkeypatch):
-    """The first validate_chunk imports again and raises where validation reports errors."""
+def test_a_failed_warm_up_raises_nothing_and_says_so(monkeypatch, caplog):
+    """The first validate_chunk imports again and raises where validation reports errors; the
+    warm-up logs the exception's class, not its message."""
     from custody.validation import expectations, warm_up
 
     def broken():
-        raise ImportError("a broken GX install")
+        raise ImportError("a broken GX install near 13800138000")
 
     monkeypatch.setattr(expectations, "gx_runtime", broken)
-    warm = warm_up()
-    warm.join()
+    with caplog.at_level("WARNING", logger="custody.validation.runner"):
+        warm = warm_up()
+        warm.join()
     assert warm.failed is True and warm.seconds is not None
+    assert "GX warm-up failed (ImportError)" in caplog.text
+    assert "13800138000" not in caplog.text

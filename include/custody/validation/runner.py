@@ -403,8 +403,10 @@ class WarmUp:
             from custody.validation.expectations import gx_runtime
 
             gx_runtime()
-        except BaseException:  # noqa: BLE001 - raised again by the first validate_chunk
+        except BaseException as exc:  # noqa: BLE001 - raised again by the first validate_chunk
             self.failed = True
+            # The class only, as everywhere in validation; the first validate_chunk raises it.
+            log.warning("GX warm-up failed (%s); the first validation imports GX again", type(exc).__name__)
         self.seconds = time.perf_counter() - started
 
     def join(self) -> None:
