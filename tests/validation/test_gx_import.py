@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = r"""
 import json, sys
 from custody.validation._gx import DEFERRED, gx
@@ -87,3 +89,11 @@ def test_a_failed_warm_up_raises_nothing_and_says_so(monkeypatch, caplog):
     assert warm.failed is True and warm.seconds is not None
     assert "GX warm-up failed (ImportError)" in caplog.text
     assert "13800138000" not in caplog.text
+    # ...and the first validation meets the same error and raises it
+    import pyarrow as pa
+
+    from custody.validation import TableRules, validate_chunk
+
+    rules = TableRules.model_validate({"table": "t", "checks": [{"column": "a", "check": "not_null"}]})
+    with pytest.raises(ImportError):
+        validate_chunk(pa.table({"a": [1, None]}), rules)

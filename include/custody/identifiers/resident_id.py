@@ -189,10 +189,8 @@ def stored_canonically(values: Any) -> tuple[Any, Any]:
     from custody.identifiers import _columns as col
 
     rows, matrix = col.fixed_width(values, 18)
-    if rows.size == 0:
-        return rows, matrix
     ok = _stored_form(matrix)
-    return rows[ok], matrix[ok] if not ok.all() else matrix
+    return rows[ok], matrix[ok]
 
 
 def canonical(value: Any) -> str | None:

@@ -229,18 +229,12 @@ def stage_classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: s
     reconcile, and ``custody.validation.ValidationThresholdExceeded`` (after both documents are
     written) when a table's failing share passes its limit. Drift does not raise here.
     """
-    # The stage's own modules first, then GX's import and context (validation's fixed cost) in a
-    # thread of their own while the first chunks are read and classified; the thread is joined
-    # before the stage ends, whichever way it ends.
-    import custody.catalog  # noqa: F401 - imported in this thread before the warm-up starts
-    import custody.classification.inventory  # noqa: F401
     from custody.validation import warm_up
 
-    warm = warm_up()
-    try:
+    # GX's import and context (validation's fixed cost) in a thread of their own while the first
+    # chunks are read and classified; the thread is joined before the stage ends, either way.
+    with warm_up():
         return _classify_and_validate(rt, source, run_key, as_of, single_pass)
-    finally:
-        warm.join()
 
 
 def _classify_and_validate(rt: Runtime, source: str, run_key: str, as_of: str | None,

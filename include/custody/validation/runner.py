@@ -397,13 +397,19 @@ class WarmUp:
         self._thread.start()
         return self
 
+    def __enter__(self) -> WarmUp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.join()
+
     def _run(self) -> None:
         started = time.perf_counter()
         try:
             from custody.validation.expectations import gx_runtime
 
             gx_runtime()
-        except BaseException as exc:  # noqa: BLE001 - raised again by the first validate_chunk
+        except Exception as exc:  # noqa: BLE001 - raised again by the first validate_chunk
             self.failed = True
             # The class only, as everywhere in validation; the first validate_chunk raises it.
             log.warning("GX warm-up failed (%s); the first validation imports GX again", type(exc).__name__)
@@ -415,7 +421,8 @@ class WarmUp:
 
 
 def warm_up() -> WarmUp:
-    """Start GX's import and context in the background (:class:`WarmUp`)."""
+    """Start GX's import and context in the background (:class:`WarmUp`); as a context manager
+    it joins the thread on the way out."""
     return WarmUp().start()
 
 
