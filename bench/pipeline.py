@@ -23,8 +23,12 @@ For each size it builds (or reuses) the PostgreSQL scratch database of ``bench/e
   ``stage_commit_extract``, ``stage_classify_and_validate``, ``stage_backup`` (local store and
   S3), ``stage_report``. The configuration is the demo's for ``contacts`` (its six checks).
 
-Printed per stage: seconds, rows/s and the peak RSS of its process (sampled every 50 ms, the
-hashing worker child included); then the ratios the issue sets as goals: extraction (plan +
+Printed per stage: seconds, rows/s, the CPU seconds of its process (children included), how many
+of the machine's cores were busy on average while its callable ran (every process's CPU time:
+the database server's work counts too; a stage near all cores is bound by CPU, and only less
+work per row makes it faster; with ``--slots`` above 1 the parts' intervals overlap and their
+figure overstates) and the peak RSS of its process (sampled every 50 ms, the hashing worker
+child included); then the ratios the issue sets as goals: extraction (plan +
 parts + commit) >= 0.5x COPY, end to end >= 0.33x pg_dump | restic, peak RSS at the largest size
 <= 1.2x the smallest and <= 1 GiB. The best run of each contender is kept; every run is printed
 with the load average.
@@ -93,6 +97,9 @@ from custody.config import load_sources
 import psutil
 started = time.time()
 cpu0 = sum(psutil.Process().cpu_times()[:4])
+# The whole machine's busy CPU over the callable (the database server's work included): with the
+# stages run one after another, how many of the machine's cores the stage kept busy.
+machine0 = psutil.cpu_times()
 t0 = time.perf_counter()
 from custody.stages import Runtime
 rt = Runtime.from_env()
@@ -129,8 +136,11 @@ else:
 import psutil
 me = psutil.Process()
 cpu = sum(me.cpu_times()[:4]) + sum(sum(c.cpu_times()[:2]) for c in me.children(recursive=True))
-print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": cpu - cpu0, "out": out, "ended": time.time(), **info},
-                 default=str))
+machine = psutil.cpu_times()
+busy = sum(getattr(machine, f) - getattr(machine0, f)
+           for f in ("user", "nice", "system", "irq", "softirq", "steal") if hasattr(machine, f))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": cpu - cpu0, "machine_busy_s": busy,
+                  "cores": psutil.cpu_count(), "out": out, "ended": time.time(), **info}, default=str))
 """
 
 
@@ -208,7 +218,8 @@ def custody_run(env: dict[str, str], run_id: str, stages: tuple[str, ...], slots
                            "peak_rss_mib": max(d["peak_rss_mib"] for d in done),
                            "paths": sorted({d.get("path") for d in done}), "driver": done[0].get("driver"),
                            "task_seconds": [round(d["seconds"], 1) for d in done],
-                           "cpu_s": sum(d["cpu_s"] for d in done)}
+                           "cpu_s": sum(d["cpu_s"] for d in done),
+                           "machine_busy_s": sum(d["machine_busy_s"] for d in done), "cores": done[0]["cores"]}
     res["commit_extract"] = _result(_stage("commit_extract", {"run_key": run_key}, env))
     res["rows"] = sum(res["commit_extract"]["out"]["rows"].values())
     for name in ("classify_and_validate", "back_up", "report"):
@@ -227,8 +238,17 @@ def _union_seconds(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
+def _machine_busy() -> float:
+    """The machine's busy CPU seconds since boot (every core, every process)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(getattr(t, f) for f in ("user", "nice", "system", "irq", "softirq", "steal") if hasattr(t, f))
+
+
 def copy_baseline(url: str) -> float:
-    """Seconds of ``psql -c "COPY contacts TO STDOUT"`` into /dev/null."""
+    """Seconds of ``psql -c "COPY contacts TO STDOUT"`` into /dev/null (and ``COPY_CORES``: the
+    cores the machine kept busy meanwhile, the server's and psql's work)."""
     import sqlalchemy as sa
 
     u = sa.make_url(url)
@@ -236,10 +256,15 @@ def copy_baseline(url: str) -> float:
            "PGUSER": u.username or "postgres", "PGDATABASE": u.database}
     if u.password:
         env["PGPASSWORD"] = u.password
-    t0 = time.perf_counter()
+    t0, busy0 = time.perf_counter(), _machine_busy()
     subprocess.run(["psql", "-X", "-q", "-c", "COPY contacts TO STDOUT"], env=env, stdout=subprocess.DEVNULL,
                    check=True)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    COPY_CORES.append((_machine_busy() - busy0) / seconds)
+    return seconds
+
+
+COPY_CORES: list[float] = []
 
 
 def dump_restic_baseline(url: str, work: Path) -> dict:
@@ -325,7 +350,8 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
     runs: dict[str, list] = {"copy": [], "dump": [], "custody": []}
     for i in range(args.repeat):
         runs["copy"].append(copy_baseline(url))
-        print(f"[{size:,}] run {i + 1}: COPY TO STDOUT {runs['copy'][-1]:.1f} s (load {_load()})", flush=True)
+        print(f"[{size:,}] run {i + 1}: COPY TO STDOUT {runs['copy'][-1]:.1f} s, {COPY_CORES[-1]:.1f} cores busy "
+              f"(load {_load()})", flush=True)
         runs["dump"].append(dump_restic_baseline(url, work))
         print(f"[{size:,}] run {i + 1}: pg_dump | restic {runs['dump'][-1]['seconds']:.1f} s, "
               f"restic peak RSS {runs['dump'][-1]['peak_rss_mib']:.0f} MiB (load {_load()})", flush=True)
@@ -351,6 +377,8 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
         "stages": {k: round(v["seconds"], 2) for k, v in best_total.items() if isinstance(v, dict) and "seconds" in v},
         "stage_rss_mib": {k: round(max(r[k]["peak_rss_mib"] for r in runs["custody"])) for k in best_total
                           if isinstance(best_total[k], dict) and "peak_rss_mib" in best_total[k]},
+        "stage_cores_busy": {k: round(_cores_busy(v), 2) for k, v in best_total.items()
+                             if isinstance(v, dict) and "machine_busy_s" in v},
         "loads": _load(),
     }
     summary["extract_vs_copy"] = copy_s / summary["extract_s"]
@@ -384,6 +412,12 @@ def _startup_s(r: dict, names: tuple[str, ...] | None = None) -> float:
                and (names is None or k in names))
 
 
+def _cores_busy(r: dict) -> float:
+    """Cores the machine kept busy on average over the stage (its whole CPU time, the database
+    server's and every other process's included, over the stage's seconds)."""
+    return r["machine_busy_s"] / r["seconds"] if r["seconds"] else 0.0
+
+
 def _print_custody(size: int, i: int, res: dict) -> None:
     rows = res["rows"]
     for name in ("plan_extract", "extract_part", "commit_extract", *STAGES[1:]):
@@ -392,7 +426,8 @@ def _print_custody(size: int, i: int, res: dict) -> None:
             extra = (f" ({r['parts']} part(s), {r['driver']}, path {'/'.join(r['paths'])}, per task "
                      f"{r['task_seconds']} s)") if name == "extract_part" else ""
             print(f"[{size:,}] run {i + 1}: {name:22s} {r['seconds']:7.1f} s {rows / r['seconds']:>12,.0f} rows/s "
-                  f"CPU {r['cpu_s']:6.1f} s, peak RSS {r['peak_rss_mib']:5.0f} MiB, task start-up "
+                  f"CPU {r['cpu_s']:6.1f} s, {_cores_busy(r):3.1f} of {r['cores']} cores busy, "
+                  f"peak RSS {r['peak_rss_mib']:5.0f} MiB, task start-up "
                   f"{r['startup_s']:.1f} s{extra}", flush=True)
     print(f"[{size:,}] run {i + 1}: extraction (plan + parts + commit) {_extract_s(res):.1f} s; "
           f"all stages {_total_s(res):.1f} s = {rows / _total_s(res):,.0f} rows/s; task start-ups "
