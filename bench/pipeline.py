@@ -246,9 +246,9 @@ def _machine_busy() -> float:
     return sum(getattr(t, f) for f in ("user", "nice", "system", "irq", "softirq", "steal") if hasattr(t, f))
 
 
-def copy_baseline(url: str) -> float:
-    """Seconds of ``psql -c "COPY contacts TO STDOUT"`` into /dev/null (and ``COPY_CORES``: the
-    cores the machine kept busy meanwhile, the server's and psql's work)."""
+def copy_baseline(url: str) -> dict:
+    """Seconds of ``psql -c "COPY contacts TO STDOUT"`` into /dev/null, and the cores the machine
+    kept busy meanwhile (the server's and psql's work)."""
     import sqlalchemy as sa
 
     u = sa.make_url(url)
@@ -260,11 +260,7 @@ def copy_baseline(url: str) -> float:
     subprocess.run(["psql", "-X", "-q", "-c", "COPY contacts TO STDOUT"], env=env, stdout=subprocess.DEVNULL,
                    check=True)
     seconds = time.perf_counter() - t0
-    COPY_CORES.append((_machine_busy() - busy0) / seconds)
-    return seconds
-
-
-COPY_CORES: list[float] = []
+    return {"seconds": seconds, "cores": (_machine_busy() - busy0) / seconds}
 
 
 def dump_restic_baseline(url: str, work: Path) -> dict:
@@ -350,7 +346,8 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
     runs: dict[str, list] = {"copy": [], "dump": [], "custody": []}
     for i in range(args.repeat):
         runs["copy"].append(copy_baseline(url))
-        print(f"[{size:,}] run {i + 1}: COPY TO STDOUT {runs['copy'][-1]:.1f} s, {COPY_CORES[-1]:.1f} cores busy "
+        print(f"[{size:,}] run {i + 1}: COPY TO STDOUT {runs['copy'][-1]['seconds']:.1f} s, "
+              f"{runs['copy'][-1]['cores']:.1f} cores busy "
               f"(load {_load()})", flush=True)
         runs["dump"].append(dump_restic_baseline(url, work))
         print(f"[{size:,}] run {i + 1}: pg_dump | restic {runs['dump'][-1]['seconds']:.1f} s, "
@@ -361,7 +358,7 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
         runs["custody"].append(res)
         _print_custody(size, i, res)
         shutil.rmtree(home, ignore_errors=True)
-    copy_s = min(runs["copy"])
+    copy_s = min(c["seconds"] for c in runs["copy"])
     dump = min(runs["dump"], key=lambda d: d["seconds"])
     best = min(runs["custody"], key=lambda r: _extract_s(r))
     best_total = min(runs["custody"], key=lambda r: _total_s(r))
@@ -381,6 +378,7 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
                              if isinstance(v, dict) and "machine_busy_s" in v},
         "loads": _load(),
     }
+    summary["copy_cores_busy"] = round(min(runs["copy"], key=lambda c: c["seconds"])["cores"], 2)
     summary["extract_vs_copy"] = copy_s / summary["extract_s"]
     summary["end_to_end_vs_dump_restic"] = dump["seconds"] / summary["total_s"]
     print(f"[{size:,}] best: extraction {summary['extract_s']:.1f} s = {rows / summary['extract_s']:,.0f} rows/s "
