@@ -41,6 +41,13 @@ stage, and the ratios are printed a second time with it included. Everything the
 imports (the provider hooks, boto3, GX) counts in the stage. ``extract_part`` counts the union of
 its parts' callable intervals: the time some part's callable was running.
 
+``--preload`` measures the tasks of a Celery worker configured with ``plugins/custody_celery.py``
+(``docker-compose.yaml`` and ``make stack`` are): Airflow forks each task from the worker, which
+imported Custody's task modules, GX and the provider hooks once at its start
+(``custody.preload``), so those imports leave the callables. Each stage's process imports them
+before its callable (in its start-up, which for a forked task is a fork, not an interpreter
+start); its peak RSS then counts their pages too, which the forked tasks of a worker share.
+
 ``--slots`` sets how many parts run at once (the source pool's ``pool_slots``, 2 by default). On
 a machine whose cores PostgreSQL shares, one slot can be faster than two.
 
@@ -95,6 +102,13 @@ import airflow.sdk
 from airflow.sdk import BaseHook
 from custody.config import load_sources
 import psutil
+import os
+if os.environ.get("CUSTODY_BENCH_PRELOAD") == "1":
+    # --preload: what a task forked from a Celery worker running plugins/custody_celery.py holds
+    # besides (Custody's task modules, GX, the provider hooks), imported here before the callable.
+    sys.path.insert(0, os.environ["CUSTODY_BENCH_PLUGINS"])
+    from custody_celery import preload_worker
+    preload_worker()
 started = time.time()
 cpu0 = sum(psutil.Process().cpu_times()[:4])
 # The whole machine's busy CPU over the callable (the database server's work included): with the
@@ -305,7 +319,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def custody_env(home: Path, url: str, endpoint: str) -> dict[str, str]:
+def custody_env(home: Path, url: str, endpoint: str, preload: bool = False) -> dict[str, str]:
     """A fresh CUSTODY_HOME (catalog migrated, keys created) with the demo's checks for contacts and
     the Airflow connections ``bench_pg`` and ``bench_s3``."""
     import sqlalchemy as sa
@@ -326,6 +340,8 @@ def custody_env(home: Path, url: str, endpoint: str) -> dict[str, str]:
                                                 "schema": u.database}),
            "AIRFLOW_CONN_BENCH_S3": json.dumps({"conn_type": "aws", "login": "bench", "password": "bench-secret",
                                                 "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})}
+    if preload:
+        env.update({"CUSTODY_BENCH_PRELOAD": "1", "CUSTODY_BENCH_PLUGINS": str(ROOT / "plugins")})
     env.pop("CUSTODY_KEYRING", None)
     env.pop("CUSTODY_CATALOG_URL", None)
     env.setdefault("AIRFLOW_HOME", str(home / "airflow"))
@@ -353,7 +369,7 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
         print(f"[{size:,}] run {i + 1}: pg_dump | restic {runs['dump'][-1]['seconds']:.1f} s, "
               f"restic peak RSS {runs['dump'][-1]['peak_rss_mib']:.0f} MiB (load {_load()})", flush=True)
         home = work / f"custody-{size}-{i}"
-        env = custody_env(home, url, endpoint)
+        env = custody_env(home, url, endpoint, preload=args.preload)
         res = custody_run(env, f"bench_{size}_{i}", tuple(args.stages), args.slots)
         runs["custody"].append(res)
         _print_custody(size, i, res)
@@ -377,10 +393,14 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
         "stage_cores_busy": {k: round(_cores_busy(v), 2) for k, v in best_total.items()
                              if isinstance(v, dict) and "machine_busy_s" in v},
         "loads": _load(),
+        "preload": args.preload,
     }
     summary["copy_cores_busy"] = round(min(runs["copy"], key=lambda c: c["seconds"])["cores"], 2)
     summary["extract_vs_copy"] = copy_s / summary["extract_s"]
     summary["end_to_end_vs_dump_restic"] = dump["seconds"] / summary["total_s"]
+    mode = ("tasks of a preloading worker (--preload)" if args.preload
+            else "tasks in fresh interpreters, importing what their stage needs")
+    print(f"[{size:,}] best ({mode}):", flush=True)
     print(f"[{size:,}] best: extraction {summary['extract_s']:.1f} s = {rows / summary['extract_s']:,.0f} rows/s "
           f"({summary['driver']}, {'/'.join(summary['paths'])}) vs COPY {copy_s:.1f} s = {rows / copy_s:,.0f} rows/s: "
           f"{summary['extract_vs_copy']:.2f}x (goal >= 0.5)", flush=True)
@@ -391,7 +411,8 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
     ext_all = summary["extract_s"] + summary["extract_startup_s"]
     total_all = summary["total_s"] + summary["total_startup_s"]
     print(f"[{size:,}] best, task start-ups included (interpreter, Task SDK and DAG imports of every task "
-          f"process): extraction {ext_all:.1f} s = {copy_s / ext_all:.2f}x COPY; end to end {total_all:.1f} s = "
+          f"process{', and the preload' if args.preload else ''}): extraction {ext_all:.1f} s = "
+          f"{copy_s / ext_all:.2f}x COPY; end to end {total_all:.1f} s = "
           f"{dump['seconds'] / total_all:.2f}x pg_dump | restic", flush=True)
     return summary
 
@@ -522,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dialect-rows", type=int, default=200_000)
     parser.add_argument("--skip-pipeline", action="store_true", help="only the --dialects figures")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument("--preload", action="store_true",
+                        help="stage processes hold what a preloading Celery worker gives its tasks "
+                             "(plugins/custody_celery.py) before the callable")
     args = parser.parse_args(argv)
     if "extract" not in args.stages:
         parser.error("--stages must include extract")

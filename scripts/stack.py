@@ -144,6 +144,8 @@ class Stack:
             "AIRFLOW__CELERY__BROKER_URL": f"{REDIS}/{self.redis_db}",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta.replace('+psycopg2', '')}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
+            # Custody's task modules imported once per worker, before its pool forks (custody_celery).
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "custody_celery.CELERY_CONFIG",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -79,6 +80,23 @@ def _extract_hosts(stack, run_id: str) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
+def _wait_for_first_chunk(stack, run_id: str, part: int, deadline: float) -> None:
+    """Wait until range ``part`` of the run has staged a chunk (it is then mid-range: a range of
+    ``SPLIT`` rows is several chunks), polling staging every 50 ms. A fixed wait after the task
+    started raced a fast range (the workers preload Custody's modules, so a task starts extracting
+    at once)."""
+    from custody.documents import run_key_for
+    from custody.documents.layout import extraction_prefixes
+
+    folder, _ = extraction_prefixes("stack", run_key_for(run_id), "contacts", part)
+    staging = _runtime(stack).staging
+    while time.monotonic() < deadline:
+        if any(k.rsplit("/", 1)[-1].startswith("chunk-") for k in staging.list_keys(folder)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"range {part} staged no chunk in time\n{stack.tail()}")
+
+
 def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsewhere(stack):
     # 1. A run on both workers.
     first = stack.trigger("deploy__both_workers")
@@ -96,6 +114,10 @@ def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsew
         assert not (stack.root / f"worker-{n}" / "staging").exists()
     states = {ti["task_id"]: ti["state"] for ti in stack.task_instances(first)}
     assert states["back_up"] == "success" and states["report"] == "success"
+    # Each worker imported Custody's task modules once, before its pool forked the tasks.
+    for n in (1, 2):
+        out = (stack.root / "logs" / f"worker-{n}.out").read_text(encoding="utf-8", errors="replace")
+        assert re.search(r"Custody preloaded \d+ module\(s\) in [\d.]+ s; 0 failed", out), out[-3000:]
 
     # 2. The same source again; one worker is killed (SIGKILL, its whole process group) while it
     # extracts a range.
@@ -110,7 +132,7 @@ def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsew
         else:
             time.sleep(1)
     assert victim is not None, stack.tail()
-    time.sleep(3)  # mid-range: chunks of the range are being written
+    _wait_for_first_chunk(stack, second, victim[0], deadline)  # mid-range: its chunks are being written
     stack.kill(victim[1])
     assert stack.wait_run(second, RUN_TIMEOUT) == "success", stack.tail()
 

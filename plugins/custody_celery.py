@@ -1,0 +1,77 @@
+"""Celery configuration for Custody's Airflow workers: Airflow's own, plus Custody's task modules
+imported once per worker instead of once per task.
+
+Set ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=custody_celery.CELERY_CONFIG`` for the workers (and,
+harmlessly, for the scheduler: it only sends tasks). ``docker-compose.yaml`` and ``make stack``
+do. The configuration itself is Airflow's default, unchanged; importing this module connects a
+receiver to Celery's ``import_modules`` signal, which a Celery worker sends once at start, before
+its pool processes fork. The receiver imports ``custody.preload.TASK_MODULES`` and the provider
+hooks Custody's tasks use, so every task process, which Airflow forks from the pool process,
+starts with them (Airflow's own receiver on the same signal preloads its operators and then
+freezes the collector, so these pages stay shared too). See ``custody.preload`` for what that
+saves and what it costs.
+
+Not an Airflow plugin, though Airflow's plugin manager imports it with every file of this folder
+(which Airflow also puts on ``sys.path``, where the option finds it): at import it only defines
+names. Celery's configuration and the signal are reached when ``CELERY_CONFIG`` is first read
+(a module ``__getattr__``), which only the Celery app of a worker or of the scheduler does.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import inspect
+import logging
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: The provider hooks the DAGs' tasks build (the source engine, the S3 client).
+PROVIDER_MODULES = (
+    "airflow.providers.postgres.hooks.postgres",
+    "airflow.providers.amazon.aws.hooks.s3",
+)
+
+
+def preload_worker(**_: Any) -> tuple[list[str], list[str]]:
+    """Import Custody's task modules and the provider hooks; returns ``(loaded, failed)``."""
+    from custody.preload import preload
+
+    started = time.perf_counter()
+    loaded, failed = preload()
+    for name in PROVIDER_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - a missing provider fails the task that needs it, in its log
+            log.warning("preload: %s failed to import (%s)", name, type(exc).__name__)
+            failed.append(name)
+        else:
+            loaded.append(name)
+    # Airflow's AWS hooks name their caller for the user agent through inspect.stack(), and
+    # inspect maps every loaded module to its file the first time it looks one up: with the modules
+    # above loaded that first mapping cost each task's first S3 client 0.4-0.5 s (back_up and report,
+    # bench/pipeline.py --preload). Made here once, the forked tasks inherit the map.
+    inspect.getmodule(sys._getframe())
+    # What was just imported lives as long as the worker: out of the collector's reach (Airflow's own
+    # receiver freezes too, after this one), a task's collections no longer walk it (without this a
+    # task forked from the worker spent up to 1 s more in collections, back_up and report most) and
+    # the pages stay shared with the forked tasks instead of being written by the collector.
+    gc.freeze()
+    log.info("Custody preloaded %d module(s) in %.1f s; %d failed", len(loaded), time.perf_counter() - started,
+             len(failed))
+    return loaded, failed
+
+
+def __getattr__(name: str) -> Any:
+    """``CELERY_CONFIG``: Airflow's default Celery configuration, unchanged, with ``preload_worker``
+    connected to Celery's ``import_modules`` signal."""
+    if name != "CELERY_CONFIG":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+    from celery.signals import import_modules
+
+    import_modules.connect(preload_worker, weak=False, dispatch_uid="custody-preload")
+    return DEFAULT_CELERY_CONFIG
