@@ -108,7 +108,9 @@ if os.environ.get("CUSTODY_BENCH_PRELOAD") == "1":
     # besides (Custody's task modules, GX, the provider hooks), imported here before the callable.
     sys.path.insert(0, os.environ["CUSTODY_BENCH_PLUGINS"])
     from custody_celery import preload_worker
+    import gc
     preload_worker()
+    gc.freeze()  # what Airflow's own receiver on the same signal does next in a Celery worker
 started = time.time()
 cpu0 = sum(psutil.Process().cpu_times()[:4])
 # The whole machine's busy CPU over the callable (the database server's work included): with the

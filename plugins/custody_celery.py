@@ -1,15 +1,15 @@
 """Celery configuration for Custody's Airflow workers: Airflow's own, plus Custody's task modules
 imported once per worker instead of once per task.
 
-Set ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=custody_celery.CELERY_CONFIG`` for the workers (and,
-harmlessly, for the scheduler: it only sends tasks). ``docker-compose.yaml`` and ``make stack``
-do. The configuration itself is Airflow's default, unchanged; importing this module connects a
-receiver to Celery's ``import_modules`` signal, which a Celery worker sends once at start, before
-its pool processes fork. The receiver imports ``custody.preload.TASK_MODULES`` and the provider
-hooks Custody's tasks use, so every task process, which Airflow forks from the pool process,
-starts with them (Airflow's own receiver on the same signal preloads its operators and then
-freezes the collector, so these pages stay shared too). See ``custody.preload`` for what that
-saves and what it costs.
+Set ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=custody_celery.CELERY_CONFIG`` on the workers
+(``docker-compose.yaml`` and ``make stack`` do); not on Flower, which reads the same option and
+would load the modules for nothing (the scheduler needs nothing: the configuration is Airflow's
+default dict, unchanged). Reading it connects a receiver to Celery's ``import_modules`` signal,
+which a Celery worker sends once at start, before its pool processes fork. The receiver imports
+``custody.preload.TASK_MODULES`` and the provider hooks Custody's tasks use, so every task
+process, which Airflow forks from the pool process, starts with them. Airflow's own receiver on
+the same signal, connected after this one, preloads its operators and then freezes the collector,
+so these objects are frozen too. See ``custody.preload`` for what that saves and what it costs.
 
 Not an Airflow plugin, though Airflow's plugin manager imports it with every file of this folder
 (which Airflow also puts on ``sys.path``, where the option finds it): at import it only defines
@@ -19,7 +19,6 @@ names. Celery's configuration and the signal are reached when ``CELERY_CONFIG`` 
 
 from __future__ import annotations
 
-import gc
 import importlib
 import inspect
 import logging
@@ -37,11 +36,18 @@ PROVIDER_MODULES = (
 
 
 def preload_worker(**_: Any) -> tuple[list[str], list[str]]:
-    """Import Custody's task modules and the provider hooks; returns ``(loaded, failed)``."""
-    from custody.preload import preload
+    """Import Custody's task modules and the provider hooks; returns ``(loaded, failed)``.
 
+    Never raises: a worker that cannot import Custody still starts (its tasks then fail with the
+    whole error, in their own logs), as it would without this configuration."""
     started = time.perf_counter()
-    loaded, failed = preload()
+    try:
+        from custody.preload import preload
+
+        loaded, failed = preload()
+    except Exception as exc:  # noqa: BLE001 - the class only; the tasks raise it in full
+        log.warning("preload: custody.preload failed to import (%s); tasks import what they need", type(exc).__name__)
+        loaded, failed = [], ["custody.preload"]
     for name in PROVIDER_MODULES:
         try:
             importlib.import_module(name)
@@ -55,11 +61,8 @@ def preload_worker(**_: Any) -> tuple[list[str], list[str]]:
     # above loaded that first mapping cost each task's first S3 client 0.4-0.5 s (back_up and report,
     # bench/pipeline.py --preload). Made here once, the forked tasks inherit the map.
     inspect.getmodule(sys._getframe())
-    # What was just imported lives as long as the worker: out of the collector's reach (Airflow's own
-    # receiver freezes too, after this one), a task's collections no longer walk it (without this a
-    # task forked from the worker spent up to 1 s more in collections, back_up and report most) and
-    # the pages stay shared with the forked tasks instead of being written by the collector.
-    gc.freeze()
+    # Airflow's own receiver on the same signal runs next and freezes everything imported so far
+    # (gc.freeze), so the tasks' collections do not walk these modules' objects either.
     log.info("Custody preloaded %d module(s) in %.1f s; %d failed", len(loaded), time.perf_counter() - started,
              len(failed))
     return loaded, failed

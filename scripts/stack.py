@@ -144,8 +144,6 @@ class Stack:
             "AIRFLOW__CELERY__BROKER_URL": f"{REDIS}/{self.redis_db}",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta.replace('+psycopg2', '')}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
-            # Custody's task modules imported once per worker, before its pool forks (custody_celery).
-            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "custody_celery.CELERY_CONFIG",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -178,8 +176,11 @@ class Stack:
         }
 
     def worker_env(self, n: int) -> dict[str, str]:
-        """A worker's environment: the stack's, with its own ``CUSTODY_HOME`` and name."""
-        return {**self.env, "CUSTODY_HOME": str(self.root / f"worker-{n}"), "CUSTODY_STACK_WORKER": f"worker-{n}"}
+        """A worker's environment: the stack's, with its own ``CUSTODY_HOME`` and name, and the Celery
+        configuration that preloads Custody's task modules."""
+        return {**self.env, "CUSTODY_HOME": str(self.root / f"worker-{n}"), "CUSTODY_STACK_WORKER": f"worker-{n}",
+                # Custody's task modules imported once per worker, before its pool forks (custody_celery).
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "custody_celery.CELERY_CONFIG"}
 
     def _admin(self, *statements: str) -> None:
         import sqlalchemy as sa

@@ -9,13 +9,16 @@ paid again by every task (``bench/pipeline.py --preload`` measures a stage both 
 
 ``TASK_MODULES`` lists the modules the main job's stages (extraction, classification and
 validation, backup, report) import; ``tests/core/test_preload.py`` runs those stages after
-``preload()`` and checks that they import no further module of Custody's, nor one of the heavy
-libraries it uses. ``plugins/custody_celery.py`` calls ``preload`` in Celery workers
-(``[celery] celery_config_options``); ``docker-compose.yaml`` and ``make stack`` set it.
+``preload()`` on a SQLite source and on a PostgreSQL one (the COPY path) and checks that they
+import no further module of Custody's, nor one of the heavy libraries it uses.
+``plugins/custody_celery.py`` calls ``preload`` in Celery workers (``[celery]
+celery_config_options``, which ``docker-compose.yaml`` and ``make stack`` set on the workers).
 
 The cost: the worker holds these modules (about 150 MiB), shared copy-on-write with the tasks it
 forks; each task's RSS counts those pages although no task has its own copy of them. None of the
-modules starts a thread, opens a file or a connection at import, so forking after them is safe.
+modules opens a file or a connection or starts a Python thread at import; Arrow's allocator
+(jemalloc) starts a native background thread, which registers fork handlers, as Airflow's own
+preloaded numpy does for OpenBLAS's.
 This module imports nothing itself until ``preload`` is called.
 """
 
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 TASK_MODULES: tuple[str, ...] = (
     "custody.stages",
     "custody.extract",
+    "custody.extract.copy_session",
     "custody.classification",
     "custody.classification.names",
     "custody.identifiers",

@@ -2,8 +2,9 @@
 heavy libraries, and a module that cannot be imported is reported by class, not raised.
 
 The stages run in a fresh interpreter (a worker's state is what is tested): ``preload()``, then
-the modules present are noted, then a small CRM source (SQLite) goes through extraction,
-classification and validation, backup (local and S3 on the moto server) and the run report.
+the modules present are noted, then a small CRM source goes through extraction, classification
+and validation, backup (local and S3 on the moto server) and the run report: once from SQLite
+(the cursor path) and once from PostgreSQL through psycopg 3 (the COPY path).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from custody.preload import TASK_MODULES, preload
 
@@ -58,7 +60,7 @@ os.environ.update({"CUSTODY_HOME": str(tmp / "home"), "CUSTODY_CONFIG_DIR": str(
 rt = Runtime.from_env()
 migrate(sa.create_engine(rt.settings.catalog_url))
 init_keyring(rt.settings.keyring)
-engine = sa.create_engine(f"sqlite:///{tmp / 'crm.sqlite'}")
+engine = sa.create_engine(sys.argv[3])
 crm = generate_crm(contacts=2000)
 load_tables(engine, {"enterprise_customers": crm["enterprise_customers"], "contacts": crm["contacts"]})
 s3 = boto3.client("s3", endpoint_url=sys.argv[2], aws_access_key_id="test", aws_secret_access_key="test",
@@ -71,19 +73,45 @@ checked = stage_classify_and_validate(rt, "crm", run_key)
 backed = stage_backup(rt, "crm", run_key, s3)
 report = stage_report(rt, "crm", run_key, s3)
 new = sorted(set(sys.modules) - setup)
-print(json.dumps({"loaded": loaded, "failed": failed, "new": new, "preloaded": sorted(before),
+from custody.documents import PartDocument
+paths = sorted({rt.staging.get(k, PartDocument).path for k in rt.staging.list_keys(f"crm/{run_key}/parts/")
+                if k.endswith(".json")})
+print(json.dumps({"loaded": loaded, "failed": failed, "new": new, "preloaded": sorted(before), "paths": paths,
                   "valid": checked["valid_rows"], "objects": backed.get("objects"), "report": sorted(report)}))
 """
 
 
-def test_the_main_job_imports_nothing_costly_after_the_preload(tmp_path, moto_s3_endpoint):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def source_url(request, tmp_path):
+    """The CRM source: a SQLite file (cursor path) or a PostgreSQL database read through psycopg 3,
+    the driver Airflow's hook hands out (the COPY path, which imports its own modules)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crm.sqlite'}", "cursor"
+        return
+    server = sa.make_url(request.getfixturevalue("pg_server_url"))
+    name = f"custody_preload_{os.getpid()}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield server.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False), "copy"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def test_the_main_job_imports_nothing_costly_after_the_preload(tmp_path, moto_s3_endpoint, source_url):
+    url, path = source_url
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
     env["PYTHONPATH"] = str(ROOT / "include")
     env["CUSTODY_CATALOG_URL"] = f"sqlite:///{tmp_path / 'catalog.db'}"
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), moto_s3_endpoint], env=env,
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), moto_s3_endpoint, url], env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["paths"] == [path]
     assert res["failed"] == [] and res["loaded"] == list(TASK_MODULES)
     assert res["valid"] > 0 and res["report"]  # the stages did their work
     new, held = res["new"], set(res["preloaded"])

@@ -80,21 +80,30 @@ def _extract_hosts(stack, run_id: str) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
-def _wait_for_first_chunk(stack, run_id: str, part: int, deadline: float) -> None:
-    """Wait until range ``part`` of the run has staged a chunk (it is then mid-range: a range of
-    ``SPLIT`` rows is several chunks), polling staging every 50 ms. A fixed wait after the task
-    started raced a fast range (the workers preload Custody's modules, so a task starts extracting
-    at once)."""
+def _wait_for_first_chunk(stack, run_id: str, part: int, deadline: float) -> bool:
+    """Wait until range ``part`` of the run has staged a chunk (a range of ``SPLIT`` rows is several
+    chunks), polling staging every 50 ms; False when the range stopped running first. A fixed wait
+    after the task started raced a fast range (the workers preload Custody's modules, so a task
+    starts extracting at once)."""
     from custody.documents import run_key_for
     from custody.documents.layout import extraction_prefixes
 
     folder, _ = extraction_prefixes("stack", run_key_for(run_id), "contacts", part)
     staging = _runtime(stack).staging
+    polls = 0
     while time.monotonic() < deadline:
         if any(k.rsplit("/", 1)[-1].startswith("chunk-") for k in staging.list_keys(folder)):
-            return
+            return True
+        polls += 1
+        if polls % 20 == 0 and not _running(stack, run_id, part):
+            return False
         time.sleep(0.05)
-    raise AssertionError(f"range {part} staged no chunk in time\n{stack.tail()}")
+    return False
+
+
+def _running(stack, run_id: str, part: int) -> bool:
+    return any(ti["task_id"] == "extract_part" and ti["map_index"] == part and ti["state"] == "running"
+               for ti in stack.task_instances(run_id))
 
 
 def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsewhere(stack):
@@ -124,15 +133,19 @@ def test_two_workers_run_the_ranges_and_a_killed_worker_s_range_is_retried_elsew
     second = stack.trigger("deploy__worker_killed")
     victim = None
     deadline = time.monotonic() + RUN_TIMEOUT
+    tried: set[int] = set()
     while victim is None and time.monotonic() < deadline:
-        for ti in stack.task_instances(second):
-            if ti["task_id"] == "extract_part" and ti["state"] == "running" and ti["hostname"]:
-                victim = (ti["map_index"], ti["hostname"].split("@")[0])
-                break
-        else:
-            time.sleep(1)
+        running = [ti for ti in stack.task_instances(second) if ti["task_id"] == "extract_part"
+                   and ti["state"] == "running" and ti["hostname"] and ti["map_index"] not in tried]
+        if not running:
+            time.sleep(0.2)
+            continue
+        candidate = (running[0]["map_index"], running[0]["hostname"].split("@")[0])
+        tried.add(candidate[0])
+        # Mid-range: it has staged a chunk and is still running (a range may finish in between).
+        if _wait_for_first_chunk(stack, second, candidate[0], deadline) and _running(stack, second, candidate[0]):
+            victim = candidate
     assert victim is not None, stack.tail()
-    _wait_for_first_chunk(stack, second, victim[0], deadline)  # mid-range: its chunks are being written
     stack.kill(victim[1])
     assert stack.wait_run(second, RUN_TIMEOUT) == "success", stack.tail()
 

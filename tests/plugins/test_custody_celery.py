@@ -5,10 +5,11 @@ the worker before its pool forks.
   no Celery import, no receiver connected, no plugin.
 - ``CELERY_CONFIG`` is Airflow's default configuration, the very dict; reading it connects the
   receiver once.
+- A worker that cannot import Custody still starts: the failure is logged by class.
 - A Celery worker built by Airflow with ``[celery] celery_config_options`` set to it imports
   Custody's task modules (GX among them) and the provider hooks when it initialises, in the worker
-  process itself, before any task, freezes them out of the collector's reach and maps the modules
-  to their files for ``inspect``: checked in a fresh interpreter through Celery's own
+  process itself, before any task, and maps the modules to their files for ``inspect`` (Airflow's
+  own receiver then freezes them out of the collector's reach): checked in a fresh interpreter through Celery's own
   ``loader.init_worker``, the call a starting ``airflow celery worker`` makes. (The deployment
   test, ``tests/e2e/test_deployment.py``, runs real tasks forked from such workers.)
 """
@@ -55,13 +56,28 @@ def test_the_config_is_airflows_own_and_reading_it_connects_the_preload_once():
     from celery.signals import import_modules
 
     mod = _load_as_plugin()
+    import_modules.disconnect(dispatch_uid="custody-preload")  # whatever an earlier test connected
     before = len(import_modules.receivers)
-    assert mod.CELERY_CONFIG is DEFAULT_CELERY_CONFIG
-    assert mod.CELERY_CONFIG is DEFAULT_CELERY_CONFIG
-    assert len(import_modules.receivers) == before + 1  # dispatch_uid: connected once
+    try:
+        assert mod.CELERY_CONFIG is DEFAULT_CELERY_CONFIG
+        assert mod.CELERY_CONFIG is DEFAULT_CELERY_CONFIG
+        assert len(import_modules.receivers) == before + 1  # dispatch_uid: connected once
+    finally:
+        import_modules.disconnect(dispatch_uid="custody-preload")
+    assert len(import_modules.receivers) == before
     loaded, failed = mod.preload_worker()
     assert failed == []
     assert "custody.validation._gx" in loaded and "airflow.providers.amazon.aws.hooks.s3" in loaded
+
+
+def test_a_worker_that_cannot_import_custody_still_starts(monkeypatch, caplog):
+    mod = _load_as_plugin()
+    monkeypatch.setitem(sys.modules, "custody.preload", None)  # its import now raises ImportError
+    with caplog.at_level("WARNING"):
+        loaded, failed = mod.preload_worker()
+    assert failed == ["custody.preload"]
+    assert loaded == list(mod.PROVIDER_MODULES)
+    assert "ModuleNotFoundError" in caplog.text  # sys.modules[name] = None: an ImportError subclass
 
 
 WORKER = r"""
@@ -98,8 +114,9 @@ def test_an_airflow_celery_worker_preloads_custody_when_it_initialises(tmp_path)
     assert res["before"] == []
     assert res["after"] == ["airflow.providers.postgres.hooks.postgres", "custody.stages", "great_expectations",
                             "psycopg"]
-    # What the tasks inherit: the preloaded objects out of the collector's reach, and inspect's map
-    # of modules to files made (Airflow's AWS hooks look their caller up through inspect.stack()).
+    # What the tasks inherit: the preloaded objects out of the collector's reach (Airflow's receiver,
+    # after Custody's) and inspect's map of modules to files, made by Custody's (Airflow's AWS hooks
+    # look their caller up through inspect.stack()).
     assert res["frozen"] > 100_000
     assert res["mapped_before"] == 0 and res["stages_mapped"]
     assert res["mapped"] > 0.5 * res["modules"]
