@@ -19,7 +19,6 @@ names. Celery's configuration and the signal are reached when ``CELERY_CONFIG`` 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 import sys
@@ -36,26 +35,18 @@ PROVIDER_MODULES = (
 
 
 def preload_worker(**_: Any) -> tuple[list[str], list[str]]:
-    """Import Custody's task modules and the provider hooks; returns ``(loaded, failed)``.
+    """Import Custody's task modules and the provider hooks (``custody.preload.preload``); returns
+    ``(loaded, failed)``.
 
     Never raises: a worker that cannot import Custody still starts (its tasks then fail with the
     whole error, in their own logs), as it would without this configuration."""
     started = time.perf_counter()
     try:
-        from custody.preload import preload
-
-        loaded, failed = preload()
+        from custody.preload import TASK_MODULES, preload
     except Exception as exc:  # noqa: BLE001 - the class only; the tasks raise it in full
         log.warning("preload: custody.preload failed to import (%s); tasks import what they need", type(exc).__name__)
-        loaded, failed = [], ["custody.preload"]
-    for name in PROVIDER_MODULES:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # noqa: BLE001 - a missing provider fails the task that needs it, in its log
-            log.warning("preload: %s failed to import (%s)", name, type(exc).__name__)
-            failed.append(name)
-        else:
-            loaded.append(name)
+        return [], ["custody.preload"]
+    loaded, failed = preload(TASK_MODULES + PROVIDER_MODULES)
     # Airflow's AWS hooks name their caller for the user agent through inspect.stack(), and
     # inspect maps every loaded module to its file the first time it looks one up: with the modules
     # above loaded that first mapping cost each task's first S3 client 0.4-0.5 s (back_up and report,
