@@ -17,13 +17,16 @@ install: $(STAMP)
 
 # Reinstalls only when a dependency file changes, so a second `make demo` starts at once.
 # pip prints one line per package and a progress bar per download: a first install takes minutes.
-$(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml setup.py $(wildcard include/custody/*.c)
 	@echo "== installing Custody and its dependencies into $(VENV) (first time: several minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -c "from custody.hashing import native; from custody.extract.copy_native import _copyread; \
+	  print('== compiled row hasher and COPY reader:', 'built' if native() and _copyread else \
+	        'not built (no C compiler or OpenSSL headers): the Python paths give the same results, slower')"
 	@touch $(STAMP)
 	@echo "== installed"
 

@@ -11,9 +11,12 @@ Table hash: the sum of all row hashes read as 256-bit integers, modulo 2^256 (a 
 chunking, so chunk hashes add up to the table hash and a restore can be checked against the source
 query. It detects accidental change and row loss; it is not a signature (the manifest MAC is).
 
-This module is the one implementation of that rendering and hash (docs/format.md section 3),
-vectorised: rows are rendered with Arrow kernels, SHA-256 runs over Arrow's string buffer without
-building Python strings, and the 256-bit sum is done in numpy limbs.
+This module holds the reference implementation of that rendering and hash (docs/format.md
+section 3), vectorised: rows are rendered with Arrow kernels (``canonical_rows``), SHA-256 runs over
+Arrow's string buffer without building Python strings, and the 256-bit sum is done in numpy limbs.
+Where the compiled module ``custody._rowhash`` was built (setup.py), ``row_digests`` hands each
+column's text to it instead: it assembles and hashes every row in C without the interpreter lock,
+giving the same digests (tests/core/test_rowhash_native.py) at a fraction of the CPU.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custody.collector import paused
+
+try:  # the compiled row hasher (include/custody/_rowhash.c), optional
+    from custody import _rowhash as _native
+except ImportError:  # not built here: the Arrow/hashlib implementation below gives the same digests
+    _native = None
 
 MOD = 1 << 256
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -232,6 +240,63 @@ def _digest_slices(data: bytes | memoryview, offsets: list[int]) -> bytes:
         return b"".join([sha(view[a:b]).digest() for a, b in zip(offsets[:-1], offsets[1:])])
 
 
+def native() -> bool:
+    """Whether the compiled row hasher is in use (``custody._rowhash``)."""
+    return _native is not None
+
+
+def _text_buffers(text: pa.Array) -> tuple[str, Any, Any, Any, int]:
+    """A text column as ``custody._rowhash`` takes it: (kind, validity, offsets, data, offset)."""
+    validity, offsets, data = text.buffers()
+    if text.null_count and validity is None:  # every value null without a bitmap: make one
+        validity = pa.py_buffer(bytes((text.offset + len(text) + 7) // 8))
+    return ("S" if pa.types.is_large_string(text.type) else "s", validity if text.null_count else None,
+            offsets, data, text.offset)
+
+
+def _native_column(column: pa.ChunkedArray | pa.Array) -> tuple[str, Any, Any, Any, int]:
+    """One column for ``custody._rowhash``: integers, date32 and microsecond timestamps (naive or
+    UTC) as their values, which it renders itself as Arrow would; anything else as its text."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    t = column.type
+    kind = None
+    if pa.types.is_integer(t):
+        kind = ("i" if pa.types.is_signed_integer(t) else "u") + str(t.bit_width // 8)
+    elif pa.types.is_date32(t):
+        kind = "d"
+    elif pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC", "+00:00"):
+        kind = "t" if t.tz is None else "z"
+    if kind is None:
+        return _text_buffers(_as_text(column))
+    validity, values = column.buffers()
+    if column.null_count and validity is None:
+        validity = pa.py_buffer(bytes((column.offset + len(column) + 7) // 8))
+    return (kind, validity if column.null_count else None, values, None, column.offset)
+
+
+def row_digests(table: pa.Table, prefix: str = "", pool: Any = None) -> bytes:
+    """SHA-256 of each row's canonical rendering (``canonical_rows``), ``prefix`` put before each
+    row, concatenated: ``32 * num_rows`` bytes.
+
+    Through ``custody._rowhash`` when it was built (no interpreter lock held while hashing; dates
+    and timestamps outside years 0-9999 make it take every column's text from Arrow instead);
+    else the rows are rendered by ``canonical_rows`` and hashed by ``digest_strings`` (``pool``:
+    an optional ``HashWorker`` for that path).
+    """
+    n = table.num_rows
+    if _native is not None:
+        try:
+            return _native.digest_rows([_native_column(c) for c in table.columns], n, prefix.encode())
+        except OverflowError:
+            texts = [_text_buffers(_as_text(column)) for column in table.columns]
+            return _native.digest_rows(texts, n, prefix.encode())
+    rows = canonical_rows(table)
+    if prefix:
+        rows = pc.binary_join_element_wise(pa.scalar(prefix), rows, "")
+    return digest_strings(rows, pool)
+
+
 def digest_strings(strings: pa.Array | pa.ChunkedArray, pool: Any = None) -> bytes:
     """SHA-256 of each UTF-8 string (no nulls), concatenated: ``32 * len(strings)`` bytes.
 
@@ -254,6 +319,8 @@ def digest_strings(strings: pa.Array | pa.ChunkedArray, pool: Any = None) -> byt
     _, offsets_buf, data_buf = strings.buffers()
     n = len(strings)
     offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1, offset=strings.offset * width().itemsize)
+    if _native is not None:
+        return _native.digest_slices(data_buf, offsets_buf, strings.offset, n, width is np.int64)
     data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
     if pool is not None:
         start, end = int(offsets[0]), int(offsets[-1])
@@ -281,13 +348,13 @@ def sum_digests(digests: bytes) -> int:
 
 def row_hashes(table: pa.Table) -> list[bytes]:
     """SHA-256 digest (32 bytes) of each row, in table order."""
-    digests = digest_strings(canonical_rows(table))
+    digests = row_digests(table)
     return [digests[i : i + 32] for i in range(0, len(digests), 32)]
 
 
 def table_hash(table: pa.Table) -> int:
     """Multiset hash of all rows as an integer in [0, 2^256)."""
-    return sum_digests(digest_strings(canonical_rows(table)))
+    return sum_digests(row_digests(table))
 
 
 def combine(*hashes: int) -> int:

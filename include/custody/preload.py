@@ -35,6 +35,7 @@ TASK_MODULES: tuple[str, ...] = (
     "custody.stages",
     "custody.extract",
     "custody.extract.copy_session",
+    "custody.extract.copy_native",
     "custody.classification",
     "custody.classification.names",
     "custody.identifiers",

@@ -31,9 +31,9 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from custody.hashing import canonical_rows, digest_strings, hex_digests, sum_digests
+from custody.hashing import hex_digests, native, sum_digests
+from custody.hashing import row_digests as _row_digests
 
 ROW_KEY = "_custody_row_key"
 ROW_HASH = "_custody_row_hash"
@@ -46,7 +46,7 @@ PACKED_SCHEMA = pa.schema([pa.field("rows", pa.int64(), nullable=False),
 
 def row_digests(table: pa.Table, pool: Any = None) -> bytes:
     """SHA-256 of each row's canonical rendering (``custody.hashing``), concatenated."""
-    return digest_strings(canonical_rows(table), pool)
+    return _row_digests(table, pool=pool)
 
 
 def key_digests(table: pa.Table, key_columns: list[str], *, source: str, table_name: str,
@@ -56,9 +56,7 @@ def key_digests(table: pa.Table, key_columns: list[str], *, source: str, table_n
     Without key columns (file drops without a primary key) the caller passes positional columns.
     """
     prefix = f"{len(source)}:{source},{len(table_name)}:{table_name},"
-    keys = canonical_rows(table.select(key_columns))
-    joined = pc.binary_join_element_wise(pa.scalar(prefix), keys, "")
-    return digest_strings(joined, pool)
+    return _row_digests(table.select(key_columns), prefix, pool)
 
 
 def pack(keys: bytes, digests: bytes) -> pa.Table:
@@ -207,6 +205,9 @@ _POOL: HashWorker | None = None
 def hash_pool() -> HashWorker | None:
     """The process-wide ``HashWorker`` (started on first use), or None when disabled.
 
+    None where the compiled row hasher is built (``custody.hashing.native()``): it already hashes
+    without the interpreter lock, so a second process would only add copies.
+
     ``CUSTODY_HASH_WORKERS=0`` hashes in-process (tests, tiny tables); so does a platform without
     subprocesses or ``memfd_create``.
     """
@@ -214,7 +215,7 @@ def hash_pool() -> HashWorker | None:
     import atexit
     import os
 
-    if os.environ.get("CUSTODY_HASH_WORKERS", "1") == "0":
+    if os.environ.get("CUSTODY_HASH_WORKERS", "1") == "0" or native():
         return None
     if _POOL is None or _POOL._proc.poll() is not None:
         try:

@@ -83,7 +83,17 @@ class SessionCopy:
             self.stream.end()
 
     def _pump(self) -> None:
-        """Read every row of the COPY, queueing blocks; then take the COPY's final result."""
+        """Read every row of the COPY, queueing blocks; then take the COPY's final result.
+
+        Through the compiled reader (``custody.extract.copy_native``) when it can be used here: a
+        C loop over libpq per block, without the interpreter lock; else row by row in Python.
+        """
+        from custody.extract import copy_native
+
+        reader = copy_native.block_reader(self._raw.pgconn, self.stream.block)
+        if reader is not None:
+            self._pump_blocks(reader)
+            return
         pg = self._raw.pgconn
         get = pg.get_copy_data
         poller = select.poll()
@@ -112,6 +122,30 @@ class SessionCopy:
         if not stream.abandoned:
             stream.put(block)
         self.rows = rows
+        self._final_result(pg, poller)
+
+    def _pump_blocks(self, reader: Any) -> None:
+        from custody.extract.copy_native import END, FAILED
+
+        stream, rows = self.stream, 0
+        while True:
+            data, n, state = reader()
+            rows += n
+            if data and not stream.abandoned:
+                stream.put(data)
+            if stream.abandoned:
+                self._cancel()
+            if state == FAILED:
+                import psycopg
+
+                # libpq's message may quote the server's, and so a value: the class only.
+                raise psycopg.OperationalError("failed to read COPY data")
+            if state == END:
+                break  # else MORE (a full block) or IDLE (nothing for a second): read on
+        self.rows = rows
+        pg = self._raw.pgconn
+        poller = select.poll()
+        poller.register(pg.socket, select.POLLIN)
         self._final_result(pg, poller)
 
     def _cancel(self) -> None:
