@@ -36,6 +36,7 @@ TASK_MODULES: tuple[str, ...] = (
     "custody.extract",
     "custody.extract.copy_session",
     "custody.extract.copy_native",
+    "custody.extract.copy_binary",
     "custody.classification",
     "custody.classification.names",
     "custody.identifiers",

@@ -94,6 +94,11 @@ class CopyStream:
             return b""
         return block
 
+    def next_block(self) -> bytes | bytearray:
+        """The next queued block whole (``b""`` at the end): for readers that take blocks as the
+        producer cut them (whole rows each, from ``put``), such as the binary COPY decoder."""
+        return self._next()
+
     def at_end(self) -> bool:
         """Whether the stream ended without a (further) byte; waits for the next block or the end.
 

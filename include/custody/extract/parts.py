@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from custody.config import SourceConfig, TableConfig
 from custody.documents import ColumnSchema, ExtractPlan, PartDocument, PartSpec, TablePlan, extraction_prefixes
+from custody.extract.copy_binary import binary_batches, binary_kinds
 from custody.extract.copy_path import FastPathUnavailable, copy_batches, copy_eligible
 from custody.extract.cursor_path import cursor_batches
 from custody.extract.errors import ExtractError, SchemaError, SourceUnavailable
@@ -93,8 +94,8 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
     dialect = engine.dialect.name
     writer = PartWriter(staging, source, run_key, tplan.table, part.part, tplan.primary_key,
                         stage_row_keys=tplan.row_keys)
-    attempts = ["copy", "cursor"] if prefer_copy else ["cursor"]
-    for path in attempts:
+    attempts = ["copy_binary", "copy", "cursor"] if prefer_copy else ["cursor"]
+    for at, path in enumerate(attempts):
         with isolated(engine.connect()) as conn:
             try:
                 with conn.begin():
@@ -104,15 +105,21 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                         if schema_signature(plans) != tplan.columns:
                             raise SchemaError(f"{source.name}.{tplan.table}: the table's columns changed "
                                               "between planning and extraction")
-                        if path == "copy" and not copy_eligible(conn, plans):
+                        kinds = binary_kinds(conn, plans, table) if path == "copy_binary" else None
+                        if (path == "copy_binary" and kinds is None) or (
+                                path.startswith("copy") and not copy_eligible(conn, plans)):
                             continue
                         conds = where_conditions(table, tplan, part, plans, source.timezone, dialect)
                         source_rows = conn.execute(
                             sa.select(sa.func.count()).select_from(table).where(*conds)).scalar_one()
-                        stmt = sa.select(*select_list(table, plans, text_casts=path != "copy")).where(*conds).order_by(
-                            *[table.c[k] for k in tplan.primary_key])
-                        batches = (copy_batches(conn, stmt, plans, table) if path == "copy"
-                                   else cursor_batches(conn, stmt, plans, source.chunk_rows, writer))
+                        stmt = sa.select(*select_list(table, plans, text_casts=path == "cursor")).where(
+                            *conds).order_by(*[table.c[k] for k in tplan.primary_key])
+                        if path == "copy_binary":
+                            batches = binary_batches(conn, stmt, plans, kinds)
+                        elif path == "copy":
+                            batches = copy_batches(conn, stmt, plans, table)
+                        else:
+                            batches = cursor_batches(conn, stmt, plans, source.chunk_rows, writer)
                         for batch in batches:
                             writer.add(batch)
                         writer.close()
@@ -120,8 +127,8 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                         if undo:
                             undo()
             except FastPathUnavailable as exc:
-                log.warning("%s.%s part %d: COPY path unavailable (%s); using the cursor path",
-                            source.name, tplan.table, part.part, exc)
+                log.warning("%s.%s part %d: %s path unavailable (%s); using the %s path", source.name,
+                            tplan.table, part.part, path, exc, attempts[at + 1])
                 conn.invalidate()
                 writer.discard()
                 continue
