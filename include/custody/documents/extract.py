@@ -211,8 +211,8 @@ class ExtractPlan(Document):
 # -- part -------------------------------------------------------------------------------------------
 class PartDocument(Document):
     """``parts/<table>/part-NNNN.json``: what extracting one part staged, and its reconciliation
-    ``source_rows == extracted_rows + quarantined_rows + erased_rows``. ``path``: ``copy_csv``,
-    ``cursor`` or ``files``; ``content_hash``: multiset hash of the staged rows (hex);
+    ``source_rows == extracted_rows + quarantined_rows + erased_rows``. ``path``: ``copy_binary``
+    (PostgreSQL binary COPY), ``copy`` (PostgreSQL text COPY), ``cursor`` or ``files``; ``content_hash``: multiset hash of the staged rows (hex);
     ``erased_rows``: rows removed from staging since by data-subject deletion requests
     (``custody.dsr.staging``), counted among the source rows but no longer staged."""
 
@@ -252,8 +252,9 @@ class ExtractionInfo(_Model):
     """How a table was extracted.
 
     ``watermark_from`` (exclusive) and ``watermark_to`` (inclusive) bound an incremental run
-    (ISO-8601 UTC timestamps or integers as text; ``None`` = unbounded). ``path``: ``copy_csv``
-    (PostgreSQL COPY streamed into Arrow), ``cursor`` (server-side cursor) or ``files``.
+    (ISO-8601 UTC timestamps or integers as text; ``None`` = unbounded). ``path``: the parts'
+    paths, sorted and joined by ``,``: ``copy_binary`` (PostgreSQL binary COPY decoded into Arrow),
+    ``copy`` (PostgreSQL text COPY parsed by Arrow), ``cursor`` (server-side cursor) or ``files``.
     """
 
     mode: Literal["full", "incremental"] = "full"
