@@ -191,75 +191,71 @@ def _extract_three_ways(engine, staging, table: str, monkeypatch) -> tuple:
     return binary, text, cursor
 
 
-def test_binary_copy_is_exact_against_the_text_copy_and_the_cursor(pg_server_url, staging, monkeypatch):
+@pytest.fixture
+def plain_engine(pg_server_url):
+    """A psycopg 3 engine on a database with the empty table ``plain`` (BINARY_DDL)."""
+    from custody.extract import copy_binary
+
+    if copy_binary._copyread is None and os.environ.get("CI") != "true":
+        pytest.skip("custody._copyread was not built here (no C compiler at install)")
+    engine = pg_engine(ensure_database(pg_server_url, DB), "psycopg")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS plain")
+        conn.exec_driver_sql(BINARY_DDL)
+    yield engine
+    engine.dispose()
+
+
+def test_binary_copy_is_exact_against_the_text_copy_and_the_cursor(plain_engine, staging, monkeypatch):
     """Extremes of every integer width, nulls in every column, empty, padded and 4-byte UTF-8 text,
     and dates and instants at the edges of years 1-9999 and of both epochs: the binary path stages
     exactly what the other two stage (same content hash, same values)."""
-    from custody.extract import copy_binary
-
-    if copy_binary._copyread is None and os.environ.get("CI") != "true":
-        pytest.skip("custody._copyread was not built here (no C compiler at install)")
-    engine = pg_engine(ensure_database(pg_server_url, DB), "psycopg")
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS plain")
-            conn.exec_driver_sql(BINARY_DDL)
-            conn.exec_driver_sql(
-                "INSERT INTO plain VALUES "
-                "(-9223372036854775808, -32768, -2147483648, true, '', '客户😀', 'ab', '0001-01-01',"
-                " '0001-01-01 00:00:00+00'),"
-                "(9223372036854775807, 32767, 2147483647, false, 'a,\"b\"\nc', 'x', NULL, '9999-12-31',"
-                " '9999-12-31 23:59:59.999999+00'),"
-                "(0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
-                "(1, 0, 0, true, 'N', '', '', '1999-12-31', '1999-12-31 23:59:59.999999+00'),"
-                "(2, 1, -1, false, '\\N', ' ', 'x', '1970-01-01', '1969-12-31 23:59:59.999999+00'),"
-                "(3, 2, 3, true, repeat('长', 5000), 'y', 'yy', '2000-01-01', '2000-01-01 00:00:00+08')")
-        binary, text, cursor = _extract_three_ways(engine, staging, "plain", monkeypatch)
-        assert (binary.extraction.path, text.extraction.path, cursor.extraction.path) == (
-            "copy_binary", "copy", "cursor")
-        assert binary.content_hash == text.content_hash == cursor.content_hash
-        assert binary.extracted_rows == binary.source_rows == 6
-        got = {r["id"]: r for r in rows_of(staging, binary).to_pylist()}
-        assert got[-9223372036854775808]["fixed"] == "ab  " and got[1]["note"] == "N" and got[0]["note"] is None
-        assert got[2]["note"] == "\\N" and got[-9223372036854775808]["code"] == "客户😀"
-        assert got[2]["at"] == dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-        assert got[3]["at"] == dt.datetime(1999, 12, 31, 16, 0, tzinfo=UTC)
-        assert got[9223372036854775807]["born"] == dt.date(9999, 12, 31)
-        assert rows_of(staging, binary).equals(rows_of(staging, text))
-    finally:
-        engine.dispose()
+    engine = plain_engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO plain VALUES "
+            "(-9223372036854775808, -32768, -2147483648, true, '', '客户😀', 'ab', '0001-01-01',"
+            " '0001-01-01 00:00:00+00'),"
+            "(9223372036854775807, 32767, 2147483647, false, 'a,\"b\"\nc', 'x', NULL, '9999-12-31',"
+            " '9999-12-31 23:59:59.999999+00'),"
+            "(0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
+            "(1, 0, 0, true, 'N', '', '', '1999-12-31', '1999-12-31 23:59:59.999999+00'),"
+            "(2, 1, -1, false, '\\N', ' ', 'x', '1970-01-01', '1969-12-31 23:59:59.999999+00'),"
+            "(3, 2, 3, true, repeat('长', 5000), 'y', 'yy', '2000-01-01', '2000-01-01 00:00:00+08')")
+    binary, text, cursor = _extract_three_ways(engine, staging, "plain", monkeypatch)
+    assert (binary.extraction.path, text.extraction.path, cursor.extraction.path) == (
+        "copy_binary", "copy", "cursor")
+    assert binary.content_hash == text.content_hash == cursor.content_hash
+    assert binary.extracted_rows == binary.source_rows == 6
+    got = {r["id"]: r for r in rows_of(staging, binary).to_pylist()}
+    assert got[-9223372036854775808]["fixed"] == "ab  " and got[1]["note"] == "N" and got[0]["note"] is None
+    assert got[2]["note"] == "\\N" and got[-9223372036854775808]["code"] == "客户😀"
+    assert got[2]["at"] == dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert got[3]["at"] == dt.datetime(1999, 12, 31, 16, 0, tzinfo=UTC)
+    assert got[9223372036854775807]["born"] == dt.date(9999, 12, 31)
+    assert rows_of(staging, binary).equals(rows_of(staging, text))
 
 
 @pytest.mark.parametrize("value", ["'infinity'", "'-infinity'", "'0044-03-15 BC'", "'10000-01-01'"])
-def test_binary_copy_hands_dates_outside_years_1_to_9999_to_the_text_rules(pg_server_url, staging, monkeypatch,
-                                                                           value, caplog):
-    from custody.extract import copy_binary
-
-    if copy_binary._copyread is None and os.environ.get("CI") != "true":
-        pytest.skip("custody._copyread was not built here (no C compiler at install)")
-    engine = pg_engine(ensure_database(pg_server_url, DB), "psycopg")
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS plain")
-            conn.exec_driver_sql(BINARY_DDL)
-            conn.exec_driver_sql("INSERT INTO plain (id, note, born) SELECT g, 'canary-' || g, '2001-01-01' "
-                                 "FROM generate_series(1, 20000) g")
-            conn.exec_driver_sql(f"UPDATE plain SET born = {value} WHERE id = 15000")
-        src = source([TableConfig(name="plain")], timezone="Asia/Shanghai")
-        with caplog.at_level("WARNING"):
-            tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="edge", staging=staging)
-        cursor = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="cur", staging=staging,
-                               prefer_copy=False)
-        # Read again by the text COPY, whose rules then send the range on to the cursor, which
-        # quarantines the value with its reason: the same outcome as a cursor-only read.
-        assert tm.extraction.path in ("copy", "cursor") and tm.content_hash == cursor.content_hash
-        assert (tm.extracted_rows, tm.quarantined_at_extract) == (cursor.extracted_rows,
-                                                                  cursor.quarantined_at_extract)
-        assert tm.extracted_rows + tm.quarantined_at_extract == 20000
-        assert "copy_binary path unavailable (a date or timestamp outside years 1-9999)" in caplog.text
-        assert "canary" not in caplog.text
-    finally:
-        engine.dispose()
+def test_binary_copy_hands_dates_outside_years_1_to_9999_to_the_text_rules(plain_engine, staging, value, caplog):
+    engine = plain_engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO plain (id, note, born) SELECT g, 'canary-' || g, '2001-01-01' "
+                             "FROM generate_series(1, 20000) g")
+        conn.exec_driver_sql(f"UPDATE plain SET born = {value} WHERE id = 15000")
+    src = source([TableConfig(name="plain")], timezone="Asia/Shanghai")
+    with caplog.at_level("WARNING"):
+        tm = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="edge", staging=staging)
+    cursor = extract_table(engine, source=src, table_cfg=src.tables[0], run_key="cur", staging=staging,
+                           prefer_copy=False)
+    # Read again by the text COPY, whose rules then send the range on to the cursor, which
+    # quarantines the value with its reason: the same outcome as a cursor-only read.
+    assert tm.extraction.path in ("copy", "cursor") and tm.content_hash == cursor.content_hash
+    assert (tm.extracted_rows, tm.quarantined_at_extract) == (cursor.extracted_rows,
+                                                              cursor.quarantined_at_extract)
+    assert tm.extracted_rows + tm.quarantined_at_extract == 20000
+    assert "copy_binary path unavailable (a date or timestamp outside years 1-9999)" in caplog.text
+    assert "canary" not in caplog.text
 
 
 def test_tables_with_a_type_without_a_plain_binary_form_take_the_text_copy(pg_server_url, staging):

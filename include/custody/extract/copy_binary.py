@@ -60,12 +60,15 @@ def binary_kinds(conn: sa.Connection, plans: list[ColumnPlan], table: sa.Table) 
     type without a plain binary form here."""
     if _copyread is None or conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
         return None
-    kinds = [_kind(p, table.c[p.name].type) for p in plans]
-    if not kinds or None in kinds:
+    kinds = ""
+    for p in plans:
+        kind = _kind(p, table.c[p.name].type)
+        if kind is None:
+            return None
+        kinds += kind
+    if not kinds or conn.exec_driver_sql("SELECT current_setting('server_encoding')").scalar() != "UTF8":
         return None
-    if conn.exec_driver_sql("SELECT current_setting('server_encoding')").scalar() != "UTF8":
-        return None
-    return "".join(kinds)  # type: ignore[arg-type]
+    return kinds
 
 
 def _strip_header(block: bytes) -> bytes:
