@@ -258,6 +258,39 @@ def test_binary_copy_hands_dates_outside_years_1_to_9999_to_the_text_rules(plain
     assert "canary" not in caplog.text
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("reader", ["binary", "text"])
+def test_a_failure_while_staging_ends_the_copy_instead_of_hanging(plain_engine, staging, monkeypatch, reader):
+    """The writer fails on the second batch of a COPY far larger than the read-ahead buffer: the
+    error comes out at once, the COPY is cancelled (the server is not left writing to a full
+    socket) and the connection goes back to the pool usable."""
+    from custody.extract import copy_binary, writer as writer_mod
+
+    with plain_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO plain (id, note) SELECT g, repeat('z', 300) "
+                             "FROM generate_series(1, 150000) g")
+    if reader == "text":
+        monkeypatch.setattr(copy_binary, "_copyread", None)
+    calls = []
+    original = writer_mod.PartWriter.add
+
+    def failing_add(self, table):
+        calls.append(table.num_rows)
+        if len(calls) == 2:
+            raise RuntimeError("the staging store failed")
+        return original(self, table)
+
+    monkeypatch.setattr(writer_mod.PartWriter, "add", failing_add)
+    src = source([TableConfig(name="plain")])
+    with pytest.raises(RuntimeError, match="staging store failed"):
+        extract_table(plain_engine, source=src, table_cfg=src.tables[0], run_key="boom", staging=staging)
+    assert len(calls) == 2
+    with plain_engine.connect() as conn:
+        busy = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND query LIKE 'COPY%%' AND state = 'active'").scalar()
+        assert busy == 0 and conn.exec_driver_sql("SELECT count(*) FROM plain").scalar() == 150000
+
+
 def test_tables_with_a_type_without_a_plain_binary_form_take_the_text_copy(pg_server_url, staging):
     engine = pg_engine(ensure_database(pg_server_url, DB), "psycopg")
     try:

@@ -212,7 +212,8 @@ class ExtractPlan(Document):
 class PartDocument(Document):
     """``parts/<table>/part-NNNN.json``: what extracting one part staged, and its reconciliation
     ``source_rows == extracted_rows + quarantined_rows + erased_rows``. ``path``: ``copy_binary``
-    (PostgreSQL binary COPY), ``copy`` (PostgreSQL text COPY), ``cursor`` or ``files``; ``content_hash``: multiset hash of the staged rows (hex);
+    (PostgreSQL binary COPY), ``copy`` (PostgreSQL text COPY), ``cursor`` or ``files``;
+    ``content_hash``: multiset hash of the staged rows (hex);
     ``erased_rows``: rows removed from staging since by data-subject deletion requests
     (``custody.dsr.staging``), counted among the source rows but no longer staged."""
 

@@ -8,6 +8,7 @@ sealed document lists what it staged; whatever an earlier attempt of the part le
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -120,8 +121,12 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                             batches = copy_batches(conn, stmt, plans, table)
                         else:
                             batches = cursor_batches(conn, stmt, plans, source.chunk_rows, writer)
-                        for batch in batches:
-                            writer.add(batch)
+                        # Closed on any error too: a COPY generator left suspended would keep its
+                        # reader blocked on a full buffer and the server on a full socket, and the
+                        # rollback below would wait for that connection forever.
+                        with contextlib.closing(batches):
+                            for batch in batches:
+                                writer.add(batch)
                         writer.close()
                     finally:
                         if undo:
