@@ -291,6 +291,49 @@ def test_a_failure_while_staging_ends_the_copy_instead_of_hanging(plain_engine, 
         assert busy == 0 and conn.exec_driver_sql("SELECT count(*) FROM plain").scalar() == 150000
 
 
+@pytest.mark.parametrize("ddl,rows,alter", [
+    ("v text", "(1, '123'), (2, '-5')", "TYPE integer USING v::integer"),
+    ("v integer", "(1, 7), (2, 8)", "TYPE date USING DATE '2024-01-01' + v"),
+    ("v timestamptz", "(1, '2024-01-01 00:00:00+00')", "TYPE bigint USING extract(epoch FROM v)::bigint"),
+])
+def test_a_column_altered_after_the_table_was_read_is_not_decoded_as_its_old_type(plain_engine, staging, monkeypatch,
+                                                                                   ddl, rows, alter):
+    """ALTER TABLE ... TYPE committed between the part's reflection and its transaction: binary
+    COPY has no types of its own, so the query's are checked and the range goes to the text COPY,
+    which stages what the cursor stages under the same change (never the new type's bytes read
+    as the old type)."""
+    from custody.extract import extract_part, parts, plan_extract
+
+    def run(prefer_copy: bool, key: str):
+        with plain_engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS r")
+            conn.exec_driver_sql(f"CREATE TABLE r (id int PRIMARY KEY, {ddl})")
+            conn.exec_driver_sql(f"INSERT INTO r VALUES {rows}")
+        src = source([TableConfig(name="r")])
+        plan = plan_extract(plain_engine, source=src, run_key=key, run_id=key, staging=staging)
+        original = parts.reflect_table
+
+        def reflect_then_alter(engine, tcfg):
+            table = original(engine, tcfg)
+            with plain_engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE r ALTER COLUMN v {alter}")
+            return table
+
+        with monkeypatch.context() as m:
+            m.setattr(parts, "reflect_table", reflect_then_alter)
+            doc = extract_part(plain_engine, source=src, plan=plan, table="r", part=0, staging=staging,
+                               prefer_copy=prefer_copy)
+        return doc, [staging.get_table(e) for e in doc.chunks]
+
+    fast, fast_chunks = run(True, "fast")
+    slow, slow_chunks = run(False, "slow")
+    assert fast.path in ("copy", "cursor") and slow.path == "cursor"
+    assert (fast.extracted_rows, fast.quarantined_rows) == (slow.extracted_rows, slow.quarantined_rows)
+    assert fast.content_hash == slow.content_hash
+    for chunk in fast_chunks:
+        chunk.validate(full=True)
+
+
 def test_tables_with_a_type_without_a_plain_binary_form_take_the_text_copy(pg_server_url, staging):
     engine = pg_engine(ensure_database(pg_server_url, DB), "psycopg")
     try:

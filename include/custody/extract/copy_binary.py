@@ -18,6 +18,7 @@ is then read again by the text COPY path (``custody.extract.copy_path``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -33,6 +34,9 @@ except ImportError:  # not built here: the text COPY path serves
     _copyread = None
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+# PostgreSQL type OIDs each kind decodes: int8, int2, int4 / bool / text, bpchar, varchar / date /
+# timestamptz. Binary COPY carries no types, so the query's own are checked against these.
+_OIDS = {"i": {20, 21, 23}, "b": {16}, "s": {25, 1042, 1043}, "d": {1082}, "z": {1184}}
 _INTEGERS = ("SMALLINT", "INTEGER", "BIGINT")
 _TEXTS = ("TEXT", "VARCHAR", "CHAR")
 
@@ -94,6 +98,22 @@ def _table(decoded: list[tuple], kinds: str, rows: int, schema: pa.Schema) -> pa
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _check_types(raw: Any, query: str, kinds: str) -> None:
+    """Raise ``FastPathUnavailable`` unless the query's columns have the types ``kinds`` decode.
+
+    The kinds come from the table as reflected before this transaction; a column altered since
+    (``ALTER TABLE ... TYPE`` committed in between) would be decoded as the old type, bytes of one
+    taken for another. The caller's ``COUNT(*)`` holds the table's lock from here to the end of
+    the transaction, so the types the server reports for the query now (its row description) are
+    the ones the COPY sends.
+    """
+    with raw.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({query}) AS probe LIMIT 0")
+        oids = [c.type_code for c in cursor.description or []]
+    if len(oids) != len(kinds) or any(oid not in _OIDS[k] for oid, k in zip(oids, kinds)):
+        raise FastPathUnavailable("a column's type changed after the table was read")
+
+
 def binary_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan], kinds: str) -> Iterator[pa.Table]:
     """Stream ``stmt`` as binary COPY into Arrow tables typed by ``plans`` (one per block of about
     1 MiB). Raises ``FastPathUnavailable`` for a value outside the path's rules (see the module
@@ -105,6 +125,7 @@ def binary_batches(conn: sa.Connection, stmt: sa.Select, plans: list[ColumnPlan]
     raw = conn.connection.driver_connection
     compiled = stmt.compile(dialect=conn.dialect)
     query = psycopg.ClientCursor(raw).mogrify(str(compiled), compiled.params)
+    _check_types(raw, query, kinds)
     source = SessionCopy(conn, f"COPY ({query}) TO STDOUT WITH (FORMAT binary)", CopyStream()).start()
     schema = pa.schema([p.field() for p in plans])
     finished = False
