@@ -673,6 +673,43 @@ def test_psycopg3_copy_keeps_row_level_security_and_the_session_s_settings(pg_se
             conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
 
 
+def test_a_database_error_quoting_a_value_while_planning_leaves_no_value(pg_server_url, staging):
+    """A row-level security function raises with the row's value in its message during the plan's
+    COUNT(*): planning reports the error class and SQLSTATE only, with no chain to the driver's."""
+    from custody.extract import plan_extract
+
+    canary = "CANARY-plan-5e1d"
+    url = ensure_database(pg_server_url, DB)
+    admin = sa.create_engine(url)
+    role = f"custody_rls_plan_{os.getpid()}"
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS secrets")
+            conn.exec_driver_sql("CREATE TABLE secrets (id int PRIMARY KEY, secret text)")
+            conn.exec_driver_sql(f"INSERT INTO secrets SELECT g, '{canary}-' || g FROM generate_series(1, 50) g")
+            conn.exec_driver_sql("CREATE OR REPLACE FUNCTION chk(id int, v text) RETURNS boolean LANGUAGE plpgsql "
+                                 "AS $f$ BEGIN IF id = 40 THEN RAISE EXCEPTION 'bad value %%', v; END IF; "
+                                 "RETURN true; END $f$")
+            conn.exec_driver_sql("ALTER TABLE secrets ENABLE ROW LEVEL SECURITY")
+            conn.exec_driver_sql("CREATE POLICY p ON secrets FOR SELECT USING (chk(id, secret))")
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+            conn.exec_driver_sql(f"GRANT SELECT ON secrets TO {role}")
+        engine = pg_engine(sa.make_url(url).set(username=role), "psycopg")
+        src = source([TableConfig(name="secrets")])
+        with pytest.raises(ExtractError) as caught:
+            plan_extract(engine, source=src, run_key="p", run_id="p", staging=staging)
+        engine.dispose()
+        err = caught.value
+        assert "P0001" in str(err) and canary not in str(err)
+        assert err.__cause__ is None and err.__suppress_context__
+    finally:
+        admin.dispose()
+        drop_database(pg_server_url, DB)
+        with sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+
+
 @PG_DRIVERS
 def test_a_value_without_an_exact_arrow_value_in_a_long_copy_stream_falls_back_whole(pg_server_url, staging,
                                                                                      driver):

@@ -21,12 +21,14 @@ from sqlalchemy import types as st
 
 from custody.config import SourceConfig, TableConfig
 from custody.documents import ExtractPlan, PartSpec, TablePlan, WatermarkBounds
-from custody.extract.errors import ExtractError
+from custody.extract.errors import ExtractError, SourceUnavailable
 from custody.extract.files import plan_file_table
-from custody.extract.sessions import find_column, isolated, prepare_session, primary_key_columns, reflect_table
+from custody.extract.sessions import (db_error_code, find_column, isolated, prepare_session, primary_key_columns,
+                                      reflect_table)
 from custody.extract.watermarks import decode, encode
 from custody.sources.quarantine import check_column_names
 from custody.sources.sqltypes import ColumnPlan, plan_columns
+from custody.sources.transient import is_transient
 from custody.staging import StagingStore
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,19 @@ def plan_sql_table(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, *
     check_column_names([c.name for c in table.columns], f"{source.name}.{tcfg.name}")
     pk = primary_key_columns(table, tcfg)
     dialect = engine.dialect.name
+    try:
+        return _plan_in_session(engine, source, tcfg, table, pk, dialect, run_key=run_key, run_id=run_id,
+                                store=store, interval_end=interval_end)
+    except sa.exc.DBAPIError as exc:
+        # A driver's message may quote a value (a row-level security function raising with one,
+        # a bad cast): the error class and code only, without the chain, as extraction does.
+        kind = SourceUnavailable if is_transient(exc) else ExtractError
+        raise kind(f"{source.name}.{tcfg.name}: the database refused the plan's reads ({db_error_code(exc)})") from None
+
+
+def _plan_in_session(engine: sa.Engine, source: SourceConfig, tcfg: TableConfig, table: sa.Table, pk: list[str],
+                     dialect: str, *, run_key: str, run_id: str, store: Any, interval_end: dt.datetime) -> TablePlan:
+    """``plan_sql_table``'s reads in one REPEATABLE READ session: columns, interval, count, ranges."""
     with isolated(engine.connect()) as conn, conn.begin():
         zone, undo = prepare_session(conn)
         try:
