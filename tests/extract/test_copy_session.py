@@ -120,8 +120,8 @@ def test_a_copy_that_pauses_longer_than_the_reader_waits_is_read_whole(pg3, read
 
 
 def test_the_compiled_reader_refuses_a_connection_it_cannot_vouch_for(pg3):
-    if copy_native._copyread is None:
-        pytest.skip("custody._copyread was not built here")
+    if copy_native._copyread is None and os.environ.get("CI") != "true":
+        pytest.skip("custody._copyread was not built here (no C compiler at install)")
     with pg3.connect() as conn:
         pgconn = conn.connection.driver_connection.pgconn
 
