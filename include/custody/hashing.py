@@ -245,13 +245,19 @@ def native() -> bool:
     return _native is not None
 
 
+def _validity(array: pa.Array, bitmap: Any) -> Any:
+    """The validity bitmap ``custody._rowhash`` takes: None without nulls; an all-zero one for an
+    array whose nulls have no bitmap (every value null)."""
+    if not array.null_count:
+        return None
+    return bitmap if bitmap is not None else pa.py_buffer(bytes((array.offset + len(array) + 7) // 8))
+
+
 def _text_buffers(text: pa.Array) -> tuple[str, Any, Any, Any, int]:
     """A text column as ``custody._rowhash`` takes it: (kind, validity, offsets, data, offset)."""
     validity, offsets, data = text.buffers()
-    if text.null_count and validity is None:  # every value null without a bitmap: make one
-        validity = pa.py_buffer(bytes((text.offset + len(text) + 7) // 8))
-    return ("S" if pa.types.is_large_string(text.type) else "s", validity if text.null_count else None,
-            offsets, data, text.offset)
+    return ("S" if pa.types.is_large_string(text.type) else "s", _validity(text, validity), offsets, data,
+            text.offset)
 
 
 def _native_column(column: pa.ChunkedArray | pa.Array) -> tuple[str, Any, Any, Any, int]:
@@ -270,9 +276,7 @@ def _native_column(column: pa.ChunkedArray | pa.Array) -> tuple[str, Any, Any, A
     if kind is None:
         return _text_buffers(_as_text(column))
     validity, values = column.buffers()
-    if column.null_count and validity is None:
-        validity = pa.py_buffer(bytes((column.offset + len(column) + 7) // 8))
-    return (kind, validity if column.null_count else None, values, None, column.offset)
+    return (kind, _validity(column, validity), values, None, column.offset)
 
 
 def row_digests(table: pa.Table, prefix: str = "", pool: Any = None) -> bytes:
@@ -318,9 +322,9 @@ def digest_strings(strings: pa.Array | pa.ChunkedArray, pool: Any = None) -> byt
         raise TypeError(f"digest_strings needs strings, not {strings.type}")
     _, offsets_buf, data_buf = strings.buffers()
     n = len(strings)
-    offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1, offset=strings.offset * width().itemsize)
     if _native is not None:
         return _native.digest_slices(data_buf, offsets_buf, strings.offset, n, width is np.int64)
+    offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1, offset=strings.offset * width().itemsize)
     data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
     if pool is not None:
         start, end = int(offsets[0]), int(offsets[-1])

@@ -115,3 +115,30 @@ def test_cut_blocks_are_refused_whole_blocks_decoded(rows, cut):
         except ValueError:
             return
         assert got < len(rows)  # cut exactly at a row's end: the rows before it
+
+
+def test_a_failing_type_check_reports_the_driver_class_without_its_message():
+    import psycopg
+    import sqlalchemy as sa
+
+    class Cursor:
+        description = None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql):
+            raise psycopg.errors.InvalidTextRepresentation('invalid input syntax: "CANARY-3a9f"')
+
+    class Raw:
+        def cursor(self):
+            return Cursor()
+
+    with pytest.raises(sa.exc.DBAPIError) as caught:
+        copy_binary._check_types(Raw(), "SELECT 1", "i")
+    assert type(caught.value.orig) is psycopg.errors.InvalidTextRepresentation
+    assert caught.value.orig.sqlstate == "22P02"
+    assert "CANARY" not in str(caught.value) and caught.value.__cause__ is None

@@ -101,15 +101,24 @@ def _table(decoded: list[tuple], kinds: str, rows: int, schema: pa.Schema) -> pa
 def _check_types(raw: Any, query: str, kinds: str) -> None:
     """Raise ``FastPathUnavailable`` unless the query's columns have the types ``kinds`` decode.
 
-    The kinds come from the table as reflected before this transaction; a column altered since
+    Raises ``sqlalchemy.exc.DBAPIError`` (the driver's class, no message) when the check's query
+    fails. The kinds come from the table as reflected before this transaction; a column altered since
     (``ALTER TABLE ... TYPE`` committed in between) would be decoded as the old type, bytes of one
     taken for another. The caller's ``COUNT(*)`` holds the table's lock from here to the end of
     the transaction, so the types the server reports for the query now (its row description) are
     the ones the COPY sends.
     """
-    with raw.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM ({query}) AS probe LIMIT 0")
-        oids = [c.type_code for c in cursor.description or []]
+    import psycopg
+
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM ({query}) AS probe LIMIT 0")
+            oids = [c.type_code for c in cursor.description or []]
+    except psycopg.Error as exc:
+        # As the COPY's own failure (custody.extract.copy_session): the driver's class, whose
+        # SQLSTATE the caller reports, without the server's message (it may quote a value).
+        safe = type(exc)("the column type check failed")
+        raise sa.exc.DBAPIError.instance(None, None, safe, psycopg.Error, hide_parameters=True) from None
     if len(oids) != len(kinds) or any(oid not in _OIDS[k] for oid, k in zip(oids, kinds)):
         raise FastPathUnavailable("a column's type changed after the table was read")
 

@@ -143,20 +143,20 @@ class SessionCopy:
             if state == END:
                 break  # else MORE (a full block) or IDLE (nothing for a second): read on
         self.rows = rows
-        pg = self._raw.pgconn
-        poller = select.poll()
-        poller.register(pg.socket, select.POLLIN)
-        self._final_result(pg, poller)
+        self._final_result(self._raw.pgconn)
 
     def _cancel(self) -> None:
         if not self._cancelled:
             self._cancelled = True
             self._raw.cancel_safe()
 
-    def _final_result(self, pg: Any, poller: Any) -> None:
+    def _final_result(self, pg: Any, poller: Any = None) -> None:
         import psycopg
         from psycopg import pq
 
+        if poller is None:
+            poller = select.poll()
+            poller.register(pg.socket, select.POLLIN)
         while True:
             while pg.is_busy():
                 poller.poll(1000)

@@ -106,9 +106,10 @@ def extract_sql_part(engine: sa.Engine, source: SourceConfig, tplan: TablePlan, 
                         if schema_signature(plans) != tplan.columns:
                             raise SchemaError(f"{source.name}.{tplan.table}: the table's columns changed "
                                               "between planning and extraction")
+                        if path != "cursor" and not copy_eligible(conn, plans):
+                            continue
                         kinds = binary_kinds(conn, plans, table) if path == "copy_binary" else None
-                        if (path == "copy_binary" and kinds is None) or (
-                                path.startswith("copy") and not copy_eligible(conn, plans)):
+                        if path == "copy_binary" and kinds is None:
                             continue
                         conds = where_conditions(table, tplan, part, plans, source.timezone, dialect)
                         source_rows = conn.execute(
