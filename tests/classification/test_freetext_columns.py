@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from custody.classification import freetext, values
 from custody.classification.detectors import default_registry
 from custody.identifiers import mobile
@@ -64,7 +65,34 @@ def notes(draw) -> str:
 @SETTINGS
 @given(st.lists(notes(), min_size=1, max_size=25))
 def test_batched_scan_equals_scan_text_by_text(texts):
-    assert freetext._found_all(texts, RULES) == [freetext._found(t, RULES) for t in texts]
+    want = [freetext._found(t, RULES) for t in texts]
+    assert freetext._found_all(texts, RULES) == want
+    # Each rule's pattern run only on the texts its own prefilter selects: the same result.
+    masks = freetext._rule_masks(pa.array(texts), RULES)
+    assert freetext._found_all(texts, RULES, masks) == want
+
+
+@SETTINGS
+@given(st.lists(st.one_of(notes(), st.text(alphabet="0123456789 -+@.xX:abcm\u0661\u0662", max_size=40)),
+                min_size=1, max_size=25))
+def test_every_pattern_match_is_in_a_text_its_prefilter_selects(texts):
+    """The registry's contract that lets the scan skip a rule's pattern on the texts its prefilter
+    rejects: RE2's prefilter matches wherever Python's pattern finds something."""
+    arr = pa.array(texts)
+    for pi_type, rule in RULES:
+        selected = np.asarray(pc.match_substring_regex(arr, rule.prefilter).to_numpy(zero_copy_only=False), dtype=bool)
+        for text, ok in zip(texts, selected, strict=True):
+            if any(True for _ in rule.finditer(text)):
+                assert ok, pi_type
+
+
+def test_prefilters_select_addresses_with_numeric_labels_and_patterns_read_ascii_digits():
+    email = dict(RULES)["email"]
+    assert pc.match_substring_regex(pa.array(["mail x@mail.163.com ok"]), email.prefilter).to_pylist() == [True]
+    rid = dict(RULES)["resident_id"]
+    # An Arabic-Indic digit neither starts nor extends a match: the ASCII number after it is found.
+    text = "\u0661" + "110101198001011234"
+    assert [c for _, _, c in rid.finditer(text)] == ["110101198001011234"]
 
 
 @SETTINGS

@@ -279,7 +279,9 @@ def builtin_detectors() -> list[Detector]:
             validator=email_address.recognise,
             base_confidence=0.95,
             embedded=EmbeddedRule(
-                prefilter=r"@[A-Za-z0-9-]+\.[A-Za-z]",
+                # "@", a label, "." and a label character: every address the pattern finds
+                # (the registry's contract), "x@mail.163.com" and "x@host.2ch.net" included.
+                prefilter=r"@[A-Za-z0-9-]+\.[A-Za-z0-9-]",
                 pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
                 validator=embedded_email,
                 column_validator=embedded_email_column,

@@ -4,8 +4,8 @@
 A string column no detector claimed whose values are long, varied and made of words is
 ``free_text`` (thresholds in :class:`~custody.classification.registry.FreeTextProfile`). Such a
 column is scanned IN FULL, chunk by chunk: an RE2 prefilter joining every embedded rule's selects
-candidate values vectorised, then each rule's pattern and validator (from
-:mod:`custody.identifiers`) run on the candidates only. The first rule in registry order claims a
+candidate values vectorised, each rule's own prefilter then the candidates it can match, and each
+rule's pattern and validator (from :mod:`custody.identifiers`) run on those only. The first rule in registry order claims a
 span (resident IDs before bank cards before mobiles). Counts are values (rows) holding each type;
 nothing else about the values is kept.
 
@@ -82,8 +82,15 @@ def _with_letters(values: pa.Array) -> int:
 
 def _rows_with_any(values: pa.Array, prefilter: str, rules: list[tuple[str, EmbeddedRule]]) -> int:
     """Values embedding at least one identifier of ``rules`` (claimed spans as in :func:`scan`)."""
-    candidates = pc.filter(values, pc.match_substring_regex(values, prefilter)).to_pylist()
-    return sum(1 for found in _found_all(candidates, rules) if found)
+    candidates = pc.filter(values, pc.match_substring_regex(values, prefilter))
+    return sum(1 for found in _found_all(candidates.to_pylist(), rules, _rule_masks(candidates, rules)) if found)
+
+
+def _rule_masks(candidates: pa.Array, rules: list[tuple[str, EmbeddedRule]]) -> list[np.ndarray]:
+    """Per rule, which candidates its own prefilter matches (the only ones its pattern can match:
+    :class:`~custody.classification.registry.EmbeddedRule`'s contract)."""
+    return [np.asarray(pc.fill_null(pc.match_substring_regex(candidates, rule.prefilter), False)
+                       .to_numpy(zero_copy_only=False), dtype=bool) for _, rule in rules]
 
 
 def free_text_decision(profile: FreeTextProfile, column: str, sample: pa.Array, fallback: Decision) -> Decision:
@@ -133,31 +140,36 @@ def scan(
     if prefilter is None or len(values) == 0:
         return
     values = as_text(values)
-    candidates = pc.filter(values, pc.match_substring_regex(values, prefilter)).to_pylist()
+    candidates = pc.filter(values, pc.match_substring_regex(values, prefilter))
+    masks = _rule_masks(candidates, rules)
     # Two containers per candidate text live until the chunk is done: without the pause the
     # collector walked the heap a dozen times per million rows (custody.collector).
     with paused():
-        for found in _found_all(candidates, rules):
+        for found in _found_all(candidates.to_pylist(), rules, masks):
             for pi_type in found:
                 st.embedded[pi_type] += 1
 
 
-def _found_all(texts: list[str], rules: list[tuple[str, EmbeddedRule]]) -> list[set[str]]:
+def _found_all(texts: list[str], rules: list[tuple[str, EmbeddedRule]],
+               masks: list[np.ndarray] | None = None) -> list[set[str]]:
     """:func:`_found` of every text, with each rule's validator run once over all its candidates
     (:meth:`EmbeddedRule.validate_many`, vectorised) instead of once per candidate.
 
     Rules go in registry order, as in :func:`_found`: a rule's candidates overlapping a span an
     earlier rule claimed in the same text are dropped before validation; one rule's matches never
     overlap each other, so validating them together decides exactly what one by one would.
+    ``masks`` (:func:`_rule_masks`): per rule, the texts its pattern is run on; the others hold no
+    match of it (the rules' contract), so the result is the same as without.
     """
-    claimed: list[list[tuple[int, int]]] = [[] for _ in texts]
+    claimed: dict[int, list[tuple[int, int]]] = {}
     found: list[set[str]] = [set() for _ in texts]
-    for pi_type, rule in rules:
+    for k, (pi_type, rule) in enumerate(rules):
         where: list[tuple[int, int, int]] = []
         candidates: list[str] = []
-        for i, text in enumerate(texts):
-            spans = claimed[i]
-            for start, end, cand in rule.finditer(text):
+        rows = range(len(texts)) if masks is None else np.flatnonzero(masks[k]).tolist()
+        for i in rows:
+            spans = claimed.get(i)
+            for start, end, cand in rule.finditer(texts[i]):
                 if spans and any(start < e and s < end for s, e in spans):
                     continue
                 where.append((i, start, end))
@@ -166,7 +178,7 @@ def _found_all(texts: list[str], rules: list[tuple[str, EmbeddedRule]]) -> list[
             continue
         for (i, start, end), ok in zip(where, rule.validate_many(candidates), strict=True):
             if ok:
-                claimed[i].append((start, end))
+                claimed.setdefault(i, []).append((start, end))
                 found[i].add(pi_type)
     return found
 

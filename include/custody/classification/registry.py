@@ -79,7 +79,7 @@ class HeaderRule:
     def __post_init__(self) -> None:
         if self.weight is not None and not 0 < self.weight <= 1:
             raise ValueError(f"header rule {self.name}: weight must be in (0, 1]")
-        object.__setattr__(self, "_re", re.compile(self.pattern))
+        object.__setattr__(self, "_re", re.compile(self.pattern, re.ASCII))
 
     def weight_for(self, strength: Strength) -> float:
         """The header weight to use at the effective ``strength`` (a qualifier may weaken a rule)."""
@@ -111,6 +111,11 @@ class EmbeddedRule:
     the whole match is the candidate) and ``validator`` (bool) run only on those candidates.
     ``column_validator`` (optional): the same decision over a list of candidates at once (NumPy
     bool array), vectorised; the full scan uses it when given.
+
+    Contract: a text in which ``pattern`` finds a match is a text ``prefilter`` matches (the full
+    scan runs a rule's pattern only on the values its own prefilter selects). ``pattern`` is
+    compiled with ``re.ASCII``, so ``\d`` is ``[0-9]`` as in RE2: digits of other scripts, which
+    NFKC does not fold and no identifier rule accepts, neither start nor extend a match.
     """
 
     prefilter: str
@@ -120,7 +125,7 @@ class EmbeddedRule:
 
     def __post_init__(self) -> None:
         _check_re2(self.prefilter, "EmbeddedRule.prefilter")
-        object.__setattr__(self, "_re", re.compile(self.pattern))
+        object.__setattr__(self, "_re", re.compile(self.pattern, re.ASCII))
 
     def validate_many(self, candidates: list[str]) -> np.ndarray:
         """``validator`` over ``candidates`` (through ``column_validator`` when given), as bools."""
@@ -130,9 +135,11 @@ class EmbeddedRule:
 
     def finditer(self, text: str) -> Iterator[tuple[int, int, str]]:
         """Yield ``(start, end, candidate)`` for each pattern match in ``text``."""
-        for m in self._re.finditer(text):  # type: ignore[attr-defined]
-            g = 1 if m.re.groups else 0
-            yield m.start(g), m.end(g), m.group(g)
+        rx = self._re  # type: ignore[attr-defined]
+        g = 1 if rx.groups else 0
+        for m in rx.finditer(text):
+            start, end = m.span(g)
+            yield start, end, m.group(g)
 
 
 @dataclass(frozen=True)
@@ -315,7 +322,7 @@ class NonPiHint:
     pattern: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_re", re.compile(self.pattern))
+        object.__setattr__(self, "_re", re.compile(self.pattern, re.ASCII))
 
     def search(self, column: str) -> bool:
         """True when the hint's pattern matches the header text of ``column``."""
