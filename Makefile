@@ -25,7 +25,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@$(BIN)/python -c "from custody.hashing import native; from custody.extract.copy_native import _copyread; \
-	  print('== compiled row hasher and COPY reader:', 'built' if native() and _copyread else \
+	  from custody.identifiers._nfkc import _textmap; \
+	  print('== compiled row hasher, COPY reader and text map:', 'built' if native() and _copyread and _textmap else \
 	        'not built (no C compiler or OpenSSL headers): the Python paths give the same results, slower')"
 	@touch $(STAMP)
 	@echo "== installed"
