@@ -15,6 +15,7 @@ import datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from custody.identifiers import _columns, bank_card, email_address, mobile, resident_id, uscc
 from hypothesis import HealthCheck, given, settings
@@ -371,3 +372,29 @@ def test_near_canonical_values_agree_with_oracle(values):
     are left to the full path; the column result equals the per-value rule either way."""
     _agree(resident_id, values)
     _agree(mobile, values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(),
+                          st.text(alphabet=st.sampled_from(" -.()\t\x1c\x1fab1２３é中\u3000+"), max_size=12))),
+       st.integers(0, 3), st.booleans())
+def test_remove_ascii_equals_the_regular_expression(values, start, large):
+    """The byte-level removal equals RE2's replacement of the same characters, on sliced arrays,
+    nulls and non-ASCII text included (a byte below 0x80 is never inside a longer character)."""
+    arr = pa.array(values, type=pa.large_string() if large else pa.string()).slice(min(start, len(values)))
+    got = _columns.remove_ascii(arr, _columns.ASCII_PHONE_SEPARATORS)
+    want = pc.replace_substring_regex(arr, "[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\-.()]", "")
+    assert got.type == arr.type
+    assert got.to_pylist() == want.to_pylist()
+
+
+def test_remove_ascii_refuses_non_ascii_characters():
+    with pytest.raises(ValueError):
+        _columns.remove_ascii(pa.array(["a"]), "\u3000")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=5, max_size=5), min_size=1, max_size=40))
+def test_all_digits_equals_the_elementwise_test(rows):
+    matrix = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), 5)
+    assert _columns.all_digits(matrix).tolist() == _columns.is_digit(matrix).all(axis=1).tolist()

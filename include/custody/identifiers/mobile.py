@@ -162,7 +162,7 @@ def is_valid_column(values: Any, *, strict: bool = False) -> Any:
         return out, prep.undecided
 
     def canonical(m):  # as stored: the 11 digits of a mainland mobile, nothing else
-        return col.is_digit(m).all(axis=1) & (m[:, 0] == ord("1")) & (m[:, 1] >= ord("3"))
+        return col.all_digits(m) & (m[:, 0] == ord("1")) & (m[:, 1] >= ord("3"))
 
     def fast(arr):
         def decide(m, rows):  # the shape is the whole rule; strict adds the allocated ranges

@@ -177,7 +177,7 @@ def _stored_form(m: Any) -> Any:
     from custody.identifiers import _columns as col
 
     last = m[:, 17]
-    return col.is_digit(m[:, :17]).all(axis=1) & (col.is_digit(last) | (last == ord("X")) | (last == ord("x")))
+    return col.all_digits(m[:, :17]) & (col.is_digit(last) | (last == ord("X")) | (last == ord("x")))
 
 
 def stored_canonically(values: Any) -> tuple[Any, Any]:
