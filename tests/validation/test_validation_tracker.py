@@ -115,3 +115,20 @@ def test_integer_digests_do_not_depend_on_the_integer_width_and_differ_per_track
     wide, _ = a.digests([pa.array([7, 8], pa.int64())])
     assert narrow.tolist() == wide.tolist()
     assert b.digests([pa.array([7, 8], pa.int64())])[0].tolist() != wide.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=60))
+def test_sorted_runs_mark_each_keys_first_occurrence(values):
+    """validate_chunk's one sort: the sorted digests, and the first occurrence of each in input
+    order, whether or not keys repeat (the unstable sort's equal runs are put in input order)."""
+    from custody.validation.runner import _sorted_runs
+
+    digests = np.array(values, dtype=np.uint64)
+    order, ordered, first = _sorted_runs(digests)
+    assert ordered.tolist() == sorted(values)
+    assert digests[order].tolist() == ordered.tolist()
+    firsts = {}
+    for i, v in enumerate(values):
+        firsts.setdefault(v, i)
+    assert sorted(order[first].tolist()) == sorted(firsts.values())
