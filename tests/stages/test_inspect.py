@@ -158,7 +158,7 @@ def test_batched_validation_writes_each_chunks_quarantine(run, monkeypatch):
     holding exactly the rows validating that chunk alone (with the table's tracker) quarantines."""
     from custody.stages import inspect as inspect_stage
 
-    monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 2000)  # 2 chunks, then 1
+    monkeypatch.setattr(inspect_stage._TableValidation, "BATCH_ROWS", 2000)  # the first chunk, then 2
     runs = []
     real = inspect_stage._TableValidation.validate
 
@@ -167,13 +167,24 @@ def test_batched_validation_writes_each_chunks_quarantine(run, monkeypatch):
         return real(self, rt, batch)
 
     monkeypatch.setattr(inspect_stage._TableValidation, "validate", counted)
+    import threading
+
+    writers = set()
+    real_store = inspect_stage._TableValidation._store
+
+    def store(self, rt, entry, q):  # written by the stage's thread, off the validation worker
+        writers.add(threading.current_thread().name)
+        return real_store(self, rt, entry, q)
+
+    monkeypatch.setattr(inspect_stage._TableValidation, "_store", store)
     rt, run_key = run(1000)
     result = stage_classify_and_validate(rt, "crm", run_key)
+    assert writers == {threading.current_thread().name}
     vdoc = rt.staging.get(result["validation_key"], ValidationDocument)
     manifest = rt.manifest("crm", run_key)
     tm = manifest.table("contacts")
     rules_doc = vdoc.table("contacts")
-    assert len(tm.chunks) == 3 and runs == [2, 1] * result["passes"]["contacts"]
+    assert len(tm.chunks) == 3 and runs == [1, 2] * result["passes"]["contacts"]
 
     columns = TableClassifier(load_policy(rt.settings.config_dir / "policy.yaml"), source="crm", table="contacts",
                               as_of=datetime.fromisoformat(manifest.created_at).date())
@@ -314,8 +325,9 @@ def test_a_failing_read_waits_for_the_batch_in_validation(run, monkeypatch):
     def held(self, rt, batch):
         started.append(len(batch))
         assert release.wait(10)
-        real(self, rt, batch)
+        stores = real(self, rt, batch)
         finished.append(len(batch))
+        return stores
 
     monkeypatch.setattr(inspect_stage._TableValidation, "validate", held)
     rt, run_key = run(1000)
