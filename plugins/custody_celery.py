@@ -52,6 +52,13 @@ def preload_worker(**_: Any) -> tuple[list[str], list[str]]:
     # above loaded that first mapping cost each task's first S3 client 0.4-0.5 s (back_up and report,
     # bench/pipeline.py --preload). Made here once, the forked tasks inherit the map.
     inspect.getmodule(sys._getframe())
+    # GX compiles its Data Docs templates anew for every page; compiled here into the process's
+    # template cache (custody.validation.datadocs), the forked tasks render from it.
+    if "custody.validation.datadocs" in sys.modules:
+        try:
+            sys.modules["custody.validation.datadocs"].warm_templates()
+        except Exception as exc:  # noqa: BLE001 - the class only; the task renders without the cache
+            log.warning("preload: GX templates not compiled ahead (%s)", type(exc).__name__)
     # Airflow's own receiver on the same signal runs next and freezes everything imported so far
     # (gc.freeze), so the tasks' collections do not walk these modules' objects either.
     log.info("Custody preloaded %d module(s) in %.1f s; %d failed", len(loaded), time.perf_counter() - started,

@@ -164,3 +164,32 @@ def test_value_free_result_keeps_counts_only():
         "unexpected_count": 2,
         "unexpected_percent": 22.2,
     }
+
+
+def test_templates_compile_once_per_process_and_render_the_same_site(site, tmp_path, monkeypatch):
+    """After warm_templates, a build loads every GX template from the process's bytecode cache (no
+    GX template is compiled again) and the pages are the ones built before, byte for byte."""
+    import jinja2
+    from custody.validation import datadocs
+
+    _table, _out, doc, index = site
+    run_time = __import__("datetime").datetime(2026, 12, 1, tzinfo=__import__("datetime").UTC)
+    first = build_data_docs(doc, tmp_path / "a", rules={"contacts": RULES}, run_time=run_time)
+    assert datadocs.warm_templates() > 20
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+
+    def spy(self, source, name=None, filename=None, *args, **kwargs):
+        compiled.append(str(filename))
+        return real(self, source, name, filename, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", spy)
+    second = build_data_docs(doc, tmp_path / "b", rules={"contacts": RULES}, run_time=run_time)
+    assert not [f for f in compiled if "great_expectations" in f]
+    pages = sorted(p.relative_to(first.parent) for p in first.parent.rglob("*.html"))
+    assert pages == sorted(p.relative_to(second.parent) for p in second.parent.rglob("*.html"))
+    assert len(pages) >= 3
+    for page in pages:
+        a = (first.parent / page).read_text(encoding="utf-8")
+        b = (second.parent / page).read_text(encoding="utf-8")
+        assert a == b, page
