@@ -13,7 +13,8 @@ It builds (or reuses) the PostgreSQL scratch database of ``bench/extract.py`` wi
 - **two passes**: the former design, through the same function (``single_pass=False``): every
   chunk decrypted for the classifier, then every chunk decrypted again for validation.
 
-Printed: seconds, rows/s and peak RSS of each, and the ratio. The validation and classification
+Printed: seconds, rows/s and peak RSS of each (with each one's split into classification and
+validation), and the ratio. The validation and classification
 results of both are compared (they must be equal). Every run also reports the seconds spent in
 classification (``TableClassifier`` calls) and in validation (validating and storing each
 chunk's quarantine), with their rows/s, to compare with extraction's.
@@ -224,6 +225,7 @@ def main() -> None:
                             ("one pass (classify and validate)", one, one_rss)):
         print(f"{name}: best of {args.repeat} {best['seconds']:.1f} s, {rows / best['seconds']:,.0f} rows/s, "
               f"peak RSS {rss:.0f} MiB, passes {best['passes']}")
+        print("  " + _line("best", best, rss, rows))
     print(f"one pass / two passes time: {one['seconds'] / two['seconds']:.2f}; results equal: {same}")
 
 

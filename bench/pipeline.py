@@ -30,8 +30,13 @@ work per row makes it faster; with ``--slots`` above 1 the parts' intervals over
 figure overstates) and the peak RSS of its process (sampled every 50 ms, the hashing worker
 child included); then the ratios the issue sets as goals: extraction (plan +
 parts + commit) >= 0.5x COPY, end to end >= 0.33x pg_dump | restic, peak RSS at the largest size
-<= 1.2x the smallest and <= 1 GiB. The best run of each contender is kept; every run is printed
-with the load average.
+<= 1.2x the smallest and <= 1 GiB, and classification and validation each at least as fast as
+extraction. For that last one every run also times the stage in its two-pass form
+(``single_pass=False``, in a stage process after the run's own stages): every chunk decrypted and
+classified, then every chunk decrypted again and validated, so each side's seconds are its own,
+as two tasks would take them (validation's: its pass and the Data Docs; classification's: the
+rest); the one-pass stage the DAG runs is printed beside them. The best run of each contender is
+kept; every run is printed with the load average.
 
 A stage's seconds run from its task callable's start to its end, as the task's own duration: the
 task process has by then started the interpreter, imported the Task SDK (``airflow.sdk``) and
@@ -140,6 +145,38 @@ elif stage == "commit_extract":
 elif stage == "classify_and_validate":
     from custody.stages import stage_classify_and_validate
     out = stage_classify_and_validate(rt, "bench", arg["run_key"])
+elif stage == "classify_then_validate":
+    # The same stage in its two-pass form (single_pass=False): every chunk decrypted and classified,
+    # then every chunk decrypted again and validated. Validation's share is its pass (from the
+    # validation state's creation to its last batch) and the Data Docs; the rest is classification's.
+    import custody.stages.inspect as inspect_stage
+    from custody.stages import stage_classify_and_validate
+    marks = {}
+    def _mark(cls, name, key, at_end):
+        original = getattr(cls, name)
+        def run(*a, **k):
+            if not at_end:
+                marks.setdefault(key, time.perf_counter())
+            try:
+                return original(*a, **k)
+            finally:
+                if at_end:
+                    marks[key] = time.perf_counter()
+        setattr(cls, name, run)
+    _mark(inspect_stage._TableValidation, "__init__", "validation_start", False)
+    _mark(inspect_stage._TableValidation, "flush", "validation_end", True)
+    import custody.validation as validation
+    docs = validation.build_data_docs  # the stage imports it from there when it runs
+    def _docs(*a, **k):
+        t = time.perf_counter()
+        try:
+            return docs(*a, **k)
+        finally:
+            marks["docs_s"] = time.perf_counter() - t
+    validation.build_data_docs = _docs
+    out = stage_classify_and_validate(rt, "bench", arg["run_key"], single_pass=False)
+    validate_s = marks["validation_end"] - marks["validation_start"] + marks["docs_s"]
+    info["phases"] = {"validate": validate_s, "classify": time.perf_counter() - t0 - validate_s}
 else:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     s3 = S3Hook(aws_conn_id=rt.sources.backup.s3_conn_id).get_conn()
@@ -241,6 +278,12 @@ def custody_run(env: dict[str, str], run_id: str, stages: tuple[str, ...], slots
     for name in ("classify_and_validate", "back_up", "report"):
         if name in stages:
             res[name] = _result(_stage(name, {"run_key": run_key}, env))
+    if "classify_and_validate" in stages:
+        # Classification and validation each alone (the stage's two-pass form, after the run's
+        # own stages: it rewrites the same documents), against extraction.
+        split = _result(_stage("classify_then_validate", {"run_key": run_key}, env))
+        res["split"] = {"classify_s": split["phases"]["classify"], "validate_s": split["phases"]["validate"],
+                        "peak_rss_mib": split["peak_rss_mib"]}
     return res
 
 
@@ -410,6 +453,20 @@ def bench_size(args: argparse.Namespace, size: int, endpoint: str, work: Path) -
           f"pg_dump | restic {dump['seconds']:.1f} s = {rows / dump['seconds']:,.0f} rows/s: "
           f"{summary['end_to_end_vs_dump_restic']:.2f}x (goal >= 0.33; stages: {', '.join(args.stages)})",
           flush=True)
+    if "split" in best_total:
+        # Each side's best run against the best extraction of the same runs.
+        cls_s = min(r["split"]["classify_s"] for r in runs["custody"])
+        val_s = min(r["split"]["validate_s"] for r in runs["custody"])
+        cv_s = min(r["classify_and_validate"]["seconds"] for r in runs["custody"])
+        ext_s = summary["extract_s"]
+        summary.update({"classify_alone_s": cls_s, "validate_alone_s": val_s, "classify_and_validate_s": cv_s,
+                        "classify_vs_extract": ext_s / cls_s, "validate_vs_extract": ext_s / val_s,
+                        "classify_and_validate_vs_extract": ext_s / cv_s})
+        print(f"[{size:,}] best: classification alone {cls_s:.1f} s = {rows / cls_s:,.0f} rows/s "
+              f"({summary['classify_vs_extract']:.2f}x extraction), validation alone {val_s:.1f} s = "
+              f"{rows / val_s:,.0f} rows/s ({summary['validate_vs_extract']:.2f}x extraction; goal each >= 1); "
+              f"both in one pass (the stage) {cv_s:.1f} s ({summary['classify_and_validate_vs_extract']:.2f}x "
+              f"extraction)", flush=True)
     ext_all = summary["extract_s"] + summary["extract_startup_s"]
     total_all = summary["total_s"] + summary["total_startup_s"]
     print(f"[{size:,}] best, task start-ups included (interpreter, Task SDK and DAG imports of every task "
@@ -450,6 +507,11 @@ def _print_custody(size: int, i: int, res: dict) -> None:
                   f"CPU {r['cpu_s']:6.1f} s, {_cores_busy(r):3.1f} of {r['cores']} cores busy, "
                   f"peak RSS {r['peak_rss_mib']:5.0f} MiB, task start-up "
                   f"{r['startup_s']:.1f} s{extra}", flush=True)
+    if "split" in res:
+        sp = res["split"]
+        print(f"[{size:,}] run {i + 1}: each alone (the stage's two-pass form): classification "
+              f"{sp['classify_s']:.1f} s = {rows / sp['classify_s']:,.0f} rows/s, validation {sp['validate_s']:.1f} s "
+              f"= {rows / sp['validate_s']:,.0f} rows/s", flush=True)
     print(f"[{size:,}] run {i + 1}: extraction (plan + parts + commit) {_extract_s(res):.1f} s; "
           f"all stages {_total_s(res):.1f} s = {rows / _total_s(res):,.0f} rows/s; task start-ups "
           f"{_startup_s(res):.1f} s more (load {_load()})", flush=True)
