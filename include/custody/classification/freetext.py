@@ -5,9 +5,9 @@ A string column no detector claimed whose values are long, varied and made of wo
 ``free_text`` (thresholds in :class:`~custody.classification.registry.FreeTextProfile`). Such a
 column is scanned IN FULL, chunk by chunk: an RE2 prefilter joining every embedded rule's selects
 candidate values vectorised, each rule's own prefilter then the candidates it can match, and each
-rule's pattern and validator (from :mod:`custody.identifiers`) run on those only. The first rule in registry order claims a
-span (resident IDs before bank cards before mobiles). Counts are values (rows) holding each type;
-nothing else about the values is kept.
+rule's pattern and validator (from :mod:`custody.identifiers`) run on those only. The first rule
+in registry order claims a span (resident IDs before bank cards before mobiles). Counts are values
+(rows) holding each type; nothing else about the values is kept.
 
 Regardless of its header and of its length, a string column nothing else claimed is PI-bearing
 free text when a meaningful share of its rows embed a checksummed identifier or a mobile
