@@ -152,3 +152,11 @@ def test_a_full_scan_does_not_set_off_the_collector():
     assert st_.scanned == 30_000 and st_.embedded["mobile_phone"] == 30_000
     # Without the pause: about one collection per 700 candidates (over 80 here).
     assert len(collections) <= 2, collections
+
+
+def test_only_the_embedded_patterns_read_ascii_digits_header_rules_keep_unicode_boundaries():
+    """re.ASCII is the embedded patterns' alone: a header rule's word boundary still falls only
+    between a word character and a non-word one in Unicode's sense, so a Latin abbreviation glued
+    to Chinese is not a header hit (it was not before)."""
+    hits = {h: [d.name for d in _REGISTRY if d.header_hit(h) is not None] for h in ("客户ip", "客户mac", "sfz号")}
+    assert hits == {"客户ip": [], "客户mac": [], "sfz号": []}

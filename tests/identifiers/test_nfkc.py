@@ -121,3 +121,20 @@ def test_malformed_bytes_are_not_quick_and_offsets_are_checked():
         _nfkc._textmap.quick_map(np.array([0, 5], dtype=np.int64), b"abc", _nfkc._TABLE)
     with pytest.raises(ValueError):
         _nfkc._textmap.quick_map(np.array([2, 1], dtype=np.int64), b"abc", _nfkc._TABLE)
+
+
+def test_bytes_of_a_null_slot_never_reach_the_next_value(impl):
+    """Arrow leaves a null slot's bytes unspecified: a slot ending in the first two bytes of a
+    full-width form must not take the next value's first byte with it."""
+    import numpy as np
+
+    data = b"\xef\xbc" + "abcＡ中".encode()
+    offsets = np.array([0, 2, len(data)], dtype=np.int32)
+    validity = pa.py_buffer(bytes([0b10]))
+    arr = pa.Array.from_buffers(pa.string(), 2, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=1)
+    assert _nfkc.nfkc(arr).to_pylist() == [None, "abcA中"]
+
+
+def test_mostly_other_text_goes_to_utf8proc_whole(impl, monkeypatch):
+    values = pa.array(["ｶﾞ①", "ﬁ", "中文，"])
+    assert _nfkc.nfkc(values).to_pylist() == pc.utf8_normalize(values, "NFKC").to_pylist()

@@ -193,3 +193,25 @@ def test_templates_compile_once_per_process_and_render_the_same_site(site, tmp_p
         a = (first.parent / page).read_text(encoding="utf-8")
         b = (second.parent / page).read_text(encoding="utf-8")
         assert a == b, page
+
+
+def test_the_cached_view_keeps_gxs_constructor_parameters(tmp_path):
+    """GX builds views from configuration by the constructor's parameters: after the cache is
+    installed, custom styles and views directories still reach a view built that way."""
+    import inspect
+
+    from custody.validation import datadocs
+    from great_expectations.data_context.util import instantiate_class_from_config
+    from great_expectations.render.view.view import DefaultJinjaPageView
+
+    datadocs.cache_gx_templates()
+    assert inspect.getfullargspec(DefaultJinjaPageView.__init__).args == [
+        "self", "custom_styles_directory", "custom_views_directory"]
+    view = instantiate_class_from_config(
+        config={"class_name": "DefaultJinjaPageView", "module_name": "great_expectations.render.view"},
+        runtime_environment={"custom_styles_directory": str(tmp_path / "styles"),
+                             "custom_views_directory": str(tmp_path / "views")},
+        config_defaults={},
+    )
+    assert view.custom_styles_directory == str(tmp_path / "styles")
+    assert view.env.bytecode_cache is datadocs._TEMPLATE_CACHE

@@ -79,7 +79,7 @@ class HeaderRule:
     def __post_init__(self) -> None:
         if self.weight is not None and not 0 < self.weight <= 1:
             raise ValueError(f"header rule {self.name}: weight must be in (0, 1]")
-        object.__setattr__(self, "_re", re.compile(self.pattern, re.ASCII))
+        object.__setattr__(self, "_re", re.compile(self.pattern))
 
     def weight_for(self, strength: Strength) -> float:
         """The header weight to use at the effective ``strength`` (a qualifier may weaken a rule)."""
@@ -322,7 +322,7 @@ class NonPiHint:
     pattern: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_re", re.compile(self.pattern, re.ASCII))
+        object.__setattr__(self, "_re", re.compile(self.pattern))
 
     def search(self, column: str) -> bool:
         """True when the hint's pattern matches the header text of ``column``."""

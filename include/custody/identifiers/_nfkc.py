@@ -84,6 +84,13 @@ def _native_map(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return np.frombuffer(quick, dtype=bool), mapped
 
 
+def _within_value(leads: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """Which three-byte sequences starting at ``leads`` end inside the value they start in
+    (``rel``: the values' offsets into the bytes)."""
+    value = np.searchsorted(rel, leads, side="right") - 1
+    return leads + 3 <= rel[value + 1]
+
+
 def _mapped(arr: pa.Array) -> pa.Array:
     """``arr`` (offset 0) with every full-width form and ideographic space replaced by its ASCII
     character in the UTF-8 bytes; other bytes as they are."""
@@ -99,6 +106,11 @@ def _mapped(arr: pa.Array) -> pa.Array:
     full = full[(data[full + 1] == 0xBC) | (data[full + 1] == 0xBD)]
     space = np.flatnonzero(head == 0xE3)
     space = space[(data[space + 1] == 0x80) & (data[space + 2] == 0x80)]
+    rel = offsets - lo
+    # A sequence counts only inside one value: the bytes of a null slot (Arrow leaves them
+    # unspecified) never reach into the next value.
+    full = full[_within_value(full, rel)]
+    space = space[_within_value(space, rel)]
     if full.size == 0 and space.size == 0:
         return arr
     out = data.copy()
@@ -108,7 +120,6 @@ def _mapped(arr: pa.Array) -> pa.Array:
     keep = np.ones(out.size, dtype=bool)
     keep[leads + 1] = False
     keep[leads + 2] = False
-    rel = offsets - lo
     # A mapped character never straddles a value boundary: each lead before a boundary took two
     # bytes out before it.
     new_offsets = rel - 2 * np.searchsorted(leads, rel, side="left")
@@ -131,6 +142,8 @@ def nfkc(values: pa.Array) -> pa.Array:
     if _textmap is not None:
         quick, mapped = _native_map(values)
         slow = np.flatnonzero(~quick)
+        if slow.size * 2 > len(values):  # mostly other text: utf8proc at once, as before
+            return pc.utf8_normalize(values, "NFKC")
     else:
         quick = np.asarray(pc.fill_null(pc.match_substring_regex(values, QUICK), True)
                            .to_numpy(zero_copy_only=False), dtype=bool)

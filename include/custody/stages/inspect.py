@@ -117,19 +117,26 @@ class _TableValidation:
         batch, self._pending, self._pending_rows = self._pending, [], 0
         if not batch:
             return
-        self._wait()
+        done = self._collect()
         self._batches += 1
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="custody-validate")
         self._running = self._pool.submit(self.validate, rt, batch)
+        self._store_all(done)  # while the worker validates the new batch
+
+    def _collect(self) -> list[tuple[ObjectEntry, Any]]:
+        """Wait for the batch in validation; its quarantine rows to store (its error is raised)."""
+        running, self._running = self._running, None
+        return running.result() if running is not None else []
+
+    def _store_all(self, done: list[tuple[ObjectEntry, Any]]) -> None:
+        for entry, q in done:
+            self._store(self._rt, entry, q)
 
     def _wait(self) -> None:
-        running, self._running = self._running, None
-        if running is not None:
-            for entry, q in running.result():
-                self._store(self._rt, entry, q)
+        self._store_all(self._collect())
 
     def _close(self, quiet: bool) -> None:
         try:

@@ -27,8 +27,9 @@ Importing this package is cheap; GX itself is imported on the first ``validate_c
 (``custody.validation.expectations``), which also creates the single ephemeral GX context the
 process reuses. ``GX_ANALYTICS_ENABLED`` defaults to ``false``.
 
-Privacy: ``ChunkValidation.valid`` / ``.quarantine`` hold data; everything else returned or
-raised here holds table names, column names, rule names and counts only.
+Privacy: ``ChunkValidation.valid`` / ``.quarantine`` / ``.source`` (the validated input, from which
+``valid`` is taken on first use) hold data; everything else returned or raised here holds table
+names, column names, rule names and counts only.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ them ahead, which a preloading worker does once for all the tasks it forks.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 import shutil
@@ -159,6 +161,11 @@ def cache_gx_templates() -> Any:
         if isinstance(getattr(self, "env", None), jinja2.Environment):
             self.env.bytecode_cache = cache
 
+    # GX builds views from configuration by reading the constructor's parameters
+    # (inspect.getfullargspec, which reads __signature__): the wrapper shows the original's, so
+    # custom styles and views directories still reach the view.
+    functools.update_wrapper(init, original)
+    init.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
     gx_view.DefaultJinjaView.__init__ = init
     _TEMPLATE_CACHE = cache
     return cache

@@ -1,6 +1,6 @@
 """Validation outcomes: per chunk, per table, and the failing-share threshold.
 
-Everything here except ``ChunkValidation.valid`` / ``.quarantine`` (the data itself) holds only
+Everything here except ``ChunkValidation.valid`` / ``.quarantine`` / ``.source`` (the data itself) holds only
 table names, column names, rule names and counts, so it may go to logs, XCom and reports.
 """
 
