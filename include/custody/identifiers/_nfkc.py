@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custody.identifiers._columns import _string_buffers
+
 __all__ = ["QUICK", "STABLE", "nfkc"]
 
 #: Code point ranges (inclusive) above ASCII whose characters NFKC leaves unchanged in any text
@@ -42,6 +44,7 @@ STABLE: tuple[tuple[int, int], ...] = (
     (0x3030, 0x3035), (0x3037, 0x3037), (0x303B, 0x3098), (0x309D, 0x309E),
     (0x30A0, 0x30FE), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
 )
+
 try:  # the compiled map (setup.py; optional)
     from custody import _textmap
 except ImportError:  # pragma: no cover - exercised where no C compiler built it
@@ -65,14 +68,20 @@ def _table() -> bytes:
 _TABLE = _table()
 
 
+def _value_bytes(arr: pa.Array) -> tuple[np.ndarray, int, np.ndarray]:
+    """``(offsets, lo, data)`` of a string array: its value offsets (int64) into its data buffer,
+    the first of them, and the bytes its values span (``data[lo:last offset]``), without a copy."""
+    offsets, data = _string_buffers(arr)
+    lo = int(offsets[0])
+    return offsets, lo, data[lo : int(offsets[-1])]
+
+
 def _native_map(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """``(quick, mapped)`` of ``arr`` (offset 0) by ``custody._textmap``: the quick mask, and the
     array with the quick values mapped (the others as they are)."""
     large = pa.types.is_large_string(arr.type)
-    validity, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32)[: len(arr) + 1].astype(np.int64)
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    data = np.frombuffer(data_buf, dtype=np.uint8)[lo:hi] if data_buf is not None else np.zeros(0, np.uint8)
+    validity = arr.buffers()[0]
+    offsets, lo, data = _value_bytes(arr)
     quick, new_offsets, new_data = _textmap.quick_map(offsets - lo, np.ascontiguousarray(data), _TABLE)
     new_offsets = np.frombuffer(new_offsets, dtype=np.int64)
     mapped = pa.Array.from_buffers(
@@ -95,10 +104,8 @@ def _mapped(arr: pa.Array) -> pa.Array:
     """``arr`` (offset 0) with every full-width form and ideographic space replaced by its ASCII
     character in the UTF-8 bytes; other bytes as they are."""
     large = pa.types.is_large_string(arr.type)
-    validity, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32)[: len(arr) + 1].astype(np.int64)
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    data = np.frombuffer(data_buf, dtype=np.uint8)[lo:hi] if data_buf is not None else np.zeros(0, np.uint8)
+    validity = arr.buffers()[0]
+    offsets, lo, data = _value_bytes(arr)
     if data.size < 3:
         return arr
     head = data[:-2]
