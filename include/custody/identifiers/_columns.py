@@ -50,6 +50,7 @@ __all__ = [
     "prepare",
     "remove_ascii",
     "shortcut",
+    "with_values",
     "with_oracle",
 ]
 
@@ -172,11 +173,17 @@ def remove_ascii(text: pa.Array, chars: str) -> pa.Array:
         return text
     removed = np.concatenate(([0], np.cumsum(drop, dtype=np.int64)))
     rel = offsets - lo
-    new_offsets = (rel - removed[rel]).astype(np.int64 if large else np.int32)
-    validity = text.buffers()[0] if text.null_count else None
-    return pa.Array.from_buffers(text.type, len(text),
-                                 [validity, pa.py_buffer(new_offsets), pa.py_buffer(seg[~drop])],
-                                 null_count=text.null_count)
+    return with_values(text, rel - removed[rel], seg[~drop])
+
+
+def with_values(like: pa.Array, offsets: np.ndarray, data: Any) -> pa.Array:
+    """A string array of ``like``'s type, length and nulls (``like`` at offset 0) holding new
+    values: ``offsets`` (``len(like) + 1`` of them, from 0) into ``data`` (bytes-like)."""
+    large = pa.types.is_large_string(like.type)
+    validity = like.buffers()[0] if like.null_count else None
+    offsets = np.asarray(offsets).astype(np.int64 if large else np.int32, copy=False)
+    return pa.Array.from_buffers(like.type, len(like), [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+                                 null_count=like.null_count)
 
 
 def matches(text: pa.Array, pattern: str) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custody.identifiers._columns import _string_buffers
+from custody.identifiers._columns import _string_buffers, with_values
 
 __all__ = ["QUICK", "STABLE", "nfkc"]
 
@@ -79,17 +79,9 @@ def _value_bytes(arr: pa.Array) -> tuple[np.ndarray, int, np.ndarray]:
 def _native_map(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """``(quick, mapped)`` of ``arr`` (offset 0) by ``custody._textmap``: the quick mask, and the
     array with the quick values mapped (the others as they are)."""
-    large = pa.types.is_large_string(arr.type)
-    validity = arr.buffers()[0]
     offsets, lo, data = _value_bytes(arr)
     quick, new_offsets, new_data = _textmap.quick_map(offsets - lo, np.ascontiguousarray(data), _TABLE)
-    new_offsets = np.frombuffer(new_offsets, dtype=np.int64)
-    mapped = pa.Array.from_buffers(
-        arr.type, len(arr),
-        [validity if arr.null_count else None,
-         pa.py_buffer(new_offsets if large else new_offsets.astype(np.int32)), pa.py_buffer(new_data)],
-        null_count=arr.null_count,
-    )
+    mapped = with_values(arr, np.frombuffer(new_offsets, dtype=np.int64), new_data)
     return np.frombuffer(quick, dtype=bool), mapped
 
 
@@ -103,8 +95,6 @@ def _within_value(leads: np.ndarray, rel: np.ndarray) -> np.ndarray:
 def _mapped(arr: pa.Array) -> pa.Array:
     """``arr`` (offset 0) with every full-width form and ideographic space replaced by its ASCII
     character in the UTF-8 bytes; other bytes as they are."""
-    large = pa.types.is_large_string(arr.type)
-    validity = arr.buffers()[0]
     offsets, lo, data = _value_bytes(arr)
     if data.size < 3:
         return arr
@@ -129,13 +119,7 @@ def _mapped(arr: pa.Array) -> pa.Array:
     keep[leads + 2] = False
     # A mapped character never straddles a value boundary: each lead before a boundary took two
     # bytes out before it.
-    new_offsets = rel - 2 * np.searchsorted(leads, rel, side="left")
-    return pa.Array.from_buffers(
-        arr.type, len(arr),
-        [validity if arr.null_count else None,
-         pa.py_buffer(new_offsets.astype(np.int64 if large else np.int32)), pa.py_buffer(out[keep])],
-        null_count=arr.null_count,
-    )
+    return with_values(arr, rel - 2 * np.searchsorted(leads, rel, side="left"), out[keep])
 
 
 def nfkc(values: pa.Array) -> pa.Array:
@@ -148,15 +132,14 @@ def nfkc(values: pa.Array) -> pa.Array:
         values = pa.concat_arrays([values])  # offset 0: buffers read from their start
     if _textmap is not None:
         quick, mapped = _native_map(values)
-        slow = np.flatnonzero(~quick)
-        if slow.size * 2 > len(values):  # mostly other text: utf8proc at once, as before
-            return pc.utf8_normalize(values, "NFKC")
     else:
         quick = np.asarray(pc.fill_null(pc.match_substring_regex(values, QUICK), True)
                            .to_numpy(zero_copy_only=False), dtype=bool)
-        slow = np.flatnonzero(~quick)
-        if slow.size * 2 > len(values):
-            return pc.utf8_normalize(values, "NFKC")
+        mapped = None  # mapped below, unless utf8proc takes the whole array
+    slow = np.flatnonzero(~quick)
+    if slow.size * 2 > len(values):  # mostly other text: utf8proc at once, as before
+        return pc.utf8_normalize(values, "NFKC")
+    if mapped is None:
         mapped = _mapped(values)
     if slow.size == 0:
         return mapped

@@ -90,7 +90,6 @@ class _TableValidation:
     def step(self, rt: Runtime, entry: ObjectEntry, chunk: Any) -> None:
         """Buffer one chunk; once the buffer holds ``BATCH_ROWS`` rows it is validated in the
         background (after the batch before it: this waits while that one is still running)."""
-        self._rt = rt
         self._pending.append((entry, chunk))
         self._pending_rows += chunk.num_rows
         if self._pending_rows >= self.BATCH_ROWS or not self._batches:
@@ -117,6 +116,7 @@ class _TableValidation:
         batch, self._pending, self._pending_rows = self._pending, [], 0
         if not batch:
             return
+        self._rt = rt  # the runtime the batches' quarantine objects are stored with
         done = self._collect()
         self._batches += 1
         if self._pool is None:
